@@ -1,0 +1,72 @@
+// Starts the project's executables as a user would, and collects what they print.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const KUMA_DP = `${ROOT}bin/kuma-dp`;
+export const KUMA_MINI_CP = `${ROOT}bin/kuma-mini-cp`;
+
+export interface Running {
+  child: ChildProcess;
+  /** Everything printed so far. */
+  stdout(): string;
+  stderr(): string;
+  /** stderr's JSON log lines, parsed (other lines are skipped). */
+  logs(): Array<Record<string, unknown>>;
+  /** Resolves with the exit code (or 128+signal) once the process has exited. */
+  exited: Promise<{ code: number; signal: NodeJS.Signals | null }>;
+  waitForLog(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+export function start(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Running {
+  const child = spawn(bin, args, {
+    env: { ...process.env, ...options.env },
+    cwd: options.cwd ?? ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  else child.stdin!.end();
+  const exited = new Promise<{ code: number; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code: code ?? 128 + (SIGNALS[signal ?? ''] ?? 0), signal }));
+  });
+  const logs = (): Array<Record<string, unknown>> =>
+    err
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    logs,
+    exited,
+    waitForLog: (match, what, timeoutMs = 10_000) =>
+      waitFor(`log line: ${what}\n--- stderr so far ---\n${err.slice(-2000)}`, () => logs().find(match), { timeoutMs }),
+    kill: (signal = 'SIGTERM') => {
+      child.kill(signal);
+    },
+  };
+}
+
+/** Runs to completion and returns what a user would see. */
+export async function run(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {}) {
+  const proc = start(bin, args, options);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  const { code, signal } = await proc.exited;
+  clearTimeout(timer);
+  return { code, signal, stdout: proc.stdout(), stderr: proc.stderr(), logs: proc.logs() };
+}
