@@ -1,0 +1,98 @@
+// kuma-dp: the command line. Flags come from src/config/flags.ts; each command
+// loads its implementation lazily so `run` pays only for what it uses.
+import yargs, { type Options } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ENV_ONLY, RUN_FLAGS } from '../config/flags.js';
+import { setLogLevel } from '../log/logger.js';
+import { UserError } from '../util/errors.js';
+import { buildInfo } from './build-info.js';
+
+function yargsOptions(): Record<string, Options> {
+  const options: Record<string, Options> = {};
+  for (const flag of RUN_FLAGS) {
+    const env = flag.env?.length ? ` [env ${flag.env.join(', ')}]` : '';
+    options[flag.name] = {
+      // Numbers and durations are parsed by the config layer, which names the flag in its errors.
+      type: flag.type === 'boolean' ? 'boolean' : 'string',
+      describe: flag.describe + env,
+      ...(flag.alias ? { alias: flag.alias } : {}),
+      ...(flag.default !== undefined ? { default: flag.default } : {}),
+      ...(flag.type === 'array' ? { requiresArg: true } : {}),
+    };
+  }
+  return options;
+}
+
+const envEpilogue = `Environment-only settings:\n${ENV_ONLY.map((e) => `  ${e.env} (default ${e.default || 'unset'}): ${e.describe}`).join('\n')}\nEnvironment variables override flags, as in Kuma.`;
+
+async function main(argv: string[]): Promise<number> {
+  let status = 0;
+  await yargs(argv)
+    .scriptName('kuma-dp')
+    .usage('$0 <command> [flags]\n\nData-plane agent for the Kuma service mesh: fetches the Envoy bootstrap from the control plane, launches Envoy and supervises it.')
+    .command(
+      'run',
+      'Fetch the bootstrap from the control plane, launch Envoy and supervise it',
+      (y) => y.options(yargsOptions()).epilogue(envEpilogue),
+      async (args) => {
+        const { buildAgentConfig } = await import('../config/agent-config.js');
+        const flags: Record<string, unknown> = { ...args };
+        const vars = args['dataplane-var'];
+        flags['dataplane-var'] = vars === undefined ? [] : Array.isArray(vars) ? vars : [vars];
+        const config = buildAgentConfig(flags, process.env);
+        setLogLevel(config.logLevel);
+        const { runAgent } = await import('./run.js');
+        status = await runAgent(config);
+      },
+    )
+    .command(
+      'validate <file>',
+      'Check an Envoy config (bootstrap or xDS resource) strictly against Envoy\'s protos',
+      (y) =>
+        y
+          .positional('file', { type: 'string', demandOption: true, describe: 'YAML or JSON file' })
+          .option('type', { type: 'string', choices: ['bootstrap', 'listener', 'cluster', 'endpoint', 'route', 'secret'], default: 'bootstrap', describe: 'What the file holds' }),
+      async (args) => {
+        const { validateCommand } = await import('../validate/command.js');
+        status = await validateCommand(String(args.file), { type: String(args.type) });
+      },
+    )
+    .command(
+      'version',
+      'Print the version of kuma-dp',
+      (y) => y.option('detailed', { type: 'boolean', default: false, describe: 'Print commit and build date too' }),
+      (args) => {
+        const info = buildInfo();
+        if (args.detailed) {
+          process.stdout.write(`Product:       kuma-dp (TypeScript)\nVersion:       ${info.version}\nGit Tag:       ${info.gitTag}\nGit Commit:    ${info.gitCommit}\nBuild Date:    ${info.buildDate}\n`);
+        } else {
+          process.stdout.write(`kuma-dp: ${info.version}\n`);
+        }
+      },
+    )
+    .demandCommand(1, 'Name a command: run, validate or version')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .fail((msg, err) => {
+      throw err ?? new UserError(`${msg}\nRun 'kuma-dp --help' for usage.`);
+    })
+    .parseAsync();
+  return status;
+}
+
+main(hideBin(process.argv)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err: unknown) => {
+    if (err instanceof UserError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`kuma-dp: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 2;
+    }
+  },
+);

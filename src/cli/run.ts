@@ -1,0 +1,144 @@
+// `kuma-dp run`: the agent's one-way pipeline
+//   flags + env → config → Dataplane → bootstrap request → bootstrap
+//   → Envoy config → validation → Envoy process → supervision.
+import { hostname } from 'node:os';
+import type { AgentConfig } from '../config/agent-config.js';
+import { checkTokenShape, readTokenFile } from '../config/token.js';
+import { loadDataplane } from '../dataplane/load.js';
+import { envoyArgs } from '../envoy/args.js';
+import { envoyVersion, findEnvoyBinary } from '../envoy/binary.js';
+import { EnvoyProcess } from '../envoy/process.js';
+import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
+import { createLogger } from '../log/logger.js';
+import { buildEnvoyConfig } from '../render/envoy-config.js';
+import { SignalCounter } from '../supervisor/signals.js';
+import { supervise } from '../supervisor/supervisor.js';
+import { UserError } from '../util/errors.js';
+import { buildInfo } from './build-info.js';
+
+const log = createLogger('kuma-dp');
+const ENVOY_KILL_GRACE_MS = 5000;
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}
+
+/** Runs the agent until Envoy is gone; resolves with the exit status. */
+export async function runAgent(config: AgentConfig): Promise<number> {
+  const signals = new SignalCounter((signal, count) => log.info('signal received', { signal, count }));
+  let workDir: WorkDir | undefined;
+  try {
+    const dataplane = await loadDataplane({ ...config.dataplane });
+    const binary = findEnvoyBinary(config.envoy.binaryPath);
+    const envoy = await envoyVersion(binary);
+    if (envoy.kumaDpCompatible) log.info('Envoy version is compatible', { path: binary, version: envoy.version });
+    else log.warn('Envoy version may not be compatible with this kuma-dp', { path: binary, version: envoy.version, build: envoy.build });
+
+    workDir = openWorkDir(config.envoy.workDir);
+    log.info('work directory', { path: workDir.path, temporary: workDir.temporary });
+    const token = await resolveToken(config, workDir);
+    const caCertPem = config.controlPlane.caCertPem ?? (config.controlPlane.caCertFile ? await readCaFile(config.controlPlane.caCertFile) : undefined);
+
+    const { buildBootstrapRequest } = await import('../bootstrap/request.js');
+    const { fetchBootstrap } = await import('../bootstrap/client.js');
+    const request = buildBootstrapRequest({
+      mesh: dataplane.mesh,
+      name: dataplane.name,
+      proxyType: config.dataplane.proxyType,
+      ...(token ? { dataplaneToken: token.value, dataplaneTokenPath: token.path } : {}),
+      dataplaneResource: dataplane.resourceJson,
+      kumaDp: buildInfo(),
+      envoy,
+      ...(caCertPem ? { caCert: caCertPem } : {}),
+      dnsPort: config.dnsPort,
+      readinessPort: config.readinessPort,
+      workdir: workDir.path,
+      metricsCertPath: config.metrics.certPath,
+      metricsKeyPath: config.metrics.keyPath,
+      ipv6Enabled: false,
+    });
+    log.info('fetching bootstrap', { cpAddress: config.controlPlane.url, mesh: dataplane.mesh, name: dataplane.name, host: hostname() });
+    const fetched = await fetchBootstrap(request, {
+      cpAddress: config.controlPlane.url,
+      ...(caCertPem ? { caCertPem } : {}),
+      skipVerify: config.controlPlane.skipVerify,
+      retryBackoffMs: config.controlPlane.retryBackoffMs,
+      retryMaxDurationMs: config.controlPlane.retryMaxDurationMs,
+      requestTimeoutMs: 10_000,
+      signal: signals.abort.signal,
+      log,
+    });
+
+    const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
+    if (config.envoy.validateConfig) await validateConfig(envoyConfig.json);
+    const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
+    log.info('bootstrap configuration saved to a file', { file: configPath, mode: envoyConfig.mode, admin: `${envoyConfig.admin.address}:${envoyConfig.admin.port}` });
+    if (signals.received > 0) {
+      log.info('stopped before Envoy was started');
+      return 0;
+    }
+
+    const proc = new EnvoyProcess({
+      binary,
+      args: envoyArgs({
+        configPath,
+        drainTimeMs: config.dataplane.drainTimeMs,
+        logLevel: config.envoy.logLevel,
+        ...(config.envoy.componentLogLevel ? { componentLogLevel: config.envoy.componentLogLevel } : {}),
+        ...(config.envoy.concurrency !== undefined ? { concurrency: config.envoy.concurrency } : {}),
+      }),
+      log: log.child('envoy'),
+    });
+    await proc.start();
+    return await supervise({
+      envoy: proc,
+      admin: envoyConfig.admin,
+      drainTimeMs: config.dataplane.drainTimeMs,
+      killGraceMs: ENVOY_KILL_GRACE_MS,
+      signals,
+      components: [],
+      log: log.child('supervisor'),
+    });
+  } catch (err) {
+    if (isAbort(err) || (signals.received > 0 && !(err instanceof UserError))) {
+      log.info('stopped before Envoy was started', { signal: true });
+      return 0;
+    }
+    throw err;
+  } finally {
+    signals.dispose();
+    workDir?.cleanup();
+  }
+}
+
+async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ value: string; path: string } | undefined> {
+  if (config.token.file) return { value: await readTokenFile(config.token.file), path: config.token.file };
+  if (config.token.inline) {
+    const value = checkTokenShape(config.token.inline, '--dataplane-token (KUMA_DATAPLANE_RUNTIME_TOKEN)');
+    return { value, path: workDir.writePrivate('dataplane-token', value) };
+  }
+  return undefined;
+}
+
+async function readCaFile(path: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`--ca-cert-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UserError(`--ca-cert-file ${path}: no PEM certificate in it`);
+  return pem;
+}
+
+/** Strict validation against Envoy's protos, in a short-lived worker so the memory is given back. */
+async function validateConfig(json: Record<string, unknown>): Promise<void> {
+  const { validateInWorker } = await import('../validate/worker.js');
+  const issues = await validateInWorker(json, 'envoy.config.bootstrap.v3.Bootstrap');
+  if (issues.length > 0) {
+    const list = issues.slice(0, 20).map((i) => `  ${i.path}: ${i.message}`).join('\n');
+    throw new UserError(`the Envoy config would be rejected by Envoy (${issues.length} error${issues.length > 1 ? 's' : ''}); not starting Envoy:\n${list}\n(--skip-config-validation starts Envoy anyway)`);
+  }
+  log.info('Envoy config validated against Envoy\'s protos');
+}

@@ -1,0 +1,165 @@
+// flags + environment → the agent's configuration. Environment variables
+// override flags, as in Kuma. Every invalid value is reported with the flag
+// or variable that carried it.
+import { parseDuration } from '../util/duration.js';
+import { UserError } from '../util/errors.js';
+import { ENV_ONLY, RUN_FLAGS, type FlagSpec } from './flags.js';
+
+export type ProxyType = 'dataplane' | 'ingress' | 'egress';
+
+export const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
+export const AGENT_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+export interface AgentConfig {
+  controlPlane: {
+    url: string;
+    caCertFile?: string;
+    caCertPem?: string;
+    skipVerify: boolean;
+    retryBackoffMs: number;
+    retryMaxDurationMs: number;
+  };
+  dataplane: {
+    name?: string;
+    mesh?: string;
+    proxyType: ProxyType;
+    inline?: string;
+    file?: string;
+    vars: string[];
+    drainTimeMs: number;
+  };
+  token: { inline?: string; file?: string };
+  envoy: {
+    binaryPath: string;
+    workDir?: string;
+    concurrency?: number;
+    logLevel: string;
+    componentLogLevel?: string;
+    templatesDir?: string;
+    validateConfig: boolean;
+  };
+  metrics: { certPath: string; keyPath: string };
+  readinessPort: number;
+  dnsPort: number;
+  logLevel: string;
+}
+
+type Values = Record<string, unknown>;
+
+/** The value a flag ends up with, and where it came from, for error messages. */
+function resolve(spec: FlagSpec, flags: Values, env: NodeJS.ProcessEnv): { value: unknown; from: string } {
+  for (const name of spec.env ?? []) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') return { value: raw, from: name };
+  }
+  return { value: flags[spec.name], from: `--${spec.name}` };
+}
+
+function asNumber(value: unknown, from: string, min: number, max: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`${from}: '${String(value)}' must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function asBoolean(value: unknown, from: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === undefined) return false;
+  const text = String(value).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(text)) return false;
+  throw new UserError(`${from}: '${String(value)}' must be true or false`);
+}
+
+function oneOf<T extends string>(value: string, from: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UserError(`${from}: '${value}' must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+const optionalString = (value: unknown): string | undefined => (value === undefined || value === '' ? undefined : String(value));
+
+export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentConfig {
+  const get = (name: string) => {
+    const spec = RUN_FLAGS.find((f) => f.name === name);
+    if (!spec) throw new Error(`no flag --${name}`);
+    return resolve(spec, flags, env);
+  };
+  const envOnly = (name: string): { value: string; from: string } => {
+    const spec = ENV_ONLY.find((e) => e.env === name)!;
+    const raw = env[name];
+    return { value: raw === undefined || raw === '' ? spec.default : raw, from: name };
+  };
+  const duration = ({ value, from }: { value: unknown; from: string }): number => {
+    try {
+      return parseDuration(String(value), from);
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+  };
+
+  const url = String(get('cp-address').value);
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new UserError(`${get('cp-address').from}: '${url}' is not a URL; expected e.g. https://kuma-cp:5678`);
+  }
+  if (parsedUrl.protocol !== 'https:' && parsedUrl.protocol !== 'http:') {
+    throw new UserError(`${get('cp-address').from}: unsupported URL scheme '${parsedUrl.protocol.replace(':', '')}', must be http or https`);
+  }
+
+  const proxyType = oneOf(String(get('proxy-type').value), get('proxy-type').from, ['dataplane', 'ingress', 'egress'] as const);
+  const logLevel = oneOf(String(get('log-level').value), get('log-level').from, AGENT_LOG_LEVELS);
+  const envoyLogLevelRaw = optionalString(get('envoy-log-level').value);
+  const envoyLogLevel = envoyLogLevelRaw ? oneOf(envoyLogLevelRaw, get('envoy-log-level').from, ENVOY_LOG_LEVELS) : logLevel;
+
+  const drain = get('drain-time');
+  const drainTimeMs = duration(drain);
+  const concurrency = asNumber(get('concurrency').value, get('concurrency').from, 1, 1024);
+  const vars = ((flags['dataplane-var'] as unknown[] | undefined) ?? []).map(String);
+
+  const inline = optionalString(get('dataplane').value);
+  const file = optionalString(get('dataplane-file').value);
+  if (inline && file) throw new UserError('--dataplane and --dataplane-file (KUMA_DATAPLANE_RUNTIME_RESOURCE / _RESOURCE_PATH) are both set; give the Dataplane one way');
+  const tokenInline = optionalString(get('dataplane-token').value);
+  const tokenFile = optionalString(get('dataplane-token-file').value);
+  if (tokenInline && tokenFile) throw new UserError('--dataplane-token and --dataplane-token-file are both set; give the token one way');
+
+  const caCertFile = optionalString(get('ca-cert-file').value);
+  const caCertPem = optionalString(env.KUMA_CONTROL_PLANE_CA_CERT);
+  if (caCertFile && caCertPem) throw new UserError('KUMA_CONTROL_PLANE_CA_CERT and --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE) are both set; give the CA one way');
+
+  return {
+    controlPlane: {
+      url: parsedUrl.toString().replace(/\/$/, ''),
+      ...(caCertFile ? { caCertFile } : {}),
+      ...(caCertPem ? { caCertPem } : {}),
+      skipVerify: asBoolean(get('skip-verify').value, get('skip-verify').from),
+      retryBackoffMs: duration(envOnly('KUMA_CONTROL_PLANE_RETRY_BACKOFF')),
+      retryMaxDurationMs: duration(envOnly('KUMA_CONTROL_PLANE_RETRY_MAX_DURATION')),
+    },
+    dataplane: {
+      ...(optionalString(get('name').value) ? { name: String(get('name').value) } : {}),
+      ...(optionalString(get('mesh').value) ? { mesh: String(get('mesh').value) } : {}),
+      proxyType,
+      ...(inline ? { inline } : {}),
+      ...(file ? { file } : {}),
+      vars,
+      drainTimeMs,
+    },
+    token: { ...(tokenInline ? { inline: tokenInline } : {}), ...(tokenFile ? { file: tokenFile } : {}) },
+    envoy: {
+      binaryPath: String(get('binary-path').value),
+      ...(optionalString(get('work-dir').value) ? { workDir: String(get('work-dir').value) } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      logLevel: envoyLogLevel,
+      ...(optionalString(get('envoy-component-log-level').value) ? { componentLogLevel: String(get('envoy-component-log-level').value) } : {}),
+      ...(optionalString(get('envoy-templates-dir').value) ? { templatesDir: String(get('envoy-templates-dir').value) } : {}),
+      validateConfig: !asBoolean(get('skip-config-validation').value, '--skip-config-validation'),
+    },
+    metrics: { certPath: String(get('metrics-cert-path').value ?? ''), keyPath: String(get('metrics-key-path').value ?? '') },
+    readinessPort: asNumber(envOnly('KUMA_READINESS_PORT').value, 'KUMA_READINESS_PORT', 0, 65535) ?? 9902,
+    dnsPort: asNumber(envOnly('KUMA_DNS_PROXY_PORT').value, 'KUMA_DNS_PROXY_PORT', 0, 65535) ?? 15053,
+    logLevel,
+  };
+}

@@ -1,0 +1,49 @@
+// Every `kuma-dp run` flag once: its name, type, default, Kuma's environment
+// variable and help text. The CLI parser, --help and the README table are all
+// generated from here, so they cannot drift apart.
+
+export type FlagType = 'string' | 'boolean' | 'number' | 'duration' | 'array';
+
+export interface FlagSpec {
+  name: string;
+  alias?: string;
+  type: FlagType;
+  /** Kuma's variables for this setting; the first one set wins and overrides the flag, as in Kuma. */
+  env?: string[];
+  default?: string | number | boolean;
+  describe: string;
+}
+
+export const RUN_FLAGS: readonly FlagSpec[] = [
+  { name: 'cp-address', type: 'string', env: ['KUMA_CONTROL_PLANE_URL'], default: 'https://localhost:5678', describe: 'URL of the control plane\'s DP server (bootstrap + xDS), e.g. https://kuma-cp:5678' },
+  { name: 'ca-cert-file', type: 'string', env: ['KUMA_CONTROL_PLANE_CA_CERT_FILE'], describe: 'CA certificate (PEM) that verifies the control plane; when given it is the only trusted root. KUMA_CONTROL_PLANE_CA_CERT takes the PEM inline' },
+  { name: 'skip-verify', type: 'boolean', env: ['KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY'], default: false, describe: 'Do not verify the control plane\'s certificate (insecure; for testing only)' },
+  { name: 'name', type: 'string', env: ['KUMA_DATAPLANE_NAME'], describe: 'Name of the Dataplane (not with a --dataplane/--dataplane-file that names itself)' },
+  { name: 'mesh', type: 'string', env: ['KUMA_DATAPLANE_MESH'], describe: 'Mesh the Dataplane belongs to (not with a --dataplane/--dataplane-file that names its mesh)' },
+  { name: 'proxy-type', type: 'string', env: ['KUMA_DATAPLANE_PROXY_TYPE'], default: 'dataplane', describe: 'Type of proxy: dataplane, ingress or egress' },
+  { name: 'dataplane', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_RESOURCE'], describe: 'Dataplane resource (YAML or JSON, may be a template) given inline' },
+  { name: 'dataplane-file', alias: 'd', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_RESOURCE_PATH'], describe: 'File with the Dataplane resource (YAML or JSON, may be a template); - reads standard input' },
+  { name: 'dataplane-var', alias: 'v', type: 'array', describe: 'key=value for the Dataplane template, repeatable; dotted keys nest (a.b=c gives {{a.b}})' },
+  { name: 'dataplane-token', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_TOKEN'], describe: 'Dataplane token (written to a 0600 file in the work dir, never logged)' },
+  { name: 'dataplane-token-file', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_TOKEN_PATH'], describe: 'File with the dataplane token' },
+  { name: 'binary-path', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_BINARY_PATH'], default: 'envoy', describe: 'Envoy executable: a path, or a name looked up in PATH, the working directory and the directory of kuma-dp' },
+  { name: 'work-dir', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_WORK_DIR'], describe: 'Directory for the generated config (created 0711 and kept); default: a temporary directory removed on exit' },
+  { name: 'concurrency', type: 'number', env: ['KUMA_DATAPLANE_RUNTIME_CONCURRENCY'], describe: 'Number of Envoy worker threads (Envoy\'s --concurrency)' },
+  { name: 'drain-time', type: 'duration', env: ['KUMA_DATAPLANE_DRAIN_TIME'], default: '30s', describe: 'How long Envoy drains connections on shutdown' },
+  { name: 'envoy-log-level', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_ENVOY_LOG_LEVEL'], describe: 'Envoy log level: trace, debug, info, warning, error, critical, off (default: follows --log-level)' },
+  { name: 'envoy-component-log-level', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_ENVOY_COMPONENT_LOG_LEVEL'], describe: 'Envoy\'s --component-log-level, e.g. upstream:debug,connection:trace' },
+  { name: 'envoy-templates-dir', type: 'string', describe: 'Directory of Envoy templates to use instead of the bundled envoy-templates/' },
+  { name: 'metrics-cert-path', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_METRICS_CERT_PATH'], default: '', describe: 'Certificate for the metrics listener (sent to the control plane)' },
+  { name: 'metrics-key-path', type: 'string', env: ['KUMA_DATAPLANE_RUNTIME_METRICS_KEY_PATH'], default: '', describe: 'Key for the metrics listener (sent to the control plane)' },
+  { name: 'skip-config-validation', type: 'boolean', default: false, describe: 'Do not validate the final Envoy config against Envoy\'s protos before launching Envoy' },
+  { name: 'log-level', type: 'string', env: ['KUMA_LOG_LEVEL'], default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' },
+];
+
+/** Settings that Kuma reads from the environment only. */
+export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: string }> = [
+  { env: 'KUMA_CONTROL_PLANE_CA_CERT', default: '', describe: 'CA certificate PEM inline (instead of --ca-cert-file)' },
+  { env: 'KUMA_CONTROL_PLANE_RETRY_BACKOFF', default: '3s', describe: 'Wait between attempts to fetch the bootstrap' },
+  { env: 'KUMA_CONTROL_PLANE_RETRY_MAX_DURATION', default: '5m', describe: 'Give up fetching the bootstrap after this long' },
+  { env: 'KUMA_READINESS_PORT', default: '9902', describe: 'Readiness port sent to the control plane' },
+  { env: 'KUMA_DNS_PROXY_PORT', default: '15053', describe: 'DNS proxy port sent to the control plane' },
+];

@@ -1,0 +1,24 @@
+// A small client for Envoy's admin API. node:http rather than undici: these
+// are a handful of loopback requests, and the agent's start-up stays lean.
+import { request } from 'node:http';
+import type { AdminAddress } from '../render/envoy-config.js';
+
+export interface AdminResponse {
+  status: number;
+  body: string;
+}
+
+export function adminRequest(admin: AdminAddress, method: 'GET' | 'POST', path: string, timeoutMs = 2000): Promise<AdminResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: admin.address, port: admin.port, method, path, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`Envoy admin ${method} ${path} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,55 @@
+// The agent's work directory: the Envoy config and the token file live here.
+// A directory the user names is created if needed and kept; otherwise a
+// temporary one is made and removed when the agent exits.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../util/errors.js';
+
+export interface WorkDir {
+  path: string;
+  temporary: boolean;
+  /** Writes a file readable by the owner only (0600), atomically. */
+  writePrivate(name: string, content: string): string;
+  /** Removes a temporary work dir; a given one is kept. */
+  cleanup(): void;
+}
+
+const DIR_MODE = 0o711;
+
+export function openWorkDir(given: string | undefined): WorkDir {
+  let path: string;
+  let temporary = false;
+  if (given) {
+    try {
+      mkdirSync(given, { recursive: true, mode: DIR_MODE });
+    } catch (err) {
+      throw new UserError(`--work-dir ${given}: cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    path = given;
+  } else {
+    path = mkdtempSync(join(tmpdir(), 'kuma-dp-'));
+    chmodSync(path, DIR_MODE);
+    temporary = true;
+  }
+  return {
+    path,
+    temporary,
+    writePrivate(name, content) {
+      const file = join(path, name);
+      const staging = `${file}.tmp-${process.pid}`;
+      try {
+        writeFileSync(staging, content, { mode: 0o600 });
+        chmodSync(staging, 0o600); // the umask cannot widen it, but an existing file kept its mode
+        renameSync(staging, file);
+      } catch (err) {
+        rmSync(staging, { force: true });
+        throw new UserError(`cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check --work-dir`);
+      }
+      return file;
+    },
+    cleanup() {
+      if (temporary) rmSync(path, { recursive: true, force: true });
+    },
+  };
+}

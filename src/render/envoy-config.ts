@@ -1,0 +1,83 @@
+// The control plane's bootstrap → the config file Envoy gets. A bootstrap that
+// brings listeners over xDS (lds_config) is used exactly as given; otherwise
+// the agent renders the Dataplane's inbounds and outbounds into
+// static_resources from the shared templates.
+import { parse, stringify } from 'yaml';
+import type { Dataplane, Outbound } from '../dataplane/types.js';
+import { UserError } from '../util/errors.js';
+import { inboundResources, outboundResources, type Endpoint } from './resources.js';
+import { Templates } from './templates.js';
+
+export interface AdminAddress {
+  address: string;
+  port: number;
+}
+
+export interface EnvoyConfig {
+  /** The YAML written to <work-dir>/bootstrap.yaml. */
+  text: string;
+  /** The same config as an object, for validation. */
+  json: Record<string, unknown>;
+  /** 'xds': listeners come from the control plane; 'static': rendered here from the Dataplane. */
+  mode: 'xds' | 'static';
+  admin: AdminAddress;
+}
+
+type Obj = Record<string, unknown>;
+const field = (o: unknown, snake: string): unknown => {
+  if (!o || typeof o !== 'object') return undefined;
+  const camel = snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  return (o as Obj)[snake] ?? (o as Obj)[camel];
+};
+
+export function adminAddressOf(bootstrap: Obj): AdminAddress {
+  const socket = field(field(field(bootstrap, 'admin'), 'address'), 'socket_address');
+  const port = Number(field(socket, 'port_value') ?? 9901);
+  return { address: String(field(socket, 'address') ?? '127.0.0.1'), port };
+}
+
+function parseBootstrap(text: string): Obj {
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (err) {
+    throw new UserError(`the control plane sent a bootstrap that is not valid YAML: ${(err as Error).message}`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UserError('the control plane sent a bootstrap that is not a YAML object');
+  return value as Obj;
+}
+
+export function buildEnvoyConfig(bootstrapYaml: string, dataplane: Dataplane | undefined, templatesDir?: string): EnvoyConfig {
+  const bootstrap = parseBootstrap(bootstrapYaml);
+  const dynamic = field(bootstrap, 'dynamic_resources');
+  const admin = adminAddressOf(bootstrap);
+  if (field(dynamic, 'lds_config') !== undefined || !dataplane) {
+    return { text: bootstrapYaml, json: bootstrap, mode: 'xds', admin };
+  }
+
+  const templates = Templates.load(templatesDir);
+  const hasAds = field(dynamic, 'ads_config') !== undefined;
+  const outboundEndpoints = (ob: Outbound): Endpoint[] => {
+    const index = dataplane.networking.outbound!.indexOf(ob);
+    if (!ob.address || ob.address === '127.0.0.1') {
+      throw new UserError(
+        `networking.outbound[${index}].address: the control plane's bootstrap has no ADS, so the agent sends this outbound's traffic to its address; set it to where the service is reachable`,
+      );
+    }
+    return [{ address: ob.address, port: ob.backendRef?.port ?? ob.port }];
+  };
+  const inbound = inboundResources(templates, dataplane);
+  const outbound = outboundResources(templates, dataplane, hasAds ? { eds: true } : { eds: false, endpoints: outboundEndpoints });
+
+  const statics = (field(bootstrap, 'static_resources') as Obj | undefined) ?? {};
+  const merged: Obj = {
+    ...bootstrap,
+    static_resources: {
+      ...statics,
+      listeners: [...((field(statics, 'listeners') as unknown[]) ?? []), ...inbound.listeners, ...outbound.listeners],
+      clusters: [...((field(statics, 'clusters') as unknown[]) ?? []), ...inbound.clusters, ...outbound.clusters],
+    },
+  };
+  delete merged.staticResources;
+  return { text: stringify(merged), json: merged, mode: 'static', admin };
+}
