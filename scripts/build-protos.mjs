@@ -1,0 +1,13 @@
+// Build step: reduce Envoy's .proto files (from @grpc/grpc-js-xds) to the
+// JSON descriptor the validator loads at run time (dist/src/validate/envoy-descriptor.json).
+// Runs after tsc; the descriptor is generated, never committed.
+import { writeFileSync } from 'node:fs';
+import { DESCRIPTOR_FILE, buildDescriptor } from '../dist/src/validate/descriptor.js';
+
+const started = performance.now();
+const descriptor = await buildDescriptor();
+writeFileSync(DESCRIPTOR_FILE, JSON.stringify(descriptor));
+const ms = Math.round(performance.now() - started);
+const counts = `${Object.keys(descriptor.messages).length} messages, ${Object.keys(descriptor.enums).length} enums`;
+const skipped = descriptor.skippedFiles.length ? `; skipped (imports not shipped): ${descriptor.skippedFiles.join(', ')}` : '';
+console.log(`build-protos: ${counts} -> ${DESCRIPTOR_FILE} in ${ms} ms${skipped}`);

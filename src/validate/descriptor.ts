@@ -1,0 +1,220 @@
+// A compact, JSON-serialisable description of Envoy's v3 messages, enums and
+// protoc-gen-validate rules, made from the .proto files @grpc/grpc-js-xds
+// ships. Parsing ~360 .proto files takes about a second, so the build writes
+// the result next to this module once; loading it is a JSON.parse.
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PROTO_DEPS_DIR, PROTO_INCLUDE_DIRS } from '../xds/ads-proto.js';
+
+/** protoc-gen-validate rules of one field, as written in the proto (e.g. `{ string: { min_len: 1 } }`). */
+export type Rules = Record<string, unknown>;
+
+export type FieldKind = 'scalar' | 'enum' | 'message';
+
+export interface FieldDesc {
+  name: string;
+  /** lowerCamelCase JSON name. */
+  json: string;
+  id: number;
+  /** Scalar type ('uint32', 'string', ...) or the full name of a message or enum (the map's value type for maps). */
+  type: string;
+  kind: FieldKind;
+  repeated?: true;
+  /** Present for map fields: the key's scalar type. */
+  mapKey?: string;
+  oneof?: string;
+  /** proto3 `optional`: the field has presence. */
+  optional?: true;
+  rules?: Rules;
+}
+
+export interface OneofDesc {
+  name: string;
+  required: boolean;
+  fields: string[];
+}
+
+export interface MessageDesc {
+  name: string;
+  fields: FieldDesc[];
+  oneofs?: OneofDesc[];
+  /** `option (validate.disabled) = true`: no PGV rules are checked in this message. */
+  rulesDisabled?: true;
+}
+
+export interface EnumDesc {
+  name: string;
+  values: Record<string, number>;
+}
+
+export interface Descriptor {
+  /** What the descriptor was built from; a different value means it must be rebuilt. */
+  source: string;
+  messages: Record<string, MessageDesc>;
+  enums: Record<string, EnumDesc>;
+  /** Proto files left out because an import is not shipped (e.g. opencensus). */
+  skippedFiles: string[];
+}
+
+const FORMAT_VERSION = 1;
+export const DESCRIPTOR_FILE = fileURLToPath(new URL('./envoy-descriptor.json', import.meta.url));
+
+/** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
+const ROOTS: Array<{ dir: string; under: string; match: RegExp }> = [
+  { dir: 'envoy-api', under: 'envoy/config', match: /\/v3(alpha)?\// },
+  { dir: 'envoy-api', under: 'envoy/extensions', match: /\/v3(alpha)?\// },
+  { dir: 'envoy-api', under: 'envoy/service/discovery', match: /\/v3\// },
+  { dir: 'envoy-api', under: 'envoy/type', match: /\/v3\// },
+  { dir: 'xds', under: 'xds/type', match: /\/v3\// },
+  { dir: 'xds', under: 'udpa/type', match: /\/v1\// },
+];
+
+// protobufjs bundles these; the npm package ships no copy of them.
+const BUNDLED = new Set(
+  ['any', 'api', 'descriptor', 'duration', 'empty', 'field_mask', 'source_context', 'struct', 'timestamp', 'type', 'wrappers'].map((n) => `google/protobuf/${n}.proto`),
+);
+
+function depsVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(PROTO_DEPS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
+  return `@grpc/grpc-js-xds@${pkg.version} format ${FORMAT_VERSION}`;
+}
+
+function listProtos(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) listProtos(path, out);
+    else if (entry.endsWith('.proto')) out.push(path);
+  }
+  return out;
+}
+
+function findImport(file: string): string | undefined {
+  for (const dir of PROTO_INCLUDE_DIRS) {
+    const path = join(dir, file);
+    if (existsSync(path)) return path;
+  }
+  return undefined;
+}
+
+/** True when every file `file` imports (transitively) can be found. */
+function importsResolve(file: string, memo: Map<string, boolean>, visiting = new Set<string>()): boolean {
+  if (BUNDLED.has(file) || visiting.has(file)) return true;
+  const known = memo.get(file);
+  if (known !== undefined) return known;
+  visiting.add(file);
+  const path = findImport(file);
+  let ok = path !== undefined;
+  if (path) {
+    for (const m of readFileSync(path, 'utf8').matchAll(/^import\s+(?:public\s+|weak\s+)?"([^"]+)"/gm)) {
+      if (!importsResolve(m[1]!, memo, visiting)) {
+        ok = false;
+        break;
+      }
+    }
+  }
+  memo.set(file, ok);
+  return ok;
+}
+
+const lowerCamel = (name: string): string => name.replace(/_+([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+
+function mergeOptions(parsed: Array<Record<string, unknown>> | undefined, key: string): Rules | undefined {
+  let merged: Rules | undefined;
+  for (const entry of parsed ?? []) {
+    if (!(key in entry)) continue;
+    merged = deepMerge(merged ?? {}, entry[key] as Rules);
+  }
+  return merged;
+}
+
+function deepMerge(a: Rules, b: Rules): Rules {
+  const out: Rules = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = prev && typeof prev === 'object' && !Array.isArray(prev) && v && typeof v === 'object' && !Array.isArray(v) ? deepMerge(prev as Rules, v as Rules) : v;
+  }
+  return out;
+}
+
+/** Parses the .proto files with protobufjs (about a second) and reduces them to a Descriptor. */
+export async function buildDescriptor(): Promise<Descriptor> {
+  const protobuf = (await import('protobufjs')).default;
+  const require = createRequire(import.meta.url);
+  const bundledDescriptor = require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } };
+  protobuf.common('descriptor', bundledDescriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.INamespace>);
+
+  const memo = new Map<string, boolean>();
+  const files: string[] = [];
+  const skippedFiles: string[] = [];
+  for (const r of ROOTS) {
+    const base = join(PROTO_DEPS_DIR, r.dir);
+    for (const path of listProtos(join(base, r.under))) {
+      const file = relative(base, path);
+      if (!r.match.test(file)) continue;
+      (importsResolve(file, memo) ? files : skippedFiles).push(file);
+    }
+  }
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (BUNDLED.has(target) ? target : findImport(target) ?? target);
+  root.loadSync(files, { keepCase: true });
+  root.resolveAll();
+
+  const messages: Record<string, MessageDesc> = {};
+  const enums: Record<string, EnumDesc> = {};
+  const visit = (ns: protobuf.NamespaceBase): void => {
+    for (const item of ns.nestedArray) {
+      if (item instanceof protobuf.Type) messages[item.fullName.slice(1)] = describeMessage(protobuf, item);
+      else if (item instanceof protobuf.Enum) enums[item.fullName.slice(1)] = { name: item.fullName.slice(1), values: { ...item.values } };
+      if (item instanceof protobuf.Namespace || item instanceof protobuf.Type) visit(item);
+    }
+  };
+  visit(root);
+  return { source: depsVersion(), messages, enums, skippedFiles: skippedFiles.sort() };
+}
+
+function describeMessage(protobuf: typeof import('protobufjs'), type: import('protobufjs').Type): MessageDesc {
+  const fields = type.fieldsArray.map((f): FieldDesc => {
+    const resolved = f.resolvedType;
+    const kind: FieldKind = resolved instanceof protobuf.Enum ? 'enum' : resolved instanceof protobuf.Type ? 'message' : 'scalar';
+    const desc: FieldDesc = { name: f.name, json: lowerCamel(f.name), id: f.id, type: resolved ? resolved.fullName.slice(1) : f.type, kind };
+    if (f.repeated) desc.repeated = true;
+    if (f instanceof protobuf.MapField) desc.mapKey = f.keyType;
+    const oneof = f.partOf;
+    if (oneof && !oneof.name.startsWith('_')) desc.oneof = oneof.name;
+    else if (oneof) desc.optional = true;
+    const rules = mergeOptions(f.parsedOptions as Array<Record<string, unknown>> | undefined, '(validate.rules)');
+    if (rules) desc.rules = rules;
+    return desc;
+  });
+  const oneofs = type.oneofsArray
+    .filter((o) => !o.name.startsWith('_'))
+    .map((o): OneofDesc => ({ name: o.name, required: o.options?.['(validate.required)'] === true, fields: o.oneof.slice() }));
+  const msg: MessageDesc = { name: type.fullName.slice(1), fields };
+  if (oneofs.length > 0) msg.oneofs = oneofs;
+  if (type.options?.['(validate.disabled)'] === true || type.options?.['(validate.ignored)'] === true) msg.rulesDisabled = true;
+  return msg;
+}
+
+/**
+ * The descriptor written at build time, or — when it is missing or was made
+ * from other protos — one built now (and written for the next start, when the
+ * directory is writable).
+ */
+export async function loadDescriptor(file = DESCRIPTOR_FILE): Promise<Descriptor> {
+  const expected = depsVersion();
+  try {
+    const cached = JSON.parse(readFileSync(file, 'utf8')) as Descriptor;
+    if (cached.source === expected) return cached;
+  } catch {
+    // missing or unreadable: rebuild below
+  }
+  const built = await buildDescriptor();
+  try {
+    writeFileSync(file, JSON.stringify(built));
+  } catch {
+    // read-only install: keep it in memory only
+  }
+  return built;
+}

@@ -1,0 +1,98 @@
+// The validator's API: check an Envoy v3 config (a bootstrap or any xDS
+// resource) as strictly as `envoy --mode validate`, and convert between
+// proto3 JSON and protobuf binary.
+import type { MessageDesc } from './descriptor.js';
+import { loadDescriptor } from './descriptor.js';
+import { Reader, type ValidationIssue } from './json-reader.js';
+import { Schema } from './schema.js';
+import { DecodeError, decodeToJson, encodeMessage } from './wire.js';
+
+export type { ValidationIssue } from './json-reader.js';
+
+export const TYPE_NAME = {
+  bootstrap: 'envoy.config.bootstrap.v3.Bootstrap',
+  listener: 'envoy.config.listener.v3.Listener',
+  cluster: 'envoy.config.cluster.v3.Cluster',
+  endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  route: 'envoy.config.route.v3.RouteConfiguration',
+  secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+} as const;
+
+export type TypeKey = keyof typeof TYPE_NAME;
+
+/** An Envoy config that Envoy would reject; `issues` says where and why. */
+export class EnvoyConfigError extends Error {
+  constructor(
+    readonly typeName: string,
+    readonly issues: ValidationIssue[],
+  ) {
+    super(`invalid ${typeName}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'EnvoyConfigError';
+  }
+}
+
+export interface EnvoyTypes {
+  /** Every reason Envoy would reject `json` as a `typeName`; [] when it is valid. */
+  validate(json: unknown, typeName: string): ValidationIssue[];
+  /** proto3 JSON → protobuf binary; throws EnvoyConfigError when `json` is invalid. */
+  encode(json: unknown, typeName: string): Uint8Array;
+  /** protobuf binary → proto3 JSON with proto (snake_case) field names; throws EnvoyConfigError when undecodable. */
+  decode(bytes: Uint8Array, typeName: string): Record<string, unknown>;
+}
+
+class Types implements EnvoyTypes {
+  constructor(private readonly schema: Schema) {}
+
+  private desc(typeName: string): MessageDesc {
+    const name = typeName.slice(typeName.lastIndexOf('/') + 1);
+    const desc = this.schema.message(name);
+    if (!desc) throw new EnvoyConfigError(typeName, [{ path: '(document)', message: `type '${typeName}' is not a message of Envoy's v3 API` }]);
+    return desc;
+  }
+
+  private read(json: unknown, typeName: string) {
+    const reader = new Reader(this.schema);
+    const msg = reader.message(json, this.desc(typeName), '');
+    return { msg, issues: reader.issues };
+  }
+
+  validate(json: unknown, typeName: string): ValidationIssue[] {
+    try {
+      return this.read(json, typeName).issues;
+    } catch (err) {
+      if (err instanceof EnvoyConfigError) return err.issues;
+      throw err;
+    }
+  }
+
+  encode(json: unknown, typeName: string): Uint8Array {
+    const { msg, issues } = this.read(json, typeName);
+    if (issues.length > 0 || !msg) throw new EnvoyConfigError(typeName, issues);
+    return encodeMessage(msg);
+  }
+
+  decode(bytes: Uint8Array, typeName: string): Record<string, unknown> {
+    try {
+      return decodeToJson(this.schema, bytes, this.desc(typeName));
+    } catch (err) {
+      if (err instanceof DecodeError) throw new EnvoyConfigError(typeName, [{ path: err.path || '(document)', message: err.message }]);
+      if (err instanceof RangeError || (err instanceof Error && /index out of range|invalid wire type/.test(err.message))) {
+        throw new EnvoyConfigError(typeName, [{ path: '(document)', message: `not a valid protobuf encoding: ${err.message}` }]);
+      }
+      throw err;
+    }
+  }
+}
+
+let loading: Promise<EnvoyTypes> | undefined;
+
+/** Loads Envoy's message descriptions once per process. */
+export function loadEnvoyTypes(): Promise<EnvoyTypes> {
+  loading ??= loadDescriptor().then((d) => new Types(new Schema(d)));
+  return loading;
+}
+
+/** 'listener' → its full message name; a full name (or type URL) is returned as is. */
+export function resolveTypeName(type: string): string {
+  return Object.hasOwn(TYPE_NAME, type) ? TYPE_NAME[type as TypeKey] : type;
+}
