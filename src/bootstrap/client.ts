@@ -1,0 +1,247 @@
+// Fetches Envoy's bootstrap from the control plane: `POST <cp>/bootstrap`,
+// retried as Kuma's kuma-dp does (remote_bootstrap.go), with errors that say
+// what to change.
+import type { Logger } from '../log/logger.js';
+import { UserError } from '../util/errors.js';
+import { formatDuration } from '../util/duration.js';
+import { serializeBootstrapRequest, type BootstrapRequest } from './request.js';
+import { BadBootstrapResponse, decodeBootstrapResponse, type BootstrapResult } from './response.js';
+import { abortError, retryWithConstantBackoff, RetriesExhaustedError } from './retry.js';
+
+export interface FetchBootstrapOptions {
+  /** e.g. https://localhost:5678 (the DP server port). */
+  cpAddress: string;
+  /** PEM; when given it is the only CA trusted for the control plane. */
+  caCertPem?: string;
+  skipVerify: boolean;
+  retryBackoffMs?: number;
+  retryMaxDurationMs?: number;
+  requestTimeoutMs?: number;
+  /** Aborting it (SIGTERM/SIGINT) ends the wait and any request in flight: rejects with an AbortError. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export const DEFAULT_RETRY_BACKOFF_MS = 3_000;
+export const DEFAULT_RETRY_MAX_DURATION_MS = 300_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+const CA_FLAGS = '--ca-cert-file / KUMA_CONTROL_PLANE_CA_CERT_FILE';
+const MAX_BODY_IN_MESSAGE = 4_000;
+
+// Certificate verification failures that mean "signed by an unknown authority".
+const UNKNOWN_CA = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+type ClientClass = typeof import('undici').Client;
+type RequestFn = typeof import('undici/lib/api/api-request.js');
+let undici: Promise<{ Client: ClientClass; request: RequestFn }> | undefined;
+
+// Only undici's HTTP/1 client and its request helper: the package's index
+// loads fetch, WebSocket, caches and more, which triples the import cost.
+function loadUndici(): Promise<{ Client: ClientClass; request: RequestFn }> {
+  undici ??= Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]).then(
+    ([client, request]) => ({ Client: client.default, request: request.default }),
+  );
+  return undici;
+}
+
+/** A failed attempt that another attempt may fix; `hint` selects Kuma's advice. */
+class RetryableFailure extends Error {
+  constructor(
+    message: string,
+    readonly hint?: 'dataplane-not-found' | 'wrong-port',
+  ) {
+    super(message);
+    this.name = 'RetryableFailure';
+  }
+}
+
+function parseCpAddress(cpAddress: string): URL {
+  let url: URL;
+  try {
+    url = new URL(cpAddress);
+  } catch {
+    throw new UserError(`--cp-address: '${cpAddress}' is not a URL; use e.g. https://kuma-control-plane:5678`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UserError(`--cp-address: unsupported scheme '${url.protocol.slice(0, -1)}' in '${cpAddress}'; use http:// or https://`);
+  }
+  return url;
+}
+
+function checkOptions(options: FetchBootstrapOptions): void {
+  if (options.caCertPem !== undefined && !/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(options.caCertPem)) {
+    throw new UserError(`the control plane CA (${CA_FLAGS} / KUMA_CONTROL_PLANE_CA_CERT) holds no PEM certificate`);
+  }
+  const positive: Array<[number | undefined, string]> = [
+    [options.retryBackoffMs, 'KUMA_CONTROL_PLANE_RETRY_BACKOFF'],
+    [options.retryMaxDurationMs, 'KUMA_CONTROL_PLANE_RETRY_MAX_DURATION'],
+    [options.requestTimeoutMs, 'the request timeout'],
+  ];
+  for (const [value, name] of positive) {
+    if (value !== undefined && !(value > 0)) throw new UserError(`${name} must be a positive duration`);
+  }
+}
+
+function codeOf(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Turns a transport failure into a fatal UserError (bad certificate) or a RetryableFailure. */
+function transportFailure(err: unknown, url: URL, options: FetchBootstrapOptions): Error {
+  const code = codeOf(err) ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  const skip = 'or --skip-verify (for testing only)';
+  if (UNKNOWN_CA.has(code)) {
+    const cause = options.caCertPem
+      ? `is not signed by the CA given in ${CA_FLAGS} / KUMA_CONTROL_PLANE_CA_CERT (${code}); pass the CA that signed it`
+      : `is signed by an unknown authority (${code}); pass the CA that signed it with ${CA_FLAGS}`;
+    return new UserError(`the control plane's certificate at ${url.origin} ${cause}, ${skip}`);
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    const names = (err as { cert?: { subjectaltname?: string } }).cert?.subjectaltname;
+    const has = names ? `it names ${names}` : 'it has no subject alternative names';
+    return new UserError(
+      `the control plane's certificate at ${url.origin} is not valid for '${url.hostname}' (${code}: ${has})` +
+        `; use an address the certificate names in --cp-address, ${skip}`,
+    );
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return new UserError(`the control plane's certificate at ${url.origin} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${code}); check it and this host's clock, ${skip}`);
+  }
+  if (code.startsWith('ERR_SSL_')) {
+    const reason = (err as { reason?: string }).reason ?? code;
+    return new RetryableFailure(`TLS handshake with ${url.origin} failed (${reason}); if the control plane serves plain HTTP there, use http:// in --cp-address`);
+  }
+  return new RetryableFailure(`request to ${url.origin} failed: ${code && !message.includes(code) ? `${code} ` : ''}${message}`);
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_BODY_IN_MESSAGE ? `${text.slice(0, MAX_BODY_IN_MESSAGE)}… (${text.length} characters)` : text;
+}
+
+function statusFailure(status: number, body: string, request: BootstrapRequest): Error {
+  if (status === 404 && body.length === 0) {
+    return new RetryableFailure(`the control plane has no Dataplane '${request.name}' in mesh '${request.mesh}' yet (404)`, 'dataplane-not-found');
+  }
+  if (status === 404) {
+    return new RetryableFailure(
+      `404 for /bootstrap (${JSON.stringify(truncate(body.trim()))}): --cp-address is probably the control plane's HTTP API port (5681 by default), not its DP server port (5678 by default)`,
+      'wrong-port',
+    );
+  }
+  if (status >= 400 && status < 500) {
+    return new UserError(`the control plane rejected the bootstrap request (HTTP ${status}): ${truncate(body.trim()) || '(empty body)'}`);
+  }
+  return new RetryableFailure(`unexpected status code ${status} from the control plane${body.trim() ? `: ${truncate(body.trim())}` : ''}`);
+}
+
+function describeElapsed(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : formatDuration(Math.round(ms / 1000) * 1000);
+}
+
+export async function fetchBootstrap(request: BootstrapRequest, options: FetchBootstrapOptions): Promise<BootstrapResult> {
+  const url = parseCpAddress(options.cpAddress);
+  checkOptions(options);
+  const backoffMs = options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS;
+  const maxDurationMs = options.retryMaxDurationMs ?? DEFAULT_RETRY_MAX_DURATION_MS;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const log = options.log;
+  if (options.signal.aborted) throw abortError();
+
+  if (url.protocol === 'https:' && options.skipVerify) {
+    log.warn('--skip-verify is set: the control plane certificate will not be verified');
+  }
+  const { Client, request: send } = await loadUndici();
+  const client = new Client(url.origin, {
+    connect: {
+      minVersion: 'TLSv1.2',
+      rejectUnauthorized: !options.skipVerify,
+      ...(options.caCertPem ? { ca: options.caCertPem } : {}),
+    },
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const path = `/bootstrap${url.search}`;
+  const body = serializeBootstrapRequest(request);
+
+  const attempt = async (): Promise<BootstrapResult> => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    let status: number;
+    let contentType: string | undefined;
+    let text: string;
+    try {
+      const res = await send.call(client, {
+        path,
+        method: 'POST',
+        headers: { accept: 'application/json', 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.any([options.signal, timeout]),
+      });
+      status = res.statusCode;
+      const header = res.headers['content-type'];
+      contentType = Array.isArray(header) ? header[0] : header;
+      text = await res.body.text();
+    } catch (err) {
+      if (options.signal.aborted) throw abortError();
+      if (timeout.aborted) throw new RetryableFailure(`no answer from ${url.origin} within ${formatDuration(timeoutMs)}`);
+      throw transportFailure(err, url, options);
+    }
+    if (status !== 200) throw statusFailure(status, text, request);
+    try {
+      return decodeBootstrapResponse(contentType, text);
+    } catch (err) {
+      if (err instanceof BadBootstrapResponse) {
+        throw new UserError(`the control plane at ${url.origin} answered /bootstrap with something other than a bootstrap: ${err.message}`);
+      }
+      throw err;
+    }
+  };
+
+  log.info('fetching the bootstrap configuration from the control plane', { cpAddress: url.origin, features: request.features });
+  try {
+    return await retryWithConstantBackoff(attempt, {
+      backoffMs,
+      maxDurationMs,
+      signal: options.signal,
+      retryable: (err) => err instanceof RetryableFailure,
+      onRetry: (err, attemptNo, waitMs) => {
+        const failure = err as RetryableFailure;
+        const fields = { attempt: attemptNo, backoff: formatDuration(waitMs) };
+        if (failure.hint === 'dataplane-not-found') {
+          log.info(
+            'the Dataplane is not in the control plane yet: on Universal create it first or pass it with --dataplane-file; ' +
+              'on Kubernetes the control plane may still be creating it from the Pod (check Pod events and control plane logs if this lasts). Retrying',
+            fields,
+          );
+        } else if (failure.hint === 'wrong-port') {
+          log.warn(`${failure.message}. Retrying`, fields);
+        } else {
+          log.info('could not fetch the bootstrap configuration; retrying', { ...fields, error: failure.message });
+        }
+      },
+    });
+  } catch (err) {
+    if (err instanceof RetriesExhaustedError) {
+      const last = err.lastError instanceof Error ? err.lastError.message : String(err.lastError);
+      throw new UserError(
+        `could not fetch the bootstrap configuration from ${url.origin}: tried for ${describeElapsed(err.elapsedMs)} (${err.attempts} attempts, ` +
+          `KUMA_CONTROL_PLANE_RETRY_MAX_DURATION is ${formatDuration(maxDurationMs)}); last error: ${last}`,
+      );
+    }
+    throw err;
+  } finally {
+    client.destroy().catch(() => undefined);
+  }
+}
