@@ -58,7 +58,7 @@ export interface Descriptor {
   skippedFiles: string[];
 }
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 export const DESCRIPTOR_FILE = fileURLToPath(new URL('./envoy-descriptor.json', import.meta.url));
 
 /** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
@@ -174,11 +174,16 @@ export async function buildDescriptor(): Promise<Descriptor> {
   return { source: depsVersion(), messages, enums, skippedFiles: skippedFiles.sort() };
 }
 
+// protobufjs bundles google/protobuf/*.proto with camelCase field names; the protos themselves use snake_case.
+const protoName = (type: import('protobufjs').Type, name: string): string =>
+  type.fullName.startsWith('.google.protobuf.') ? name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : name;
+
 function describeMessage(protobuf: typeof import('protobufjs'), type: import('protobufjs').Type): MessageDesc {
   const fields = type.fieldsArray.map((f): FieldDesc => {
     const resolved = f.resolvedType;
     const kind: FieldKind = resolved instanceof protobuf.Enum ? 'enum' : resolved instanceof protobuf.Type ? 'message' : 'scalar';
-    const desc: FieldDesc = { name: f.name, json: lowerCamel(f.name), id: f.id, type: resolved ? resolved.fullName.slice(1) : f.type, kind };
+    const name = protoName(type, f.name);
+    const desc: FieldDesc = { name, json: lowerCamel(name), id: f.id, type: resolved ? resolved.fullName.slice(1) : f.type, kind };
     if (f.repeated) desc.repeated = true;
     if (f instanceof protobuf.MapField) desc.mapKey = f.keyType;
     const oneof = f.partOf;
@@ -190,7 +195,7 @@ function describeMessage(protobuf: typeof import('protobufjs'), type: import('pr
   });
   const oneofs = type.oneofsArray
     .filter((o) => !o.name.startsWith('_'))
-    .map((o): OneofDesc => ({ name: o.name, required: o.options?.['(validate.required)'] === true, fields: o.oneof.slice() }));
+    .map((o): OneofDesc => ({ name: o.name, required: o.options?.['(validate.required)'] === true, fields: o.oneof.map((n) => protoName(type, n)) }));
   const msg: MessageDesc = { name: type.fullName.slice(1), fields };
   if (oneofs.length > 0) msg.oneofs = oneofs;
   if (type.options?.['(validate.disabled)'] === true || type.options?.['(validate.ignored)'] === true) msg.rulesDisabled = true;

@@ -31,6 +31,7 @@ export class Reader {
     const fields = this.schema.fieldsByKey(desc);
     const msg: NMessage = { desc, values: new Map() };
     const keyOf = new Map<FieldDesc, string>();
+    const unreadable = new Set<FieldDesc>(); // already reported: no rule checks on top
     for (const [key, value] of Object.entries(json)) {
       if (key === '@type' && anyTypeUrl !== undefined) continue;
       const at = join(path, key);
@@ -48,11 +49,12 @@ export class Reader {
       keyOf.set(field, key);
       const read = this.field(value, field, at);
       if (read !== undefined) msg.values.set(field, read);
+      else unreadable.add(field);
     }
     checkOneofs(this, msg, keyOf, path, !desc.rulesDisabled);
     if (!desc.rulesDisabled) {
       for (const field of desc.fields) {
-        if (field.rules) checkFieldRules(this, field, msg.values.get(field), join(path, keyOf.get(field) ?? field.name));
+        if (field.rules && !unreadable.has(field)) checkFieldRules(this, field, msg.values.get(field), join(path, keyOf.get(field) ?? field.name));
       }
     }
     return msg;
@@ -340,24 +342,13 @@ function suggest(key: string, desc: MessageDesc): string {
   return near ? `; did you mean '${near.name}'?` : '';
 }
 
+/** True when b is a, or a with one character added, removed, replaced, or two neighbours swapped. */
 function editDistanceAtMost1(a: string, b: string): boolean {
   if (Math.abs(a.length - b.length) > 1) return false;
   let i = 0;
-  let j = 0;
-  let edits = 0;
-  while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) {
-      i++;
-      j++;
-      continue;
-    }
-    if (++edits > 1) return false;
-    if (a.length > b.length) i++;
-    else if (b.length > a.length) j++;
-    else {
-      i++;
-      j++;
-    }
-  }
-  return edits + (a.length - i) + (b.length - j) <= 1;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const restA = a.slice(i);
+  const restB = b.slice(i);
+  if (restA.length === restB.length && restA.length >= 2 && restA[0] === restB[1] && restA[1] === restB[0] && restA.slice(2) === restB.slice(2)) return true;
+  return restA.slice(1) === restB.slice(1) || restA.slice(1) === restB || restA === restB.slice(1);
 }

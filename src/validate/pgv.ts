@@ -49,7 +49,8 @@ export function checkFieldRules(reader: Reader, field: FieldDesc, value: NValue 
     return;
   }
   const present = value !== undefined;
-  if (!present && field.kind !== 'message' && (field.oneof !== undefined || field.optional)) return;
+  // a oneof member's rules (even message.required) apply only when that member is chosen
+  if (!present && (field.oneof !== undefined || field.optional)) return;
   checkSingle(reader, rules, field, value, path, present);
 }
 

@@ -25,8 +25,11 @@ export function encodeMessage(msg: NMessage): Uint8Array {
   return w.finish();
 }
 
+// Fields go out in declaration order, and proto3 scalars at their default value not at all, as protobuf's own serialisers do.
 function writeMessage(w: Writer, msg: NMessage): void {
-  for (const [field, value] of msg.values) {
+  for (const field of msg.desc.fields) {
+    const value = msg.values.get(field);
+    if (value === undefined) continue;
     if (field.mapKey !== undefined) {
       const keyField: FieldDesc = { name: 'key', json: 'key', id: 1, type: field.mapKey, kind: 'scalar' };
       const valueField: FieldDesc = { ...field, name: 'value', json: 'value', id: 2, mapKey: undefined, repeated: undefined };
@@ -46,7 +49,7 @@ function writeMessage(w: Writer, msg: NMessage): void {
       } else {
         for (const item of items) writeField(w, field, item);
       }
-    } else {
+    } else if (field.kind === 'message' || field.oneof !== undefined || field.optional || !isDefault(value)) {
       writeField(w, field, value);
     }
   }
@@ -244,7 +247,7 @@ function scalarJson(type: string, v: unknown): unknown {
 }
 
 function isDefault(v: unknown): boolean {
-  return v === 0 || v === '' || v === false || v === '0' || (v instanceof Uint8Array && v.length === 0);
+  return v === 0 || v === 0n || v === '' || v === false || v === '0' || (v instanceof Uint8Array && v.length === 0);
 }
 
 const NOT_SPECIAL = Symbol('not a well-known JSON form');
