@@ -1,0 +1,139 @@
+// kuma-mini-cp: a companion control plane on Kuma's ports. `run` starts every
+// server and stays up until SIGTERM/SIGINT, then closes cleanly (exit 0).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createLogger, setLogLevel } from '../log/logger.js';
+import { parseDuration } from '../util/duration.js';
+import { UserError } from '../util/errors.js';
+
+const log = createLogger('kuma-mini-cp');
+
+/** Each port: its flag, Kuma's variable, and the default. A flag given on the command line wins over the variable. */
+const PORTS = [
+  { key: 'dpServer', flag: 'dp-server-port', env: 'KUMA_DP_SERVER_PORT', default: 5678, describe: 'DP server: POST /bootstrap and gRPC ADS' },
+  { key: 'apiHttp', flag: 'api-server-http-port', env: 'KUMA_API_SERVER_HTTP_PORT', default: 5681, describe: 'HTTP API' },
+  { key: 'apiHttps', flag: 'api-server-https-port', env: 'KUMA_API_SERVER_HTTPS_PORT', default: 5682, describe: 'HTTP API over TLS' },
+  { key: 'diagnostics', flag: 'diagnostics-port', env: 'KUMA_DIAGNOSTICS_SERVER_PORT', default: 5680, describe: 'diagnostics: /healthy, /ready, /metrics' },
+  { key: 'mads', flag: 'mads-port', env: 'KUMA_MONITORING_ASSIGNMENT_SERVER_PORT', default: 5676, describe: 'monitoring assignments for Prometheus' },
+] as const;
+
+function port(value: unknown, what: string): number {
+  const text = String(value).trim();
+  const n = Number(text);
+  if (text === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`${what}: '${text}' is not a port (0-65535; 0 picks a free one)`);
+  return n;
+}
+
+function pick(args: Record<string, unknown>, flag: string, env: string | undefined): { value: unknown; from: string } | undefined {
+  if (args[flag] !== undefined) return { value: args[flag], from: `--${flag}` };
+  if (env && process.env[env] !== undefined && process.env[env] !== '') return { value: process.env[env], from: env };
+  return undefined;
+}
+
+const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)]);
+
+async function run(args: Record<string, unknown>): Promise<number> {
+  const level = pick(args, 'log-level', 'KUMA_LOG_LEVEL');
+  if (level) {
+    try {
+      setLogLevel(String(level.value));
+    } catch (err) {
+      throw new UserError(`${level.from}: ${(err as Error).message}`);
+    }
+  }
+  const ports: Record<string, number> = {};
+  for (const p of PORTS) {
+    const given = pick(args, p.flag, p.env);
+    ports[p.key] = given ? port(given.value, given.from) : p.default;
+  }
+  const authGiven = pick(args, 'auth', 'KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE');
+  const authText = String(authGiven?.value ?? 'dp-token');
+  const auth = authText === 'dp-token' || authText === 'dpToken' ? 'dp-token' : authText === 'none' ? 'none' : undefined;
+  if (!auth) throw new UserError(`${authGiven?.from ?? '--auth'}: '${authText}' is not an auth mode; use dp-token or none`);
+  const debounce = pick(args, 'push-debounce', undefined);
+  const meshes = list(args.mesh);
+
+  const { startMiniCp } = await import('../minicp/index.js');
+  const cp = await startMiniCp({
+    workDir: args['work-dir'] as string | undefined,
+    bindAddress: String(args['bind-address']),
+    ports: ports as never,
+    dpServerTls: args['dp-server-tls'] !== false,
+    tlsCertFile: pick(args, 'tls-cert-file', 'KUMA_GENERAL_TLS_CERT_FILE')?.value as string | undefined,
+    tlsKeyFile: pick(args, 'tls-key-file', 'KUMA_GENERAL_TLS_KEY_FILE')?.value as string | undefined,
+    auth,
+    storeFile: args['store-file'] as string | undefined,
+    meshes: meshes.length > 0 ? meshes : undefined,
+    xdsHost: pick(args, 'xds-host', 'KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST')?.value as string | undefined,
+    hostnames: list(args.hostname),
+    pushDebounceMs: debounce ? parseDuration(String(debounce.value), '--push-debounce') : undefined,
+    templatesDir: args['envoy-templates-dir'] as string | undefined,
+  });
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info('shutting down', { signal });
+  await cp.close();
+  log.info('stopped');
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let status = 0;
+  const portOptions = Object.fromEntries(PORTS.map((p) => [p.flag, { type: 'string' as const, describe: `${p.describe} (default ${p.default}) [env ${p.env}]` }]));
+  await yargs(argv)
+    .scriptName('kuma-mini-cp')
+    .usage('$0 <command> [flags]\n\nA small Kuma control plane: bootstrap and xDS for kuma-dp/Envoy, a Kuma-shaped API, tokens, diagnostics and monitoring assignments.')
+    .command(
+      'run',
+      'Start the control plane and serve until SIGTERM/SIGINT',
+      (y) =>
+        y
+          .options(portOptions)
+          .options({
+            'bind-address': { type: 'string', default: '0.0.0.0', describe: 'Address every server listens on' },
+            'work-dir': { type: 'string', describe: 'Directory for ca.crt, the CA key and the token signing key (default: a new temp dir)' },
+            'dp-server-tls': { type: 'boolean', default: true, describe: 'Serve the DP server over TLS (--no-dp-server-tls: plaintext HTTP/1.1 + h2c)' },
+            'tls-cert-file': { type: 'string', describe: 'Server certificate (PEM, chain allowed) instead of a generated one [env KUMA_GENERAL_TLS_CERT_FILE]' },
+            'tls-key-file': { type: 'string', describe: 'Key of --tls-cert-file [env KUMA_GENERAL_TLS_KEY_FILE]' },
+            auth: { type: 'string', describe: 'Proxy authentication: dp-token (default) or none [env KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE]' },
+            'store-file': { type: 'string', describe: 'Keep meshes and dataplanes in this JSON file (atomic writes) instead of only in memory' },
+            mesh: { type: 'string', array: true, describe: 'Meshes that exist from the start (default: default); repeatable' },
+            'xds-host': { type: 'string', describe: 'Host proxies are told to reach ADS on (default: the host they used for the bootstrap) [env KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST]' },
+            hostname: { type: 'string', array: true, describe: 'Extra DNS name or IP for the generated server certificate; repeatable' },
+            'push-debounce': { type: 'string', describe: 'How long changes are gathered before a push (default 50ms)' },
+            'envoy-templates-dir': { type: 'string', describe: 'Envoy resource templates (default: the bundled envoy-templates/)' },
+            'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
+          }),
+      async (args) => {
+        status = await run(args as Record<string, unknown>);
+      },
+    )
+    .demandCommand(1, 'Name a command: run')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .fail((msg, err) => {
+      throw err ?? new UserError(`${msg}\nRun 'kuma-mini-cp --help' for usage.`);
+    })
+    .parseAsync();
+  return status;
+}
+
+main(hideBin(process.argv)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err: unknown) => {
+    if (err instanceof UserError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`kuma-mini-cp: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 2;
+    }
+  },
+);

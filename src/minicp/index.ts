@@ -1,0 +1,259 @@
+// kuma-mini-cp in-process: the store, the snapshot cache, the ADS server and
+// every listener (DP server, API over HTTP and HTTPS, diagnostics, MADS).
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createLogger } from '../log/logger.js';
+import { UserError } from '../util/errors.js';
+import { Templates } from '../render/templates.js';
+import { loadEnvoyTypes } from '../validate/envoy-types.js';
+import { loadAdsDefinition } from '../xds/ads-proto.js';
+import { AdsServer, StreamRefused, type Node } from '../xds/ads-server.js';
+import { createApiHandler } from './api.js';
+import { handleBootstrap, type BootstrapAnswer } from './bootstrap.js';
+import { createDiagnostics } from './diagnostics.js';
+import { startDpServer, type PlainAnswer, type PlainRequest } from './dp-server.js';
+import { createMadsHandler } from './mads.js';
+import { checkDataplaneText } from './resource.js';
+import { SnapshotCache } from './snapshots.js';
+import { Store } from './store.js';
+import { setUpTls } from './tls.js';
+import { DataplaneTokens, TokenError } from './tokens.js';
+
+const log = createLogger('minicp');
+
+export interface MiniCpPorts {
+  dpServer: number;
+  apiHttp: number;
+  apiHttps: number;
+  diagnostics: number;
+  mads: number;
+}
+
+export const DEFAULT_PORTS: MiniCpPorts = { dpServer: 5678, apiHttp: 5681, apiHttps: 5682, diagnostics: 5680, mads: 5676 };
+
+export interface MiniCpOptions {
+  /** Where ca.crt, the CA key and the token signing key live; a fresh temp dir when omitted. */
+  workDir?: string;
+  /** The address every listener binds. */
+  bindAddress?: string;
+  ports?: Partial<MiniCpPorts>;
+  /** TLS on the DP server (default true). The HTTPS API always uses TLS. */
+  dpServerTls?: boolean;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  auth?: 'dp-token' | 'none';
+  storeFile?: string;
+  meshes?: string[];
+  /** The host proxies are told to reach ADS on; by default the host they used for the bootstrap request. */
+  xdsHost?: string;
+  /** Extra names for the generated server certificate. */
+  hostnames?: string[];
+  pushDebounceMs?: number;
+  templatesDir?: string;
+}
+
+export interface MiniCp {
+  addresses: { dpServer: string; apiHttp: string; apiHttps: string; diagnostics: string; mads: string };
+  ports: MiniCpPorts;
+  caCertPath: string;
+  workDir: string;
+  store: Store;
+  tokens: DataplaneTokens;
+  close(): Promise<void>;
+}
+
+function nodeMetadataString(node: Node, key: string): string | undefined {
+  const fields = (node.metadata as { fields?: Record<string, { stringValue?: string; kind?: string }> } | undefined)?.fields;
+  const value = fields?.[key];
+  return value?.kind === 'stringValue' || value?.stringValue !== undefined ? value.stringValue : undefined;
+}
+
+function splitProxyId(id: string): { mesh: string; name: string } | undefined {
+  const dot = id.indexOf('.');
+  return dot > 0 ? { mesh: id.slice(0, dot), name: id.slice(dot + 1) } : undefined;
+}
+
+async function listen(server: http.Server, port: number, host: string, what: string): Promise<number> {
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new UserError(`${what}: cannot listen on ${host}:${port} (${err.code}); pick another port (0 picks a free one)`) : err),
+    );
+    server.listen(port, host, () => {
+      resolvePromise();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> {
+  const bindAddress = options.bindAddress ?? '0.0.0.0';
+  const ports = { ...DEFAULT_PORTS, ...options.ports };
+  const workDir = options.workDir ? resolve(options.workDir) : await mkdtemp(join(tmpdir(), 'kuma-mini-cp-'));
+  await mkdir(workDir, { recursive: true });
+  const authOn = (options.auth ?? 'dp-token') === 'dp-token';
+  const dpTls = options.dpServerTls ?? true;
+
+  const [types, store, tokens, tls] = await Promise.all([
+    loadEnvoyTypes(),
+    Store.open(options.storeFile, options.meshes ?? ['default']),
+    DataplaneTokens.load(workDir),
+    setUpTls(workDir, { certFile: options.tlsCertFile, keyFile: options.tlsKeyFile, extraNames: [...(options.hostnames ?? []), ...(options.xdsHost ? [options.xdsHost] : [])] }),
+  ]);
+  const templates = Templates.load(options.templatesDir);
+  const snapshots = new SnapshotCache(store, templates, (json, typeName) => types.encode(json, typeName), options.pushDebounceMs ?? 50);
+  let closing = false;
+
+  const definition = await loadAdsDefinition();
+  const grpc = definition.grpc;
+  const ads = new AdsServer({
+    source: snapshots,
+    authenticate: async (metadata, node) => {
+      if (!authOn) return;
+      const id = splitProxyId(node.id ?? '');
+      if (!id) throw new StreamRefused(grpc.status.INVALID_ARGUMENT, `node.id '${node.id}' is not <mesh>.<name>`);
+      const token = metadata.get('authorization')[0];
+      try {
+        await tokens.verify(typeof token === 'string' ? token : token?.toString(), id.mesh, id.name);
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+        throw new StreamRefused(err.kind === 'forbidden' ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, err.message);
+      }
+    },
+    onConnect: async (proxyId, node) => {
+      // A proxy started with --dataplane-file carries its Dataplane in node metadata (as with Kuma universal).
+      const text = nodeMetadataString(node, 'dataplane.resource');
+      const id = splitProxyId(proxyId);
+      if (!text || !id || !store.hasMesh(id.mesh)) return;
+      const checked = checkDataplaneText(text, 'node.metadata["dataplane.resource"]');
+      if (!checked.ok || checked.dataplane.mesh !== id.mesh || checked.dataplane.name !== id.name) {
+        log.warn('ignoring the Dataplane in node metadata', { proxy: proxyId, errors: checked.ok ? ['mesh/name differ from node.id'] : checked.errors });
+        return;
+      }
+      await store.put(checked.dataplane, 'proxy');
+    },
+    onDisconnect: (proxyId) => {
+      const id = splitProxyId(proxyId);
+      if (closing || !id) return;
+      // Kuma deregisters a Dataplane its proxy registered once that proxy goes away.
+      if (store.get(id.mesh, id.name)?.origin === 'proxy') {
+        log.info('proxy disconnected; removing the Dataplane it registered', { proxy: proxyId });
+        store.delete(id.mesh, id.name).catch((err: unknown) => log.error('cannot remove Dataplane', { proxy: proxyId, error: err as Error }));
+      }
+    },
+  });
+  const grpcServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  await ads.register(grpcServer, definition);
+  const diagnostics = createDiagnostics(store, ads);
+
+  const bootstrapSettings = {
+    store,
+    templates,
+    tokens: authOn ? tokens : undefined,
+    caPem: dpTls ? tls.caPem : undefined,
+    xdsHost: options.xdsHost,
+    xdsPort: ports.dpServer,
+    validate: (bootstrap: object) => types.validate(bootstrap, 'envoy.config.bootstrap.v3.Bootstrap').map((i) => `${i.path}: ${i.message}`),
+    checkDataplaneText,
+  };
+  const onDpRequest = async (request: PlainRequest): Promise<PlainAnswer> => {
+    const path = request.path.split('?')[0];
+    const plain = (status: number, body: string, extra: Record<string, string> = {}): PlainAnswer => ({ status, headers: { 'content-type': 'text/plain', ...extra }, body });
+    if (path !== '/bootstrap') return plain(404, `no such endpoint: ${path}; the DP server serves POST /bootstrap and gRPC ADS\n`);
+    if (request.method !== 'POST') return plain(405, 'use POST /bootstrap\n', { allow: 'POST' });
+    let answer: BootstrapAnswer;
+    try {
+      answer = await handleBootstrap(bootstrapSettings, request.body, request.headers.host, request.headers.accept);
+    } catch (err) {
+      log.error('bootstrap failed', { error: err as Error });
+      answer = { status: 500, contentType: 'text/plain', body: `${(err as Error).message}\n` };
+    }
+    diagnostics.bootstrapRequests.inc({ status: String(answer.status) });
+    return { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {}, body: answer.body };
+  };
+
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    closing = true;
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn('error while closing', { error: err as Error }));
+  };
+  const httpClose = (server: http.Server) => async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+
+  try {
+    const dpServer = await startDpServer({
+      host: bindAddress,
+      port: ports.dpServer,
+      tls: dpTls ? tls.server : undefined,
+      onRequest: onDpRequest,
+      grpcServer,
+      grpcModule: grpc,
+    });
+    closers.push(async () => {
+      ads.close();
+      snapshots.close();
+      grpcServer.forceShutdown();
+      await dpServer.close();
+    });
+    const actualDpPort = dpServer.address.port;
+    bootstrapSettings.xdsPort = actualDpPort;
+
+    const api = createApiHandler({ store, tokens, instanceId: randomUUID(), xdsStatus: (mesh, name) => ads.status(`${mesh}.${name}`) });
+    const apiHttp = http.createServer(api);
+    const apiHttps = https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, api);
+    const diagServer = http.createServer(diagnostics.handler);
+    const mads = createMadsHandler(store);
+    const madsServer = http.createServer(mads.handler);
+    for (const server of [apiHttp, apiHttps, diagServer, madsServer]) closers.push(httpClose(server));
+    closers.push(async () => mads.close());
+    const [apiHttpPort, apiHttpsPort, diagPort, madsPort] = await Promise.all([
+      listen(apiHttp, ports.apiHttp, bindAddress, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)'),
+      listen(apiHttps, ports.apiHttps, bindAddress, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)'),
+      listen(diagServer, ports.diagnostics, bindAddress, 'diagnostics server (--diagnostics-port, KUMA_DIAGNOSTICS_SERVER_PORT)'),
+      listen(madsServer, ports.mads, bindAddress, 'monitoring assignment server (--mads-port, KUMA_MONITORING_ASSIGNMENT_SERVER_PORT)'),
+    ]);
+    const actual: MiniCpPorts = { dpServer: actualDpPort, apiHttp: apiHttpPort, apiHttps: apiHttpsPort, diagnostics: diagPort, mads: madsPort };
+    const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
+    const addresses = {
+      dpServer: `${dpTls ? 'https' : 'http'}://${host}:${actual.dpServer}`,
+      apiHttp: `http://${host}:${actual.apiHttp}`,
+      apiHttps: `https://${host}:${actual.apiHttps}`,
+      diagnostics: `http://${host}:${actual.diagnostics}`,
+      mads: `http://${host}:${actual.mads}`,
+    };
+    diagnostics.setReady(true);
+    log.info('kuma-mini-cp ready', {
+      addresses,
+      ports: actual,
+      caCertPath: tls.caCertPath,
+      workDir,
+      auth: authOn ? 'dp-token' : 'none',
+      dpServerTls: dpTls,
+      storeFile: options.storeFile ?? null,
+      dataplanes: store.size(),
+    });
+    let closed: Promise<void> | undefined;
+    return {
+      addresses,
+      ports: actual,
+      caCertPath: tls.caCertPath,
+      workDir,
+      store,
+      tokens,
+      close: () => {
+        diagnostics.setReady(false);
+        closed ??= closeAll().then(() => store.flushed());
+        return closed;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

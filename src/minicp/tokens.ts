@@ -1,0 +1,95 @@
+// Dataplane tokens: RS256 JWTs with Kuma's dataplane-token claims (Name,
+// Mesh, Tags, Type), signed by a key kept in the work dir so tokens stay
+// valid across restarts of the control plane.
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SignJWT, calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, jwtVerify, errors as joseErrors } from 'jose';
+import type { CryptoKey, KeyObject } from 'jose';
+
+const ALG = 'RS256';
+export const SIGNING_KEY_FILE = 'dp-token-signing-key.pem';
+const DEFAULT_VALIDITY_S = 10 * 365 * 24 * 3600;
+
+export interface DataplaneIdentity {
+  name: string;
+  mesh: string;
+  tags?: Record<string, string[]>;
+  type?: string;
+}
+
+/** Why a token was refused: `invalid` (401: not ours, expired, malformed) or `forbidden` (403: valid, but for another proxy). */
+export class TokenError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'invalid' | 'forbidden',
+  ) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+type Key = CryptoKey | KeyObject;
+
+export class DataplaneTokens {
+  private constructor(
+    private readonly privateKey: Key,
+    private readonly publicKey: Key,
+    private readonly kid: string,
+  ) {}
+
+  /** Loads the signing key from `workDir`, generating it on first use. */
+  static async load(workDir: string): Promise<DataplaneTokens> {
+    const file = join(workDir, SIGNING_KEY_FILE);
+    let pem: string;
+    try {
+      pem = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const pair = await generateKeyPair(ALG, { modulusLength: 2048, extractable: true });
+      pem = await exportPKCS8(pair.privateKey);
+      await writeFile(file, pem, { mode: 0o600 });
+    }
+    const privateKey = await importPKCS8(pem, ALG, { extractable: true });
+    const publicKey = createPublicKey(pem);
+    const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
+    return new DataplaneTokens(privateKey, publicKey, kid);
+  }
+
+  async issue(identity: DataplaneIdentity, validForSeconds = DEFAULT_VALIDITY_S): Promise<string> {
+    const claims: Record<string, unknown> = { Name: identity.name, Mesh: identity.mesh, Type: identity.type ?? 'dataplane' };
+    if (identity.tags && Object.keys(identity.tags).length > 0) claims.Tags = identity.tags;
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: ALG, kid: this.kid })
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setNotBefore('0s')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + validForSeconds)
+      .sign(this.privateKey);
+  }
+
+  /**
+   * Verifies signature and expiry, and that the token was issued for
+   * `mesh`/`name`. Accepts a bare token or `Bearer <token>`.
+   */
+  async verify(token: string | undefined, mesh: string, name: string): Promise<DataplaneIdentity> {
+    const bare = (token ?? '').replace(/^Bearer\s+/i, '').trim();
+    if (bare === '') throw new TokenError('dataplane token is missing', 'invalid');
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(bare, this.publicKey, { algorithms: [ALG] }));
+    } catch (err) {
+      const reason = err instanceof joseErrors.JWTExpired ? 'has expired' : `is not valid (${(err as Error).message})`;
+      throw new TokenError(`dataplane token ${reason}; generate a new one with POST /tokens/dataplane`, 'invalid');
+    }
+    if (typeof payload.Name !== 'string' || typeof payload.Mesh !== 'string') {
+      throw new TokenError('dataplane token lacks the Name and Mesh claims', 'invalid');
+    }
+    if (payload.Mesh !== mesh) throw new TokenError(`dataplane token is for mesh '${payload.Mesh}', not '${mesh}'`, 'forbidden');
+    // Kuma allows a token without a name to be used by any dataplane of its mesh.
+    if (payload.Name !== '' && payload.Name !== name) {
+      throw new TokenError(`dataplane token is for dataplane '${payload.Name}', not '${name}'`, 'forbidden');
+    }
+    return { name: payload.Name, mesh: payload.Mesh, tags: payload.Tags as Record<string, string[]> | undefined, type: payload.Type as string | undefined };
+  }
+}
