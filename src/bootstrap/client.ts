@@ -198,7 +198,8 @@ export async function fetchBootstrap(request: BootstrapRequest, options: FetchBo
       if (timeout.aborted) throw new RetryableFailure(`no answer from ${url.origin} within ${formatDuration(timeoutMs)}`);
       throw transportFailure(err, url, options);
     }
-    if (status !== 200) throw statusFailure(status, text, request);
+    // A CP that echoes the request must not get the token into our messages.
+    if (status !== 200) throw statusFailure(status, request.dataplaneToken ? text.replaceAll(request.dataplaneToken, '[redacted]') : text, request);
     try {
       return decodeBootstrapResponse(contentType, text);
     } catch (err) {

@@ -108,6 +108,11 @@ t.test('a 4xx other than 404 fails at once and shows the CP\'s body', async (t) 
     message: 'the control plane rejected the bootstrap request (HTTP 422): Invalid request: name: must be a valid DNS name',
   });
   t.equal(server.requests.length, 1, 'no retry');
+
+  const echo = await cp(t, (_n, req) => ({ status: 400, body: `bad request: ${req.body}` }));
+  const err = await fetchBootstrap(request, options(echo.url)).catch((e: Error) => e);
+  t.match(err, { name: 'UserError', message: /HTTP 400\): bad request: [\s\S]*"dataplaneToken": "\[redacted\]"/ }, 'a token echoed by the CP is redacted');
+  t.notMatch(String(err), /secret-payload/);
 });
 
 t.test('when the time budget runs out the error says how long it tried and the last error', async (t) => {
