@@ -1,0 +1,258 @@
+// What Envoy accepts is accepted: both name styles, the well-known types'
+// JSON forms, deprecated fields, every resource our templates render, and a
+// bootstrap of the shape Kuma's control plane hands out.
+import t from 'tap';
+import { parse } from 'yaml';
+import { parseDataplane } from '../../src/dataplane/parse.js';
+import { inboundResources, loadAssignment, outboundResources } from '../../src/render/resources.js';
+import { Templates } from '../../src/render/templates.js';
+import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+
+const types = await loadEnvoyTypes();
+
+t.test('snake_case and camelCase field names, mixed in one document', async (t) => {
+  const snake = { name: 'c', connect_timeout: '1s', type: 'STATIC', load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 80 } } } }] }] } };
+  const camel = { name: 'c', connectTimeout: '1s', type: 'STATIC', loadAssignment: { clusterName: 'c', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: 80 } } } }] }] } };
+  const mixed = { name: 'c', connectTimeout: '1s', type: 'STATIC', load_assignment: { clusterName: 'c', endpoints: [] } };
+  t.same(types.validate(snake, TYPE_NAME.cluster), []);
+  t.same(types.validate(camel, TYPE_NAME.cluster), []);
+  t.same(types.validate(mixed, TYPE_NAME.cluster), []);
+  t.same(types.decode(types.encode(camel, TYPE_NAME.cluster), TYPE_NAME.cluster), types.decode(types.encode(snake, TYPE_NAME.cluster), TYPE_NAME.cluster), 'both spellings mean the same');
+  const twice = types.validate({ ...snake, connectTimeout: '2s' }, TYPE_NAME.cluster);
+  t.same(twice.map((i) => i.path), ['connectTimeout'], 'one field given under both names is an error');
+});
+
+t.test('Duration strings, wrappers as plain values, int64 as string or number, bytes as base64, Struct', async (t) => {
+  const cluster = {
+    name: 'c',
+    connect_timeout: '0.25s',
+    dns_refresh_rate: '1.000000001s',
+    per_connection_buffer_limit_bytes: 32768, // UInt32Value
+    max_requests_per_connection: '100', // UInt32Value (deprecated, still valid), number as string
+    respect_dns_ttl: true,
+    common_lb_config: { healthy_panic_threshold: { value: 50.5 } }, // Percent
+    circuit_breakers: { thresholds: [{ max_connections: 1024, retry_budget: { budget_percent: { value: 20 }, min_retry_concurrency: 3 } }] },
+    upstream_connection_options: { tcp_keepalive: { keepalive_probes: 3, keepalive_time: 30 } },
+    metadata: { filter_metadata: { 'io.kuma': { answer: 42, nested: { list: [1, 'two', null, true] } } } },
+    cleanup_interval: '5s',
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65536 } },
+        common_http_protocol_options: { idle_timeout: '3600s', max_headers_count: 100 },
+      },
+    },
+  };
+  t.same(types.validate(cluster, TYPE_NAME.cluster), []);
+  const redis = {
+    '@type': 'type.googleapis.com/envoy.config.core.v3.HealthCheck',
+    timeout: '1s',
+    interval: '10s',
+    unhealthy_threshold: 2,
+    healthy_threshold: 1,
+    tcp_health_check: { send: { binary: Buffer.from('PING\r\n').toString('base64') }, receive: [{ text: '2b504f4e47' }] },
+  };
+  const { '@type': _ignored, ...hc } = redis;
+  t.same(types.validate({ ...cluster, health_checks: [hc] }, TYPE_NAME.cluster), []);
+  t.same(types.validate({ ...cluster, health_checks: [{ ...hc, tcp_health_check: { send: { binary: 'not base64!' } } }] }, TYPE_NAME.cluster)[0]?.path, 'health_checks[0].tcp_health_check.send.binary');
+
+  const route = { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', timeout: '0s', retry_policy: { num_retries: 3, per_try_timeout: '0.5s' } } }] }] };
+  t.same(types.validate(route, TYPE_NAME.route), []);
+
+  const bootstrap = { stats_config: { stats_tags: [] }, overload_manager: { refresh_interval: '0.25s', resource_monitors: [{ name: 'envoy.resource_monitors.fixed_heap', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', max_heap_size_bytes: '1073741824' } }] }, stats_flush_interval: '5s', layered_runtime: { layers: [{ name: 'static', static_layer: { 'envoy.reloadable_features.x': true, 're2.max_program_size.error_level': 4294967295 } }] } };
+  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), []);
+  const int64 = { node: { id: 'n' }, stats_server_version_override: 12345678901234 };
+  const int64AsString = { node: { id: 'n' }, stats_server_version_override: '12345678901234' };
+  t.same(types.validate(int64, TYPE_NAME.bootstrap), []);
+  t.same(types.validate(int64AsString, TYPE_NAME.bootstrap), []);
+  t.same(types.decode(types.encode(int64, TYPE_NAME.bootstrap), TYPE_NAME.bootstrap), { node: { id: 'n' }, stats_server_version_override: '12345678901234' });
+});
+
+t.test('a Secret with inline bytes and a validation context', async (t) => {
+  const secret = {
+    name: 'mesh-ca',
+    validation_context: {
+      trusted_ca: { inline_bytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') },
+      match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: 'spiffe://default/' } }],
+    },
+  };
+  t.same(types.validate(secret, TYPE_NAME.secret), []);
+});
+
+t.test('every resource the templates render validates: inbound, outbound (static and EDS), load assignment', async (t) => {
+  const templates = Templates.load();
+  const dp = parseDataplane(
+    `
+type: Dataplane
+mesh: default
+name: web-1
+networking:
+  address: 192.168.0.10
+  inbound:
+    - port: 10000
+      servicePort: 8080
+      tags: { kuma.io/service: web, kuma.io/protocol: http }
+    - port: 10001
+      servicePort: 9090
+      serviceAddress: 127.0.0.2
+      tags: { kuma.io/service: web-tcp }
+  outbound:
+    - port: 20000
+      tags: { kuma.io/service: backend, kuma.io/protocol: http }
+    - port: 20001
+      tags: { kuma.io/service: db }
+    - port: 20002
+      tags: { kuma.io/service: external }
+`,
+    'dp.yaml',
+  );
+  const inbound = inboundResources(templates, dp);
+  const eds = outboundResources(templates, dp, { eds: true });
+  const fixed = outboundResources(templates, dp, { eds: false, endpoints: (ob) => (ob.port === 20002 ? [{ address: 'example.com', port: 443 }] : [{ address: '10.0.0.7', port: 8080 }]) });
+  const listeners = [...inbound.listeners, ...eds.listeners, ...fixed.listeners];
+  const clusters = [...inbound.clusters, ...eds.clusters, ...fixed.clusters];
+  t.equal(listeners.length, 8);
+  t.ok(clusters.length >= 6);
+  for (const l of listeners) t.same(types.validate(l, TYPE_NAME.listener), [], `listener ${String(l.name)}`);
+  for (const c of clusters) t.same(types.validate(c, TYPE_NAME.cluster), [], `cluster ${String(c.name)}`);
+  const cla = loadAssignment(templates, 'backend', [
+    { address: '10.0.0.7', port: 8080 },
+    { address: '10.0.0.8', port: 8080 },
+  ]);
+  t.same(types.validate(cla, TYPE_NAME.endpoint), []);
+  t.same(types.validate(loadAssignment(templates, 'backend', []), TYPE_NAME.endpoint), [], 'no endpoints is valid too');
+  const httpListener = listeners.find((l) => JSON.stringify(l).includes('http_connection_manager'));
+  t.ok(httpListener, 'an HTTP listener was rendered');
+});
+
+// The shape Kuma's control plane returns for `kuma-dp run` (written here from
+// Envoy's API reference, not copied from Kuma).
+const KUMA_SHAPED_BOOTSTRAP = `
+node:
+  id: default.web-1
+  cluster: web
+  metadata:
+    dataplane.token: ""
+    version:
+      kumaDp: { version: 2.9.0, gitTag: unknown, gitCommit: unknown, buildDate: unknown }
+      envoy: { version: 1.31.0, build: hash/1.31.0/Clean/RELEASE/BoringSSL, kumaDpCompatible: true }
+    dynamicMetadata: {}
+admin:
+  address:
+    socketAddress: { address: 127.0.0.1, portValue: 9901 }
+  accessLog:
+    - name: envoy.access_loggers.file
+      typedConfig:
+        "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+        path: /dev/null
+layeredRuntime:
+  layers:
+    - name: kuma
+      staticLayer:
+        envoy.restart_features.use_eds_cache_for_ads: true
+        re2.max_program_size.error_level: 4294967295
+        re2.max_program_size.warn_level: 1000
+statsConfig:
+  statsTags:
+    - tagName: name
+      regex: ^grpc\\.((.+)\\.)
+    - tagName: status
+      regex: ^grpc.*streams_closed(_([0-9]+))
+  useAllDefaultTags: false
+dynamicResources:
+  adsConfig:
+    apiType: GRPC
+    transportApiVersion: V3
+    setNodeOnFirstMessageOnly: true
+    grpcServices:
+      - envoyGrpc: { clusterName: ads_cluster }
+        initialMetadata:
+          - key: authorization
+            value: token
+  cdsConfig: { ads: {}, resourceApiVersion: V3, initialFetchTimeout: 0s }
+  ldsConfig: { ads: {}, resourceApiVersion: V3, initialFetchTimeout: 0s }
+hdsConfig:
+  apiType: GRPC
+  transportApiVersion: V3
+  setNodeOnFirstMessageOnly: true
+  grpcServices:
+    - envoyGrpc: { clusterName: ads_cluster }
+staticResources:
+  clusters:
+    - name: ads_cluster
+      type: STRICT_DNS
+      connectTimeout: 1s
+      dnsLookupFamily: V4_ONLY
+      lbPolicy: ROUND_ROBIN
+      upstreamConnectionOptions:
+        tcpKeepalive: { keepaliveProbes: 3, keepaliveTime: 10, keepaliveInterval: 10 }
+      http2ProtocolOptions: {}
+      typedExtensionProtocolOptions:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicitHttpConfig:
+            http2ProtocolOptions: {}
+      loadAssignment:
+        clusterName: ads_cluster
+        endpoints:
+          - lbEndpoints:
+              - endpoint:
+                  address:
+                    socketAddress: { address: control-plane.kuma-system, portValue: 5678 }
+      transportSocket:
+        name: envoy.transport_sockets.tls
+        typedConfig:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+          sni: control-plane.kuma-system
+          commonTlsContext:
+            tlsParams: { tlsMinimumProtocolVersion: TLSv1_2 }
+            validationContextSdsSecretConfig: { name: cp_validation_ctx }
+    - name: access_log_sink
+      type: STATIC
+      connectTimeout: 1s
+      typedExtensionProtocolOptions:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicitHttpConfig: { http2ProtocolOptions: {} }
+      loadAssignment:
+        clusterName: access_log_sink
+        endpoints:
+          - lbEndpoints:
+              - endpoint:
+                  address:
+                    pipe: { path: /tmp/kuma-al-web-1-default.sock }
+  secrets:
+    - name: cp_validation_ctx
+      validationContext:
+        trustedCa: { inlineBytes: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg== }
+        matchTypedSubjectAltNames:
+          - sanType: DNS
+            matcher: { exact: control-plane.kuma-system }
+statsFlushInterval: 10s
+defaultRegexEngine:
+  name: envoy.regex_engines.google_re2
+  typedConfig:
+    "@type": type.googleapis.com/envoy.extensions.regex_engines.v3.GoogleRE2
+`;
+
+t.test('a Kuma-shaped bootstrap validates, and a typo in it is found', async (t) => {
+  const bootstrap = parse(KUMA_SHAPED_BOOTSTRAP) as Record<string, any>;
+  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), []);
+  bootstrap.staticResources.clusters[0].typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicitHttpConfig.http2ProtocolOption = {};
+  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => i.path), [
+    'staticResources.clusters[0].typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicitHttpConfig.http2ProtocolOption',
+  ]);
+});
+
+t.test('TypedStruct configs are checked as the type they name', async (t) => {
+  const listener = (value: Record<string, unknown>) => ({
+    name: 'l',
+    address: { socket_address: { address: '0.0.0.0', port_value: 1 } },
+    filter_chains: [{ filters: [{ name: 'tcp', typed_config: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', type_url: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', value } }] }],
+  });
+  t.same(types.validate(listener({ stat_prefix: 'x', cluster: 'c' }), TYPE_NAME.listener), []);
+  t.same(types.validate(listener({ stat_prefix: 'x', clustr: 'c' }), TYPE_NAME.listener).map((i) => i.path), [
+    'filter_chains[0].filters[0].typed_config.value.clustr',
+    'filter_chains[0].filters[0].typed_config.value',
+  ]);
+});
