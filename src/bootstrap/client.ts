@@ -97,7 +97,11 @@ function codeOf(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Turns a transport failure into a fatal UserError (bad certificate) or a RetryableFailure. */
+/**
+ * Turns a transport failure into a RetryableFailure, or a UserError for a
+ * certificate the agent will not trust: unlike Kuma, which retries those for
+ * the whole budget, we stop at once since waiting cannot fix them.
+ */
 function transportFailure(err: unknown, url: URL, options: FetchBootstrapOptions): Error {
   const code = codeOf(err) ?? '';
   const message = err instanceof Error ? err.message : String(err);
@@ -121,7 +125,8 @@ function transportFailure(err: unknown, url: URL, options: FetchBootstrapOptions
   }
   if (code.startsWith('ERR_SSL_')) {
     const reason = (err as { reason?: string }).reason ?? code;
-    return new RetryableFailure(`TLS handshake with ${url.origin} failed (${reason}); if the control plane serves plain HTTP there, use http:// in --cp-address`);
+    const plainHttp = code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? '; if the control plane serves plain HTTP there, use http:// in --cp-address' : '';
+    return new RetryableFailure(`TLS handshake with ${url.origin} failed (${reason})${plainHttp}`);
   }
   return new RetryableFailure(`request to ${url.origin} failed: ${code && !message.includes(code) ? `${code} ` : ''}${message}`);
 }
