@@ -338,8 +338,9 @@ function shortType(field: FieldDesc): string {
 /** ", did you mean 'x'?" for a key one edit away (or a case/underscore variant) from a field's name. */
 function suggest(key: string, desc: MessageDesc): string {
   const plain = (s: string) => s.replace(/_/g, '').toLowerCase();
-  const near = desc.fields.find((f) => plain(f.name) === plain(key) || editDistanceAtMost1(f.name, key));
-  return near ? `; did you mean '${near.name}'?` : '';
+  const camel = /[A-Z]/.test(key);
+  const near = desc.fields.find((f) => plain(f.name) === plain(key) || editDistanceAtMost1(camel ? f.json : f.name, key));
+  return near ? `; did you mean '${camel ? near.json : near.name}'?` : '';
 }
 
 /** True when b is a, or a with one character added, removed, replaced, or two neighbours swapped. */
