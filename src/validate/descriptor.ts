@@ -138,8 +138,8 @@ function deepMerge(a: Rules, b: Rules): Rules {
   return out;
 }
 
-/** Parses the .proto files with protobufjs (about a second) and reduces them to a Descriptor. */
-export async function buildDescriptor(): Promise<Descriptor> {
+/** Parses the v3 .proto files with protobufjs (about a second); also used by tests to cross-check the wire codec. */
+export async function loadProtoRoot(): Promise<{ root: import('protobufjs').Root; skippedFiles: string[] }> {
   const protobuf = (await import('protobufjs')).default;
   const require = createRequire(import.meta.url);
   const bundledDescriptor = require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } };
@@ -160,7 +160,13 @@ export async function buildDescriptor(): Promise<Descriptor> {
   root.resolvePath = (_origin, target) => (BUNDLED.has(target) ? target : findImport(target) ?? target);
   root.loadSync(files, { keepCase: true });
   root.resolveAll();
+  return { root, skippedFiles };
+}
 
+/** Reduces the .proto files to a Descriptor. */
+export async function buildDescriptor(): Promise<Descriptor> {
+  const protobuf = (await import('protobufjs')).default;
+  const { root, skippedFiles } = await loadProtoRoot();
   const messages: Record<string, MessageDesc> = {};
   const enums: Record<string, EnumDesc> = {};
   const visit = (ns: protobuf.NamespaceBase): void => {
