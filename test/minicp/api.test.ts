@@ -1,0 +1,124 @@
+// The HTTP API (plain and TLS), tokens, diagnostics and MADS of an in-process mini-CP.
+import { readFile } from 'node:fs/promises';
+import * as https from 'node:https';
+import t from 'tap';
+import { api, dataplane, inProcessCp } from './fixtures.js';
+
+const { cp } = await inProcessCp({ auth: 'dp-token' });
+t.teardown(() => cp.close());
+
+t.test('index and meshes', async (t) => {
+  const index = await api(cp, 'GET', '/');
+  t.equal(index.status, 200);
+  t.match(index.json, { tagline: 'Kuma', product: 'kuma-mini-cp', version: String });
+  t.same((await api(cp, 'GET', '/meshes')).json, { total: 1, items: [{ type: 'Mesh', name: 'default' }], next: null });
+  t.equal((await api(cp, 'PUT', '/meshes/prod', { type: 'Mesh', name: 'prod' })).status, 201);
+  t.equal((await api(cp, 'PUT', '/meshes/prod', { type: 'Mesh', name: 'prod' })).status, 200);
+  t.same((await api(cp, 'GET', '/meshes')).json.items.map((m: { name: string }) => m.name), ['default', 'prod']);
+  const bad = await api(cp, 'PUT', '/meshes/Bad_Mesh', { type: 'Mesh', name: 'Bad_Mesh' });
+  t.equal(bad.status, 422);
+  t.match(bad.json.invalid_parameters, [{ field: 'name', reason: /not a valid mesh name/ }]);
+});
+
+t.test('dataplanes: create, read, list, update, delete', async (t) => {
+  const dp = dataplane('web-1', { service: 'web' });
+  t.equal((await api(cp, 'PUT', '/meshes/default/dataplanes/web-1', dp)).status, 201);
+  const got = await api(cp, 'GET', '/meshes/default/dataplanes/web-1');
+  t.equal(got.status, 200);
+  t.match(got.json, { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: dp.networking, creationTime: String, modificationTime: String });
+  t.equal((await api(cp, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', { service: 'web', port: 10005 }))).status, 200);
+  const list = await api(cp, 'GET', '/meshes/default/dataplanes');
+  t.equal(list.json.total, 1);
+  t.equal(list.json.items[0].networking.inbound[0].port, 10005);
+  t.equal((await api(cp, 'DELETE', '/meshes/default/dataplanes/web-1')).status, 200);
+  t.equal((await api(cp, 'GET', '/meshes/default/dataplanes/web-1')).status, 404);
+  t.equal((await api(cp, 'DELETE', '/meshes/default/dataplanes/web-1')).status, 404);
+});
+
+t.test('errors name the field and change nothing', async (t) => {
+  await api(cp, 'PUT', '/meshes/default/dataplanes/keep', dataplane('keep', { service: 'keep' }));
+  const badJson = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', '{"type": "Dataplane",');
+  t.equal(badJson.status, 400);
+  t.match(badJson.json.title, /not valid JSON/);
+
+  const invalid = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', {
+    type: 'Dataplane',
+    mesh: 'default',
+    name: 'keep',
+    networking: { address: '10.0.0.1', inbound: [{ port: 0, tags: { app: 'x' } }], colour: 'red' },
+  });
+  t.equal(invalid.status, 422);
+  t.match(invalid.json.invalid_parameters, [{ field: 'networking.colour', reason: 'unknown field' }]);
+  const semantic = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', { type: 'Dataplane', mesh: 'default', name: 'keep', networking: { address: '10.0.0.1', inbound: [{ port: 0, tags: { app: 'x' } }] } });
+  t.equal(semantic.status, 422);
+  const fields = semantic.json.invalid_parameters.map((p: { field: string }) => p.field);
+  t.ok(fields.includes('networking.inbound[0].port') && fields.includes('networking.inbound[0].tags["kuma.io/service"]'), JSON.stringify(fields));
+  t.equal((await api(cp, 'GET', '/meshes/default/dataplanes/keep')).json.networking.address, '127.0.0.1', 'the stored resource is unchanged');
+
+  const mismatch = await api(cp, 'PUT', '/meshes/default/dataplanes/other-name', dataplane('keep', { service: 'keep' }));
+  t.equal(mismatch.status, 400);
+  t.match(mismatch.json.invalid_parameters, [{ field: 'name' }]);
+  const unknownMesh = await api(cp, 'PUT', '/meshes/nope/dataplanes/keep', dataplane('keep', { service: 'keep' }));
+  t.equal(unknownMesh.status, 404);
+  t.match(unknownMesh.json.title, /mesh 'nope' does not exist/);
+  t.equal((await api(cp, 'GET', '/meshes/nope/dataplanes')).status, 404);
+  t.equal((await api(cp, 'POST', '/meshes/default/dataplanes/keep', {})).status, 405);
+  t.equal((await api(cp, 'GET', '/no/such/thing')).status, 404);
+});
+
+t.test('dataplane tokens', async (t) => {
+  const res = await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'default', tags: { 'kuma.io/service': ['web'] }, validFor: '1h' });
+  t.equal(res.status, 200);
+  const [header, payload] = res.text.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+  t.match(header, { alg: 'RS256', kid: String });
+  t.match(payload, { Name: 'web-1', Mesh: 'default', Type: 'dataplane', Tags: { 'kuma.io/service': ['web'] }, jti: String, exp: Number });
+  t.ok(payload.exp - payload.iat <= 3600 + 5, 'validFor sets the expiry');
+  t.same(await cp.tokens.verify(res.text, 'default', 'web-1').then((id) => id.name), 'web-1');
+  const bad = await api(cp, 'POST', '/tokens/dataplane', { name: 'Web 1', mesh: 'default', colour: 'red', validFor: 'soon' });
+  t.equal(bad.status, 422);
+  t.same(bad.json.invalid_parameters.map((p: { field: string }) => p.field).sort(), ['colour', 'name', 'validFor']);
+  t.equal((await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'nope' })).status, 422);
+  t.equal((await api(cp, 'POST', '/tokens/dataplane', 'not json')).status, 400);
+});
+
+t.test('the HTTPS API answers with a certificate from the logged CA', async (t) => {
+  const ca = await readFile(cp.caCertPath);
+  const body = await new Promise<string>((resolve, reject) => {
+    https
+      .get(`https://localhost:${cp.ports.apiHttps}/meshes`, { ca }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+  t.match(JSON.parse(body), { items: [{ name: 'default' }] });
+});
+
+t.test('diagnostics: healthy, ready, metrics', async (t) => {
+  const get = (path: string) => fetch(`${cp.addresses.diagnostics}${path}`);
+  t.equal((await get('/healthy')).status, 200);
+  t.equal((await get('/ready')).status, 200);
+  const metrics = await (await get('/metrics')).text();
+  t.match(metrics, /^kuma_mini_cp_dataplanes \d+$/m);
+  t.match(metrics, /^kuma_mini_cp_xds_streams 0$/m);
+  t.match(metrics, /kuma_mini_cp_process_resident_memory_bytes/);
+});
+
+t.test('MADS lists every dataplane for Prometheus and long-polls for changes', async (t) => {
+  const fetchMads = (versionInfo = '', timeout = '0s') =>
+    fetch(`${cp.addresses.mads}/v3/discovery:monitoringassignments?fetch-timeout=${timeout}`, { method: 'POST', body: JSON.stringify({ version_info: versionInfo, node: { id: 'prometheus' } }) });
+  const first = await fetchMads();
+  t.equal(first.status, 200);
+  const body = (await first.json()) as { version_info: string; resources: Array<Record<string, any>> };
+  const keep = body.resources.find((r) => r.targets[0].name === 'keep');
+  t.match(keep, { '@type': 'type.googleapis.com/kuma.observability.v1.MonitoringAssignment', mesh: 'default', service: 'keep', targets: [{ scheme: 'http', address: '127.0.0.1:5670', metrics_path: '/metrics', labels: { 'kuma.io/service': 'keep' } }] });
+  t.equal((await fetchMads(body.version_info, '50ms')).status, 304, 'nothing changed within the fetch timeout');
+  const waiting = fetchMads(body.version_info, '10s');
+  await api(cp, 'PUT', '/meshes/default/dataplanes/new-one', dataplane('new-one', { service: 'new' }));
+  const changed = await waiting;
+  t.equal(changed.status, 200);
+  const after = (await changed.json()) as { version_info: string; resources: Array<Record<string, any>> };
+  t.not(after.version_info, body.version_info);
+  t.ok(after.resources.some((r) => r.targets[0].name === 'new-one'));
+});
