@@ -3,12 +3,8 @@
 // agent and the control plane can be tested end to end without an Envoy
 // binary. It is not Envoy; see README.md for what it does and does not do.
 import { ArgvError, HELP, parseArgv, type Options } from './cli.js';
-import { checkCluster } from './clusters.js';
-import { ConfigError, loadBootstrap, type Json } from './config.js';
-import { checkListener } from './listeners.js';
+import type { Json } from './config.js';
 import { logger, setLevels } from './log.js';
-import { StandinServer } from './server.js';
-import { startAdmin } from './admin.js';
 import { buildVersion, versionBanner } from './version.js';
 
 const log = logger('main');
@@ -21,7 +17,10 @@ function failConfig(options: Options, reason: string): never {
 }
 
 /** What `--mode validate` checks beyond the proto rules: each static resource as Envoy would add it. */
-function checkStatic(bootstrap: Json): void {
+async function checkStatic(bootstrap: Json): Promise<void> {
+  const { checkCluster } = await import('./clusters.js');
+  const { checkListener } = await import('./listeners.js');
+  const { ConfigError } = await import('./config.js');
   for (const c of bootstrap.static_resources?.clusters ?? []) {
     try {
       checkCluster(c);
@@ -64,12 +63,14 @@ async function main(argv: string[]): Promise<void> {
 
   log('info', `envoy-standin (a test double for Envoy, not Envoy) version: ${buildVersion()}`);
   log('info', `initializing epoch ${options.restartEpoch} (base id=${options.baseId}, hot restart version=disabled)`);
+  // Only --version, --help and parse errors come before this: they need none of the rest.
+  const { ConfigError, loadBootstrap } = await import('./config.js');
   let bootstrap: Json;
   try {
     bootstrap = await loadBootstrap(options.configPath, options.configYaml);
     if (options.serviceNode) bootstrap.node = { ...bootstrap.node, id: options.serviceNode };
     if (options.serviceCluster) bootstrap.node = { ...bootstrap.node, cluster: options.serviceCluster };
-    if (options.mode === 'validate') checkStatic(bootstrap);
+    if (options.mode === 'validate') await checkStatic(bootstrap);
   } catch (err) {
     if (err instanceof ConfigError || (err instanceof Error && err.name === 'EnvoyConfigError')) failConfig(options, err.message);
     throw err;
@@ -79,6 +80,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  const { StandinServer } = await import('./server.js');
+  const { startAdmin } = await import('./admin.js');
   const server = new StandinServer(options, bootstrap);
   const quit = (): void => {
     log('info', 'shutting down server instance');

@@ -1,0 +1,268 @@
+// Test harness for the stand-in: runs the executable in a temp dir, finds its
+// admin port via --admin-address-path, and provides backends and a small ADS
+// server to test it against.
+import type * as grpcTypes from '@grpc/grpc-js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer as createHttpServer, request } from 'node:http';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { loadAdsDefinition, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/ads-proto.js';
+import { start, type Running } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+export const STANDIN = fileURLToPath(new URL('../../../test/envoy-standin/envoy', import.meta.url));
+
+export interface Standin {
+  proc: Running;
+  dir: string;
+  admin: string;
+  stop(): Promise<void>;
+}
+
+export function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'envoy-standin-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts the stand-in with a bootstrap (written as YAML) and waits for its admin address. */
+export async function startStandin(t: { teardown(fn: () => void | Promise<void>): void }, bootstrap: unknown, extraArgs: string[] = []): Promise<Standin> {
+  const dir = tempDir(t);
+  const config = join(dir, 'bootstrap.yaml');
+  writeFileSync(config, stringify(bootstrap));
+  const adminFile = join(dir, 'admin.txt');
+  const proc = start(STANDIN, ['-c', config, '--admin-address-path', adminFile, '--disable-hot-restart', ...extraArgs]);
+  const stop = async (): Promise<void> => {
+    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.kill('SIGKILL');
+    await proc.exited;
+  };
+  t.teardown(stop);
+  const address = await waitFor(`admin address file\n${proc.stderr()}`, () => {
+    try {
+      return readFileSync(adminFile, 'utf8') || undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  return { proc, dir, admin: `http://${address}`, stop };
+}
+
+export async function adminGet(s: Standin, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
+  const res = await fetch(s.admin + path, { method });
+  return { status: res.status, body: await res.text() };
+}
+
+export async function stat(s: Standin, name: string): Promise<number | undefined> {
+  const { body } = await adminGet(s, `/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/\./g, '\\.')}$`)}`);
+  const found = (JSON.parse(body) as { stats: Array<{ name: string; value: number }> }).stats.find((x) => x.name === name);
+  return found?.value;
+}
+
+export async function listenerPort(s: Standin, name: string): Promise<number> {
+  return waitFor(`listener ${name}`, async () => {
+    const { body } = await adminGet(s, '/listeners?format=json');
+    const l = (JSON.parse(body) as { listener_statuses: Array<{ name: string; local_address?: { socket_address: { port_value: number } } }> }).listener_statuses.find((x) => x.name === name);
+    return l?.local_address?.socket_address.port_value;
+  });
+}
+
+async function listen(t: { teardown(fn: () => Promise<void> | void): void }, server: Server | ReturnType<typeof createHttpServer>, host = '127.0.0.1'): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
+
+/** A TCP backend that answers each line with "<name>:<line>". */
+export async function tcpBackend(t: { teardown(fn: () => Promise<void> | void): void }, name: string): Promise<number> {
+  const server = createServer((socket) => {
+    socket.on('data', (d) => socket.write(`${name}:${d.toString()}`));
+    socket.on('error', () => socket.destroy());
+  });
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  return listen(t, server);
+}
+
+/** An HTTP backend that answers "<name> <method> <path>" and echoes a few request headers back. */
+export async function httpBackend(t: { teardown(fn: () => Promise<void> | void): void }, name: string): Promise<number> {
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    res.setHeader('x-backend', name);
+    res.setHeader('x-seen-request-id', String(req.headers['x-request-id'] ?? ''));
+    res.end(`${name} ${req.method} ${req.url}`);
+  });
+  server.keepAliveTimeout = 500;
+  t.teardown(() => server.closeAllConnections());
+  return listen(t, server);
+}
+
+/** One line over a TCP connection; resolves with the reply. */
+export function tcpExchange(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (d) => {
+      data += d.toString();
+      socket.end();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(data));
+    socket.write(line);
+  });
+}
+
+export function httpGet(port: number, path: string, headers: Record<string, string> = {}, agent: Agent | false = false): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+export const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+export function tcpListener(name: string, cluster: string, port = 0, direction?: string): Record<string, unknown> {
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    ...(direction ? { traffic_direction: direction } : {}),
+    filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: name, cluster } }] }],
+  };
+}
+
+export function httpListener(name: string, routes: unknown[], port = 0): Record<string, unknown> {
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': HCM,
+              stat_prefix: name,
+              route_config: { name, virtual_hosts: [{ name, domains: ['*'], routes }] },
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+export function staticCluster(name: string, endpoints: Array<[string, number]>, type = 'STATIC'): Record<string, unknown> {
+  return {
+    name,
+    type,
+    connect_timeout: '1s',
+    ...(type === 'STRICT_DNS' ? { dns_lookup_family: 'V4_ONLY' } : {}),
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: endpoints.map(([address, port]) => ({ endpoint: { address: { socket_address: { address, port_value: port } } } })) }],
+    },
+  };
+}
+
+export function edsCluster(name: string): Record<string, unknown> {
+  return { name, type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } };
+}
+
+export function assignment(name: string, endpoints: Array<[string, number]>): Record<string, unknown> {
+  return staticCluster(name, endpoints).load_assignment as Record<string, unknown>;
+}
+
+export const adminBlock = { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } };
+
+/** A scripted ADS server: records requests, sends what the test pushes. */
+export class TestAds {
+  readonly requests: Array<DiscoveryRequest & { delta?: false }> = [];
+  readonly deltaRequests: DeltaDiscoveryRequest[] = [];
+  readonly metadata: grpcTypes.Metadata[] = [];
+  private streams = new Set<grpcTypes.ServerDuplexStream<any, any>>();
+  private server?: grpcTypes.Server;
+  private nonce = 0;
+  port = 0;
+
+  async start(t: { teardown(fn: () => void): void }): Promise<void> {
+    const { grpc, service } = await loadAdsDefinition();
+    this.server = new grpc.Server();
+    const handle = (delta: boolean) => (call: grpcTypes.ServerDuplexStream<any, any>) => {
+      this.streams.add(call);
+      this.metadata.push(call.metadata);
+      call.on('data', (req) => (delta ? this.deltaRequests : this.requests).push(req));
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+      call.on('close', () => this.streams.delete(call));
+    };
+    this.server.addService(service, { StreamAggregatedResources: handle(false), DeltaAggregatedResources: handle(true) });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    t.teardown(() => this.server?.forceShutdown());
+  }
+
+  async any(typeUrl: string, json: unknown): Promise<{ type_url: string; value: Buffer }> {
+    const types = await loadEnvoyTypes();
+    return { type_url: typeUrl, value: Buffer.from(types.encode(json, typeNameOf(typeUrl))) };
+  }
+
+  /** Sends a state-of-the-world response on every open stream; returns its nonce. */
+  async push(typeUrl: string, version: string, resources: unknown[], rawResources: Array<{ type_url: string; value: Buffer }> = []): Promise<string> {
+    const nonce = `n${++this.nonce}`;
+    const encoded = [...(await Promise.all(resources.map((r) => this.any(typeUrl, r)))), ...rawResources];
+    for (const s of this.streams) s.write({ version_info: version, type_url: typeUrl, nonce, resources: encoded });
+    return nonce;
+  }
+
+  async pushDelta(typeUrl: string, version: string, resources: Array<{ name: string; json: unknown }>, removed: string[] = []): Promise<string> {
+    const nonce = `d${++this.nonce}`;
+    const encoded = await Promise.all(resources.map(async (r) => ({ name: r.name, version, resource: await this.any(typeUrl, r.json) })));
+    for (const s of this.streams) s.write({ system_version_info: version, type_url: typeUrl, nonce, resources: encoded, removed_resources: removed });
+    return nonce;
+  }
+
+  openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Ends every stream with an error, as a control plane going away would. */
+  dropStreams(): void {
+    for (const s of this.streams) s.destroy(new Error('dropped by test'));
+  }
+}
+
+export function adsBootstrap(adsPort: number, apiType: 'GRPC' | 'DELTA_GRPC', extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    node: { id: 'standin-test-node', cluster: 'test', metadata: { 'dataplane.token': 'abc', version: { envoy: { version: '1.34.1' } } } },
+    admin: adminBlock,
+    dynamic_resources: {
+      ads_config: {
+        api_type: apiType,
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' }, initial_metadata: [{ key: 'x-test-token', value: 'secret-1' }] }],
+      },
+      cds_config: { ads: {}, resource_api_version: 'V3' },
+      lds_config: { ads: {}, resource_api_version: 'V3' },
+    },
+    static_resources: {
+      clusters: [{ ...staticCluster('ads_cluster', [['127.0.0.1', adsPort]]), http2_protocol_options: {} }],
+    },
+    ...extra,
+  };
+}

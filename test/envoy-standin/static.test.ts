@@ -1,0 +1,121 @@
+// A bootstrap with static resources only: the stand-in goes LIVE at once,
+// proxies TCP and HTTP to STATIC and STRICT_DNS clusters, and its admin API
+// answers as Envoy's does.
+import t from 'tap';
+import { Agent } from 'node:http';
+import { alive, waitFor } from '../helpers/wait.js';
+import { adminBlock, adminGet, httpBackend, httpGet, httpListener, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener } from './harness.js';
+
+t.test('static resources: traffic, admin endpoints and drain', async (t) => {
+  const tcpA = await tcpBackend(t, 'a');
+  const tcpB = await tcpBackend(t, 'b');
+  const http1 = await httpBackend(t, 'h1');
+  const http2 = await httpBackend(t, 'h2');
+  const s = await startStandin(t, {
+    node: { id: 'static-node', cluster: 'static' },
+    admin: adminBlock,
+    static_resources: {
+      listeners: [
+        tcpListener('tcp-in', 'tcp-static', 0, 'INBOUND'),
+        tcpListener('tcp-dns', 'tcp-dns', 0, 'OUTBOUND'),
+        httpListener('http-out', [
+          { match: { path: '/direct' }, direct_response: { status: 418, body: { inline_string: 'teapot' } } },
+          { match: { prefix: '/api/' }, route: { cluster: 'http-dns', prefix_rewrite: '/v2/' } },
+          { match: { prefix: '/missing' }, route: { cluster: 'no-such-cluster' } },
+          { match: { prefix: '/' }, route: { cluster: 'http-static' } },
+        ]),
+      ],
+      clusters: [
+        staticCluster('tcp-static', [['127.0.0.1', tcpA], ['127.0.0.1', tcpB]]),
+        staticCluster('tcp-dns', [['localhost', tcpA]], 'STRICT_DNS'),
+        staticCluster('http-static', [['127.0.0.1', http1]]),
+        staticCluster('http-dns', [['localhost', http2]], 'STRICT_DNS'),
+      ],
+    },
+  });
+  const ready = await adminGet(s, '/ready');
+  t.same(ready, { status: 200, body: 'LIVE\n' }, 'LIVE with nothing dynamic to wait for');
+  t.equal(await stat(s, 'listener_manager.workers_started'), 1);
+
+  const tcpInPort = await listenerPort(s, 'tcp-in');
+  const replies = [];
+  for (let i = 0; i < 4; i++) replies.push(await tcpExchange(tcpInPort, `ping${i}`));
+  t.same(replies, ['a:ping0', 'b:ping1', 'a:ping2', 'b:ping3'], 'TCP round robin over the STATIC cluster');
+  t.equal(await tcpExchange(await listenerPort(s, 'tcp-dns'), 'hello'), 'a:hello', 'TCP through a STRICT_DNS (localhost) cluster');
+
+  const httpPort = await listenerPort(s, 'http-out');
+  const root = await httpGet(httpPort, '/hello');
+  t.equal(root.status, 200);
+  t.equal(root.body, 'h1 GET /hello');
+  t.match(root.headers['x-seen-request-id'], /^[0-9a-f-]{36}$/, 'x-request-id generated for the upstream');
+  t.ok(root.headers['x-envoy-upstream-service-time'] !== undefined);
+  t.equal((await httpGet(httpPort, '/api/items?x=1')).body, 'h2 GET /v2/items?x=1', 'prefix_rewrite to the STRICT_DNS cluster');
+  t.same(((r) => [r.status, r.body])(await httpGet(httpPort, '/direct')), [418, 'teapot'], 'direct_response');
+  t.equal((await httpGet(httpPort, '/missing')).status, 503, 'route to an unknown cluster: 503');
+
+  // Stats under Envoy's names.
+  t.equal(await stat(s, 'server.state'), 0);
+  t.equal(await stat(s, 'server.live'), 1);
+  t.equal(await stat(s, 'cluster.tcp-static.upstream_cx_total'), 4);
+  t.equal(await stat(s, 'tcp.tcp-in.downstream_cx_total'), 4);
+  t.equal(await stat(s, 'listener.127.0.0.1_0.downstream_cx_total'), 9, 'listener stats named after the configured address (all three share it)');
+  t.equal(await stat(s, 'http.http-out.downstream_rq_total'), 4);
+  t.equal(await stat(s, 'http.http-out.downstream_rq_2xx'), 2);
+  t.equal(await stat(s, 'cluster.http-static.upstream_rq_200'), 1);
+  const prom = (await adminGet(s, '/stats/prometheus')).body;
+  t.match(prom, /# TYPE envoy_cluster_upstream_cx_total counter\n(.*\n)*envoy_cluster_upstream_cx_total\{envoy_cluster_name="tcp-static"\} 4\n/);
+  t.match(prom, /envoy_http_downstream_rq_xx\{envoy_response_code_class="2",envoy_http_conn_manager_prefix="http-out"\} 2/);
+  t.match(prom, /envoy_server_state 0\n/);
+  t.match((await adminGet(s, '/stats')).body, /^server\.state: 0$/m);
+
+  // Admin reports.
+  const info = JSON.parse((await adminGet(s, '/server_info')).body);
+  t.equal(info.state, 'LIVE');
+  t.match(info.version, /^[0-9a-f]{40}\/1\.34\.1\/Clean\/RELEASE\/BoringSSL$/);
+  t.equal(info.command_line_options.disable_hot_restart, true);
+  t.equal(info.node.id, 'static-node');
+  const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
+  t.same(
+    dump.configs.map((c: { '@type': string }) => c['@type'].replace(/^.*\./, '')),
+    ['BootstrapConfigDump', 'ClustersConfigDump', 'ListenersConfigDump', 'ScopedRoutesConfigDump', 'RoutesConfigDump', 'SecretsConfigDump', 'EndpointsConfigDump'],
+  );
+  t.equal(dump.configs[1].static_clusters.length, 4);
+  t.equal(dump.configs[1].static_clusters[0].cluster['@type'], 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
+  t.equal(dump.configs[2].static_listeners.length, 3);
+  t.equal(dump.configs[6].static_endpoint_configs.length, 4);
+  t.match((await adminGet(s, '/listeners')).body, new RegExp(`^tcp-in::127\\.0\\.0\\.1:${tcpInPort}$`, 'm'));
+  const clusters = (await adminGet(s, '/clusters')).body;
+  t.match(clusters, new RegExp(`^tcp-static::127\\.0\\.0\\.1:${tcpA}::health_flags::healthy$`, 'm'));
+  t.match(clusters, new RegExp(`^tcp-dns::127\\.0\\.0\\.1:${tcpA}::`, 'm'), 'STRICT_DNS hosts are the resolved addresses');
+
+  // POST-only endpoints refuse GET, as Envoy does.
+  for (const path of ['/quitquitquit', '/drain_listeners', '/healthcheck/fail', '/healthcheck/ok']) {
+    const r = await adminGet(s, path);
+    t.equal(r.status, 405, `GET ${path}`);
+    t.equal(r.body, 'Method GET not allowed, POST required.');
+  }
+  t.equal((await adminGet(s, '/no_such_page')).status, 404);
+
+  // Health check failure: DRAINING, and HTTP responses ask clients to close.
+  t.equal((await adminGet(s, '/healthcheck/fail', 'POST')).body, 'OK\n');
+  t.same(await adminGet(s, '/ready'), { status: 503, body: 'DRAINING\n' });
+  t.equal(await stat(s, 'server.live'), 0);
+  t.equal(await stat(s, 'server.state'), 1);
+  const keepAlive = new Agent({ keepAlive: true });
+  t.teardown(() => keepAlive.destroy());
+  t.equal((await httpGet(httpPort, '/', {}, keepAlive)).headers.connection, 'close', 'drain-close while health checks fail');
+  await adminGet(s, '/healthcheck/ok', 'POST');
+  t.same(await adminGet(s, '/ready'), { status: 200, body: 'LIVE\n' });
+  t.equal((await httpGet(httpPort, '/', {}, keepAlive)).headers.connection, 'keep-alive');
+
+  // drain_listeners?inboundonly: the inbound listener stops accepting, the others carry on.
+  t.equal((await adminGet(s, '/drain_listeners?inboundonly', 'POST')).status, 200);
+  await t.rejects(tcpExchange(tcpInPort, 'late'), { code: 'ECONNREFUSED' }, 'inbound listener closed');
+  t.equal((await httpGet(httpPort, '/')).status, 200, 'outbound listener still accepts');
+  t.equal((await adminGet(s, '/ready')).status, 200, '/ready follows health checks, not listener drains');
+
+  // quitquitquit exits 0.
+  t.equal((await adminGet(s, '/quitquitquit', 'POST')).body, 'OK\n');
+  t.equal((await s.proc.exited).code, 0);
+  await waitFor('process gone', () => !alive(s.proc.child.pid!));
+});
