@@ -9,7 +9,7 @@ export const TYPE_CHOICES = Object.keys(TYPE_NAME);
 
 /**
  * Validates `file` as a `opts.type` (default: bootstrap). A list of
- * resources each carrying "@type" is also accepted when no type is given.
+ * resources, each carrying "@type", is accepted unless another type is given.
  * Returns the exit code: 0 when valid, 1 otherwise.
  */
 export async function validateCommand(file: string, opts: { type?: string } = {}): Promise<number> {
@@ -33,7 +33,8 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
 
   const types = await loadEnvoyTypes();
   let issues: ValidationIssue[];
-  if (Array.isArray(json) && opts.type === undefined) {
+  // A list can never be a bootstrap, so with the default type it is read as a list of resources.
+  if (Array.isArray(json) && (opts.type === undefined || opts.type === 'bootstrap')) {
     issues = json.flatMap((resource, i) => {
       const typeUrl = isObject(resource) ? resource['@type'] : undefined;
       if (typeof typeUrl !== 'string') return [{ path: `[${i}]`, message: 'each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)' }];
