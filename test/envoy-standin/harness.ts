@@ -241,9 +241,9 @@ export class TestAds {
     return this.streams.size;
   }
 
-  /** Ends every stream with an error, as a control plane going away would. */
+  /** Ends every stream with UNAVAILABLE, as a control plane going away would. */
   dropStreams(): void {
-    for (const s of this.streams) s.destroy(new Error('dropped by test'));
+    for (const s of this.streams) s.emit('error', Object.assign(new Error('dropped by test'), { code: 14 }));
   }
 }
 

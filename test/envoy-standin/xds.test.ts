@@ -1,0 +1,158 @@
+// The stand-in against a scripted ADS server: subscription order (CDS, EDS,
+// then LDS), /ready transitions, ACK and NACK, EDS endpoints, listener updates
+// that keep connections, the delta protocol and reconnection.
+import t from 'tap';
+import { connect } from 'node:net';
+import { TYPE_URL } from '../../src/xds/ads-proto.js';
+import { waitFor } from '../helpers/wait.js';
+import { adminGet, adsBootstrap, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
+
+/** Protobuf wire bytes by hand, for a resource our own encoder would refuse to produce. */
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+const field = (no: number, bytes: Buffer): Buffer => Buffer.concat([varint((no << 3) | 2), varint(bytes.length), bytes]);
+const uint = (no: number, n: number): Buffer => Buffer.concat([varint(no << 3), varint(n)]);
+
+/** A Listener whose port_value breaks its `lte: 65535` rule. */
+const badListener = {
+  type_url: TYPE_URL.listener,
+  value: Buffer.concat([field(1, Buffer.from('bad')), field(2, field(1, Buffer.concat([field(2, Buffer.from('127.0.0.1')), uint(3, 70000)])))]),
+};
+
+/** A connection kept open across updates; `say` sends a line and waits for the reply. */
+async function openConnection(port: number) {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let buffer = '';
+  socket.on('data', (d) => (buffer += d.toString()));
+  return {
+    socket,
+    async say(line: string): Promise<string> {
+      buffer = '';
+      socket.write(line);
+      return waitFor(`reply to ${line}`, () => (buffer.length > 0 ? buffer : undefined));
+    },
+  };
+}
+
+t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) => {
+  const ads = new TestAds();
+  await ads.start(t);
+  const a = await tcpBackend(t, 'a');
+  const b = await tcpBackend(t, 'b');
+  const s = await startStandin(t, adsBootstrap(ads.port, 'GRPC'));
+
+  const cdsReq = await waitFor('CDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
+  t.equal(cdsReq.node?.id, 'standin-test-node');
+  t.same(ads.metadata[0]!.get('x-test-token'), ['secret-1'], 'initial_metadata sent as gRPC metadata');
+  t.same(await adminGet(s, '/ready'), { status: 503, body: 'PRE_INITIALIZING\n' });
+  t.notOk(ads.requests.some((r) => r.type_url === TYPE_URL.listener), 'no LDS before the clusters are in');
+
+  const cdsNonce = await ads.push(TYPE_URL.cluster, 'c1', [edsCluster('backend')]);
+  const edsReq = await waitFor('EDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.endpoint));
+  t.same(edsReq.resource_names, ['backend']);
+  await waitFor('CDS ACK', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster && r.response_nonce === cdsNonce));
+  const ack = ads.requests.find((r) => r.type_url === TYPE_URL.cluster && r.response_nonce === cdsNonce)!;
+  t.equal(ack.version_info, 'c1');
+  t.notOk(ack.error_detail, 'an ACK carries no error');
+  t.same(await adminGet(s, '/ready'), { status: 503, body: 'PRE_INITIALIZING\n' }, 'still waiting for the EDS cluster');
+
+  await ads.push(TYPE_URL.endpoint, 'e1', [assignment('backend', [['127.0.0.1', a], ['127.0.0.1', b]])]);
+  await waitFor('LDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener));
+  t.same(await adminGet(s, '/ready'), { status: 503, body: 'INITIALIZING\n' });
+  t.equal(await stat(s, 'listener_manager.workers_started'), 0);
+
+  const ldsNonce = await ads.push(TYPE_URL.listener, 'l1', [tcpListener('out', 'backend')]);
+  await waitFor('LIVE', async () => (await adminGet(s, '/ready')).status === 200);
+  t.ok(ads.requests.some((r) => r.type_url === TYPE_URL.listener && r.response_nonce === ldsNonce && r.version_info === 'l1'), 'LDS ACK');
+  t.equal(await stat(s, 'listener_manager.workers_started'), 1);
+  t.equal(await stat(s, 'cluster_manager.cds.update_success'), 1);
+  t.equal(await stat(s, 'listener_manager.lds.update_success'), 1);
+  t.equal(await stat(s, 'control_plane.connected_state'), 1);
+
+  const outPort = await listenerPort(s, 'out');
+  const seen = new Set([await tcpExchange(outPort, 'x'), await tcpExchange(outPort, 'x')]);
+  t.same([...seen].sort(), ['a:x', 'b:x'], 'round robin over the EDS endpoints');
+  const kept = await openConnection(outPort);
+  t.teardown(() => kept.socket.destroy());
+  t.match(await kept.say('one'), /^[ab]:one$/);
+
+  // An invalid listener: NACK with the reason, the previous version kept.
+  const badNonce = await ads.push(TYPE_URL.listener, 'l2', [tcpListener('out', 'backend')], [badListener]);
+  const nack = await waitFor('NACK', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener && r.response_nonce === badNonce));
+  t.equal(nack.version_info, 'l1', 'NACK names the version still in use');
+  t.match(nack.error_detail?.message, /port_value/);
+  t.equal(await stat(s, 'listener_manager.lds.update_rejected'), 1);
+  t.equal(await tcpExchange(outPort, 'y').then((r) => r.endsWith(':y')), true, 'traffic carries on with the old config');
+
+  // A listener update keeps the socket and its connections; a new listener appears.
+  await ads.push(TYPE_URL.listener, 'l3', [{ ...tcpListener('out', 'backend'), stat_prefix: 'out_v3' }, tcpListener('extra', 'backend')]);
+  const extraPort = await listenerPort(s, 'extra');
+  t.equal(await listenerPort(s, 'out'), outPort, 'same port after an update');
+  t.match(await kept.say('two'), /^[ab]:two$/, 'an open connection survives a listener update');
+  t.equal(await stat(s, 'listener_manager.listener_modified'), 1);
+
+  // EDS update: only b is left.
+  await ads.push(TYPE_URL.endpoint, 'e2', [assignment('backend', [['127.0.0.1', b]])]);
+  await waitFor('EDS applied', async () => (await stat(s, 'cluster.backend.membership_total')) === 1);
+  t.same([await tcpExchange(outPort, 'z'), await tcpExchange(outPort, 'z')], ['b:z', 'b:z']);
+
+  // Removing a listener closes its socket.
+  await ads.push(TYPE_URL.listener, 'l4', [{ ...tcpListener('out', 'backend'), stat_prefix: 'out_v3' }]);
+  await waitFor('extra removed', async () => !(await adminGet(s, '/listeners')).body.includes('extra::'));
+  await t.rejects(tcpExchange(extraPort, 'gone'), { code: 'ECONNREFUSED' });
+
+  const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
+  const clusters = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ClustersConfigDump'));
+  t.equal(clusters.version_info, 'c1');
+  t.same(clusters.dynamic_active_clusters.map((c: { cluster: { name: string } }) => c.cluster.name), ['backend']);
+  const listeners = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ListenersConfigDump'));
+  t.equal(listeners.version_info, 'l4');
+  t.same(listeners.dynamic_listeners.map((l: { name: string }) => l.name), ['out']);
+  const endpoints = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('EndpointsConfigDump'));
+  t.equal(endpoints.dynamic_endpoint_configs[0].endpoint_config.cluster_name, 'backend');
+});
+
+t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream drops', async (t) => {
+  const ads = new TestAds();
+  await ads.start(t);
+  const a = await tcpBackend(t, 'a');
+  const s = await startStandin(t, adsBootstrap(ads.port, 'DELTA_GRPC'));
+
+  const cdsReq = await waitFor('delta CDS request', () => ads.deltaRequests.find((r) => r.type_url === TYPE_URL.cluster));
+  t.equal(cdsReq.node?.id, 'standin-test-node');
+  t.same(cdsReq.resource_names_subscribe, [], 'wildcard subscription');
+  const cdsNonce = await ads.pushDelta(TYPE_URL.cluster, 'c1', [{ name: 'svc', json: staticCluster('svc', [['127.0.0.1', a]]) }]);
+  await waitFor('delta CDS ACK', () => ads.deltaRequests.find((r) => r.type_url === TYPE_URL.cluster && r.response_nonce === cdsNonce && !r.error_detail));
+  await waitFor('delta LDS request', () => ads.deltaRequests.find((r) => r.type_url === TYPE_URL.listener));
+  await ads.pushDelta(TYPE_URL.listener, 'l1', [{ name: 'in', json: tcpListener('in', 'svc') }]);
+  await waitFor('LIVE', async () => (await adminGet(s, '/ready')).status === 200);
+  const port = await listenerPort(s, 'in');
+  t.equal(await tcpExchange(port, 'hi'), 'a:hi');
+
+  const secondNonce = await ads.pushDelta(TYPE_URL.cluster, 'c2', [{ name: 'svc', json: staticCluster('svc', [['127.0.0.1', a]]) }]);
+  await waitFor('second ACK', () => ads.deltaRequests.find((r) => r.response_nonce === secondNonce));
+
+  // The control plane goes away: the stand-in reconnects and says what it has.
+  const before = ads.deltaRequests.length;
+  ads.dropStreams();
+  const again = await waitFor(
+    'resubscription',
+    () => ads.deltaRequests.slice(before).find((r) => r.type_url === TYPE_URL.cluster),
+    { timeoutMs: 10_000 },
+  );
+  t.same(again.initial_resource_versions, { svc: 'c2' }, 'initial_resource_versions after reconnecting');
+  t.equal(await tcpExchange(port, 'still'), 'a:still', 'listeners keep working while disconnected');
+
+  await waitFor('LDS resubscribed', () => ads.deltaRequests.slice(before).find((r) => r.type_url === TYPE_URL.listener));
+  await ads.pushDelta(TYPE_URL.listener, 'l2', [], ['in']);
+  await waitFor('listener removed', async () => !(await adminGet(s, '/listeners')).body.includes('in::'));
+  await t.rejects(tcpExchange(port, 'gone'), { code: 'ECONNREFUSED' });
+});
