@@ -199,8 +199,11 @@ export class TestAds {
   private nonce = 0;
   port = 0;
 
-  async start(t: { teardown(fn: () => void): void }): Promise<void> {
+  async start(t: { teardown(fn: () => void): void }, tls?: { certPem: string; keyPem: string }): Promise<void> {
     const { grpc, service } = await loadAdsDefinition();
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false)
+      : grpc.ServerCredentials.createInsecure();
     this.server = new grpc.Server();
     const handle = (delta: boolean) => (call: grpcTypes.ServerDuplexStream<any, any>) => {
       this.streams.add(call);
@@ -212,7 +215,7 @@ export class TestAds {
     };
     this.server.addService(service, { StreamAggregatedResources: handle(false), DeltaAggregatedResources: handle(true) });
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server!.bindAsync('127.0.0.1:0', credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     t.teardown(() => this.server?.forceShutdown());
   }

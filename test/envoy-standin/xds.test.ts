@@ -3,6 +3,7 @@
 // that keep connections, the delta protocol and reconnection.
 import t from 'tap';
 import { connect } from 'node:net';
+import { createCa, issueCert } from '../../src/tls/certs.js';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { waitFor } from '../helpers/wait.js';
 import { adminGet, adsBootstrap, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
@@ -155,4 +156,37 @@ t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream 
   await ads.pushDelta(TYPE_URL.listener, 'l2', [], ['in']);
   await waitFor('listener removed', async () => !(await adminGet(s, '/listeners')).body.includes('in::'));
   await t.rejects(tcpExchange(port, 'gone'), { code: 'ECONNREFUSED' });
+});
+
+t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN matchers are configured', async (t) => {
+  const ca = await createCa('standin test CA');
+  const serverCert = await issueCert(ca, { commonName: 'ads', dnsNames: ['ads.example'] });
+  const ads = new TestAds();
+  await ads.start(t, serverCert);
+  const withTls = (trustedCa: string, matchers?: unknown[]): Record<string, unknown> => {
+    const b = adsBootstrap(ads.port, 'GRPC') as { static_resources: { clusters: Array<Record<string, unknown>> } };
+    b.static_resources.clusters[0]!.transport_socket = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        sni: 'ads.example',
+        common_tls_context: { validation_context: { trusted_ca: { inline_string: trustedCa }, ...(matchers ? { match_typed_subject_alt_names: matchers } : {}) } },
+      },
+    };
+    return b;
+  };
+
+  const good = await startStandin(t, withTls(ca.certPem, [{ san_type: 'DNS', matcher: { exact: 'ads.example' } }]));
+  await waitFor('CDS request over TLS', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
+  await good.stop();
+
+  const before = ads.requests.length;
+  const otherCa = await createCa('some other CA');
+  const untrusted = await startStandin(t, withTls(otherCa.certPem));
+  const wrongName = await startStandin(t, withTls(ca.certPem, [{ san_type: 'DNS', matcher: { exact: 'cp.example' } }]));
+  for (const s of [untrusted, wrongName]) {
+    await waitFor('connection attempt logged', () => s.proc.stderr().includes('config stream to ads cluster closed'));
+    t.equal(await stat(s, 'control_plane.connected_state'), 0);
+  }
+  t.equal(ads.requests.length, before, 'no request reaches the server without a verified connection');
 });
