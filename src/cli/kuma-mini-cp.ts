@@ -25,7 +25,9 @@ function port(value: unknown, what: string): number {
 }
 
 function pick(args: Record<string, unknown>, flag: string, env: string | undefined): { value: unknown; from: string } | undefined {
-  if (args[flag] !== undefined) return { value: args[flag], from: `--${flag}` };
+  // A flag given twice: the last one wins, as with Kuma's (cobra) flags.
+  const given = args[flag];
+  if (given !== undefined) return { value: Array.isArray(given) ? given[given.length - 1] : given, from: `--${flag}` };
   if (env && process.env[env] !== undefined && process.env[env] !== '') return { value: process.env[env], from: env };
   return undefined;
 }

@@ -31,41 +31,65 @@ export class TokenError extends Error {
 
 type Key = CryptoKey | KeyObject;
 
-export class DataplaneTokens {
-  private constructor(
-    private readonly privateKey: Key,
-    private readonly publicKey: Key,
-    private readonly kid: string,
-  ) {}
+interface SigningKey {
+  privateKey: Key;
+  publicKey: Key;
+  kid: string;
+}
 
-  /** Loads the signing key from `workDir`, generating it on first use. */
+async function signingKey(pem: string): Promise<SigningKey> {
+  const privateKey = await importPKCS8(pem, ALG, { extractable: true });
+  const publicKey = createPublicKey(pem);
+  return { privateKey, publicKey, kid: await calculateJwkThumbprint(await exportJWK(publicKey)) };
+}
+
+export class DataplaneTokens {
+  private key: Promise<SigningKey> | undefined;
+
+  private constructor(
+    private readonly file: string,
+    existing: SigningKey | undefined,
+  ) {
+    if (existing) this.key = Promise.resolve(existing);
+  }
+
+  /**
+   * Loads the signing key from `workDir`. A new key is generated when the
+   * first token is issued, not at start-up: RSA key generation is slow, and
+   * without a key no token can have been issued.
+   */
   static async load(workDir: string): Promise<DataplaneTokens> {
     const file = join(workDir, SIGNING_KEY_FILE);
-    let pem: string;
+    let pem: string | undefined;
     try {
       pem = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const pair = await generateKeyPair(ALG, { modulusLength: 2048, extractable: true });
-      pem = await exportPKCS8(pair.privateKey);
-      await writeFile(file, pem, { mode: 0o600 });
     }
-    const privateKey = await importPKCS8(pem, ALG, { extractable: true });
-    const publicKey = createPublicKey(pem);
-    const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
-    return new DataplaneTokens(privateKey, publicKey, kid);
+    return new DataplaneTokens(file, pem ? await signingKey(pem) : undefined);
+  }
+
+  private signing(): Promise<SigningKey> {
+    this.key ??= (async () => {
+      const pair = await generateKeyPair(ALG, { modulusLength: 2048, extractable: true });
+      const pem = await exportPKCS8(pair.privateKey);
+      await writeFile(this.file, pem, { mode: 0o600 });
+      return signingKey(pem);
+    })();
+    return this.key;
   }
 
   async issue(identity: DataplaneIdentity, validForSeconds = DEFAULT_VALIDITY_S): Promise<string> {
     const claims: Record<string, unknown> = { Name: identity.name, Mesh: identity.mesh, Type: identity.type ?? 'dataplane' };
     if (identity.tags && Object.keys(identity.tags).length > 0) claims.Tags = identity.tags;
+    const key = await this.signing();
     return new SignJWT(claims)
-      .setProtectedHeader({ alg: ALG, kid: this.kid })
+      .setProtectedHeader({ alg: ALG, kid: key.kid })
       .setJti(randomUUID())
       .setIssuedAt()
       .setNotBefore('0s')
       .setExpirationTime(Math.floor(Date.now() / 1000) + validForSeconds)
-      .sign(this.privateKey);
+      .sign(key.privateKey);
   }
 
   /**
@@ -75,9 +99,11 @@ export class DataplaneTokens {
   async verify(token: string | undefined, mesh: string, name: string): Promise<DataplaneIdentity> {
     const bare = (token ?? '').replace(/^Bearer\s+/i, '').trim();
     if (bare === '') throw new TokenError('dataplane token is missing', 'invalid');
+    if (!this.key) throw new TokenError('dataplane token is not valid: this control plane has issued no tokens yet; generate one with POST /tokens/dataplane', 'invalid');
+    const key = await this.key;
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(bare, this.publicKey, { algorithms: [ALG] }));
+      ({ payload } = await jwtVerify(bare, key.publicKey, { algorithms: [ALG] }));
     } catch (err) {
       const reason = err instanceof joseErrors.JWTExpired ? 'has expired' : `is not valid (${(err as Error).message})`;
       throw new TokenError(`dataplane token ${reason}; generate a new one with POST /tokens/dataplane`, 'invalid');
