@@ -37,8 +37,11 @@ async function main(argv: string[]): Promise<number> {
       async (args) => {
         const { buildAgentConfig } = await import('../config/agent-config.js');
         const flags: Record<string, unknown> = { ...args };
-        const vars = args['dataplane-var'];
-        flags['dataplane-var'] = vars === undefined ? [] : Array.isArray(vars) ? vars : [vars];
+        for (const flag of RUN_FLAGS) {
+          const value = flags[flag.name];
+          if (flag.type === 'array') flags[flag.name] = value === undefined ? [] : Array.isArray(value) ? value : [value];
+          else if (Array.isArray(value)) flags[flag.name] = value[value.length - 1]; // the last one wins, as with Kuma's flags
+        }
         const config = buildAgentConfig(flags, process.env);
         setLogLevel(config.logLevel);
         const { runAgent } = await import('./run.js');
@@ -84,7 +87,9 @@ async function main(argv: string[]): Promise<number> {
 
 main(hideBin(process.argv)).then(
   (status) => {
-    process.exitCode = status;
+    // Exit now: nothing is left to do, and a library's idle handle (a keep-alive
+    // socket, a timer) must not keep a stopping sidecar around.
+    process.exit(status);
   },
   (err: unknown) => {
     if (err instanceof UserError) {

@@ -22,8 +22,19 @@ export interface Running {
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+/**
+ * tap's process tracking re-adds its module hooks to NODE_OPTIONS on every
+ * spawn, and under them an extensionless ES module such as bin/kuma-dp fails
+ * to load. env(1) drops the variable and execs the program (same pid), so the
+ * program runs as from a user's shell.
+ */
+export function userCommand(bin: string, args: readonly string[]): [string, string[]] {
+  return ['/usr/bin/env', ['-u', 'NODE_OPTIONS', bin, ...args]];
+}
+
 export function start(bin: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Running {
-  const child = spawn(bin, args, {
+  const [command, argv] = userCommand(bin, args);
+  const child = spawn(command, argv, {
     env: { ...process.env, ...options.env },
     cwd: options.cwd ?? ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
