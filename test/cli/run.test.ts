@@ -293,3 +293,45 @@ t.test('SIGTERM while retrying stops within a second', async (t) => {
   t.ok(took < 1000, `stopped in ${took} ms`);
   t.same(s.events(), [], 'Envoy was never started');
 });
+
+t.test('TLS: the given CA is the only root; a wrong CA or name is explained', async (t) => {
+  const { createCa, issueCert } = await import('../../src/tls/certs.js');
+  const ca = await createCa('test control plane CA');
+  const other = await createCa('some other CA');
+  const s = await scratch();
+  const cp = await startFakeCp(await issueCert(ca, { commonName: 'cp', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }));
+  const misnamed = await startFakeCp(await issueCert(ca, { commonName: 'cp', dnsNames: ['kuma-cp.example'] }));
+  t.teardown(async () => {
+    await cp.close();
+    await misnamed.close();
+    s.cleanup();
+  });
+  cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
+  misnamed.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
+  const caFile = s.file('ca.crt', ca.certPem);
+  const otherFile = s.file('other.crt', other.certPem);
+  const base = ['--name', 'web-1', '--mesh', 'default', '--skip-config-validation'];
+  const quick = { KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '200ms', ENVOY_DOUBLE_EXIT_AFTER_MS: '50' };
+
+  const trusted = startAgent(s, ['--cp-address', cp.url, '--ca-cert-file', caFile, ...base], quick);
+  t.equal((await trusted.exited).code, 0, 'the CA given with --ca-cert-file verifies the CP');
+  t.match(JSON.parse(cp.requests[0]!.body), { caCert: ca.certPem }, 'the CA is sent to the CP as Kuma does');
+
+  const inline = startAgent(s, ['--cp-address', cp.url, ...base], { ...quick, KUMA_CONTROL_PLANE_CA_CERT: ca.certPem });
+  t.equal((await inline.exited).code, 0, 'KUMA_CONTROL_PLANE_CA_CERT works the same');
+
+  const wrongCa = startAgent(s, ['--cp-address', cp.url, '--ca-cert-file', otherFile, ...base], quick);
+  t.equal((await wrongCa.exited).code, 1);
+  t.match(wrongCa.stderr(), /Error: .*(unknown authority|not signed by|CA)/i);
+  t.match(wrongCa.stderr(), /--ca-cert-file/);
+
+  const noCa = startAgent(s, ['--cp-address', cp.url, ...base], quick);
+  t.equal((await noCa.exited).code, 1, 'without a CA the system roots do not trust a private CA');
+
+  const badName = startAgent(s, ['--cp-address', misnamed.url, '--ca-cert-file', caFile, ...base], quick);
+  t.equal((await badName.exited).code, 1);
+  t.match(badName.stderr(), /(name|SAN|altname|does not match)/i);
+
+  const skip = startAgent(s, ['--cp-address', misnamed.url, '--skip-verify', ...base], quick);
+  t.equal((await skip.exited).code, 0, '--skip-verify connects anyway');
+});
