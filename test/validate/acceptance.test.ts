@@ -3,9 +3,7 @@
 // bootstrap of the shape Kuma's control plane hands out.
 import t from 'tap';
 import { parse } from 'yaml';
-import { parseDataplane } from '../../src/dataplane/parse.js';
-import { inboundResources, loadAssignment, outboundResources } from '../../src/render/resources.js';
-import { Templates } from '../../src/render/templates.js';
+import { renderSampleResources } from '../../scripts/bench/validate-resources.js';
 import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 
 const types = await loadEnvoyTypes();
@@ -79,50 +77,15 @@ t.test('a Secret with inline bytes and a validation context', async (t) => {
   t.same(types.validate(secret, TYPE_NAME.secret), []);
 });
 
-t.test('every resource the templates render validates: inbound, outbound (static and EDS), load assignment', async (t) => {
-  const templates = Templates.load();
-  const dp = parseDataplane(
-    `
-type: Dataplane
-mesh: default
-name: web-1
-networking:
-  address: 192.168.0.10
-  inbound:
-    - port: 10000
-      servicePort: 8080
-      tags: { kuma.io/service: web, kuma.io/protocol: http }
-    - port: 10001
-      servicePort: 9090
-      serviceAddress: 127.0.0.2
-      tags: { kuma.io/service: web-tcp }
-  outbound:
-    - port: 20000
-      tags: { kuma.io/service: backend, kuma.io/protocol: http }
-    - port: 20001
-      tags: { kuma.io/service: db }
-    - port: 20002
-      tags: { kuma.io/service: external }
-`,
-    'dp.yaml',
-  );
-  const inbound = inboundResources(templates, dp);
-  const eds = outboundResources(templates, dp, { eds: true });
-  const fixed = outboundResources(templates, dp, { eds: false, endpoints: (ob) => (ob.port === 20002 ? [{ address: 'example.com', port: 443 }] : [{ address: '10.0.0.7', port: 8080 }]) });
-  const listeners = [...inbound.listeners, ...eds.listeners, ...fixed.listeners];
-  const clusters = [...inbound.clusters, ...eds.clusters, ...fixed.clusters];
-  t.equal(listeners.length, 8);
-  t.ok(clusters.length >= 6);
-  for (const l of listeners) t.same(types.validate(l, TYPE_NAME.listener), [], `listener ${String(l.name)}`);
-  for (const c of clusters) t.same(types.validate(c, TYPE_NAME.cluster), [], `cluster ${String(c.name)}`);
-  const cla = loadAssignment(templates, 'backend', [
-    { address: '10.0.0.7', port: 8080 },
-    { address: '10.0.0.8', port: 8080 },
-  ]);
-  t.same(types.validate(cla, TYPE_NAME.endpoint), []);
-  t.same(types.validate(loadAssignment(templates, 'backend', []), TYPE_NAME.endpoint), [], 'no endpoints is valid too');
-  const httpListener = listeners.find((l) => JSON.stringify(l).includes('http_connection_manager'));
-  t.ok(httpListener, 'an HTTP listener was rendered');
+t.test('every resource the templates render validates: inbound, outbound (static and EDS), load assignments', async (t) => {
+  const resources = renderSampleResources();
+  const count = (typeName: string) => resources.filter(([name]) => name === typeName).length;
+  t.equal(count(TYPE_NAME.listener), 8, 'two inbound listeners, three outbound ones for EDS and three for static clusters');
+  t.ok(count(TYPE_NAME.cluster) >= 6);
+  t.equal(count(TYPE_NAME.endpoint), 2);
+  t.ok(resources.some(([, r]) => JSON.stringify(r).includes('http_connection_manager')), 'an HTTP listener was rendered');
+  t.ok(resources.some(([, r]) => r.type === 'STRICT_DNS'), 'a cluster with a hostname endpoint was rendered');
+  for (const [typeName, resource] of resources) t.same(types.validate(resource, typeName), [], `${typeName} ${String(resource.name ?? resource.cluster_name)}`);
 });
 
 // The shape Kuma's control plane returns for `kuma-dp run` (written here from

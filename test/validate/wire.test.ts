@@ -1,9 +1,7 @@
 // encode/decode: the binary is what protobufjs (reading the same .proto files)
 // makes of it, and decode(encode(x)) keeps the meaning of x.
 import t from 'tap';
-import { parseDataplane } from '../../src/dataplane/parse.js';
-import { inboundResources, loadAssignment, outboundResources } from '../../src/render/resources.js';
-import { Templates } from '../../src/render/templates.js';
+import { renderSampleResources } from '../../scripts/bench/validate-resources.js';
 import { loadProtoRoot } from '../../src/validate/descriptor.js';
 import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 
@@ -104,29 +102,7 @@ t.test('protobufjs, reading the same protos, agrees with the binary both ways', 
 });
 
 t.test('rendered resources survive encode → decode → encode byte for byte', async (t) => {
-  const templates = Templates.load();
-  const dp = parseDataplane(
-    `
-type: Dataplane
-mesh: default
-name: web-1
-networking:
-  address: 192.168.0.10
-  inbound:
-    - { port: 10000, servicePort: 8080, tags: { kuma.io/service: web, kuma.io/protocol: http } }
-  outbound:
-    - { port: 20000, tags: { kuma.io/service: backend } }
-`,
-    'dp.yaml',
-  );
-  const inbound = inboundResources(templates, dp);
-  const outbound = outboundResources(templates, dp, { eds: true });
-  const cases: Array<[string, Record<string, unknown>]> = [
-    ...[...inbound.listeners, ...outbound.listeners].map((l): [string, Record<string, unknown>] => [TYPE_NAME.listener, l]),
-    ...[...inbound.clusters, ...outbound.clusters].map((c): [string, Record<string, unknown>] => [TYPE_NAME.cluster, c]),
-    [TYPE_NAME.endpoint, loadAssignment(templates, 'backend', [{ address: '10.0.0.7', port: 8080 }])],
-  ];
-  for (const [typeName, resource] of cases) {
+  for (const [typeName, resource] of renderSampleResources()) {
     const bytes = types.encode(resource, typeName);
     const again = types.encode(types.decode(bytes, typeName), typeName);
     t.same(Buffer.from(again), Buffer.from(bytes), `${typeName} ${String(resource.name ?? resource.cluster_name)}`);
