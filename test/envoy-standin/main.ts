@@ -50,6 +50,8 @@ async function main(argv: string[]): Promise<void> {
   }
   const options = parsed.options;
   setLevels(options.logLevel, options.componentLogLevel);
+  // Node's deprecation notices (e.g. TLS servername set to an IP by the gRPC client) are not Envoy output.
+  process.noDeprecation = true;
   // Envoy exits at once on these; SIGHUP does nothing.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {

@@ -163,20 +163,23 @@ t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN match
   const serverCert = await issueCert(ca, { commonName: 'ads', dnsNames: ['ads.example'] });
   const ads = new TestAds();
   await ads.start(t, serverCert);
-  const withTls = (trustedCa: string, matchers?: unknown[]): Record<string, unknown> => {
-    const b = adsBootstrap(ads.port, 'GRPC') as { static_resources: { clusters: Array<Record<string, unknown>> } };
+  const withTls = (trustedCa: string, matchers?: unknown[], viaSecret = false): Record<string, unknown> => {
+    const b = adsBootstrap(ads.port, 'GRPC') as { static_resources: Record<string, unknown> & { clusters: Array<Record<string, unknown>> } };
+    const validation = { trusted_ca: { inline_string: trustedCa }, ...(matchers ? { match_typed_subject_alt_names: matchers } : {}) };
+    if (viaSecret) b.static_resources.secrets = [{ name: 'cp_validation_ctx', validation_context: validation }];
     b.static_resources.clusters[0]!.transport_socket = {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
         sni: 'ads.example',
-        common_tls_context: { validation_context: { trusted_ca: { inline_string: trustedCa }, ...(matchers ? { match_typed_subject_alt_names: matchers } : {}) } },
+        common_tls_context: viaSecret ? { validation_context_sds_secret_config: { name: 'cp_validation_ctx' } } : { validation_context: validation },
       },
     };
     return b;
   };
 
-  const good = await startStandin(t, withTls(ca.certPem, [{ san_type: 'DNS', matcher: { exact: 'ads.example' } }]));
+  // As Kuma's bootstrap does it: the CA in a static secret named by validation_context_sds_secret_config.
+  const good = await startStandin(t, withTls(ca.certPem, [{ san_type: 'DNS', matcher: { exact: 'ads.example' } }], true));
   await waitFor('CDS request over TLS', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
   await good.stop();
 

@@ -144,9 +144,16 @@ export class AdsClient {
     const options: grpc.ChannelOptions = { 'grpc.keepalive_time_ms': 60_000 };
     if (tls) {
       const ctx: Json = tls.common_tls_context ?? {};
-      const validation: Json = ctx.validation_context ?? ctx.combined_validation_context?.default_validation_context ?? {};
+      // Secrets named through SDS must be static ones in the bootstrap (Kuma puts the CP's CA there).
+      const secret = (ref: Json | undefined): Json | undefined =>
+        ref ? (this.bootstrap.static_resources?.secrets ?? []).find((s: Json) => s.name === ref.name) : undefined;
+      const combined: Json = ctx.combined_validation_context ?? {};
+      const validation: Json = {
+        ...(secret(ctx.validation_context_sds_secret_config ?? combined.validation_context_sds_secret_config)?.validation_context ?? {}),
+        ...(ctx.validation_context ?? combined.default_validation_context ?? {}),
+      };
       const ca = inlineOrFile(validation.trusted_ca);
-      const certs: Json = ctx.tls_certificates?.[0] ?? {};
+      const certs: Json = ctx.tls_certificates?.[0] ?? secret(ctx.tls_certificate_sds_secret_configs?.[0])?.tls_certificate ?? {};
       const matchers: Json[] = validation.match_typed_subject_alt_names ?? validation.match_subject_alt_names ?? [];
       credentials = grpc.credentials.createSsl(ca ?? null, inlineOrFile(certs.private_key) ?? null, inlineOrFile(certs.certificate_chain) ?? null, {
         // Envoy checks the chain against trusted_ca, and names only when SAN matchers are configured.
