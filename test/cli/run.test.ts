@@ -335,3 +335,19 @@ t.test('TLS: the given CA is the only root; a wrong CA or name is explained', as
   const skip = startAgent(s, ['--cp-address', misnamed.url, '--skip-verify', ...base], quick);
   t.equal((await skip.exited).code, 0, '--skip-verify connects anyway');
 });
+
+t.test('the final config is validated against Envoy\'s protos before Envoy starts', async (t) => {
+  const { s, cp, dpFile, vars } = await setup(t);
+  cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(s.adminPort, { ads: true }) });
+  const good = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { ENVOY_DOUBLE_EXIT_AFTER_MS: '50' });
+  t.equal((await good.exited).code, 0, 'the rendered static config passes');
+  t.ok(good.logs().some((l) => l.msg === 'Envoy config validated against Envoy\'s protos'));
+
+  const before = s.events().length;
+  cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(s.adminPort, { lds: true }).replace('cluster: web', 'cluster: web\n  clustr_typo: 1') });
+  const bad = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars]);
+  t.equal((await bad.exited).code, 1);
+  t.match(bad.stderr(), /the Envoy config would be rejected by Envoy .*not starting Envoy/);
+  t.match(bad.stderr(), /node\.clustr_typo/);
+  t.equal(s.events().length, before, 'Envoy was not started');
+});
