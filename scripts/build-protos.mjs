@@ -1,12 +1,11 @@
 // Build step: reduce Envoy's .proto files (from @grpc/grpc-js-xds) to the
 // JSON descriptor the validator loads at run time (dist/src/validate/envoy-descriptor.json).
 // Runs after tsc; the descriptor is generated, never committed.
-import { writeFileSync } from 'node:fs';
-import { DESCRIPTOR_FILE, buildDescriptor } from '../dist/src/validate/descriptor.js';
+import { DESCRIPTOR_FILE, buildDescriptor, writeDescriptor } from '../dist/src/validate/descriptor.js';
 
 const started = performance.now();
 const descriptor = await buildDescriptor();
-writeFileSync(DESCRIPTOR_FILE, JSON.stringify(descriptor));
+writeDescriptor(descriptor);
 const ms = Math.round(performance.now() - started);
 const counts = `${Object.keys(descriptor.messages).length} messages, ${Object.keys(descriptor.enums).length} enums`;
 const skipped = descriptor.skippedFiles.length ? `; skipped (imports not shipped): ${descriptor.skippedFiles.join(', ')}` : '';

@@ -2,7 +2,7 @@
 // protoc-gen-validate rules, made from the .proto files @grpc/grpc-js-xds
 // ships. Parsing ~360 .proto files takes about a second, so the build writes
 // the result next to this module once; loading it is a JSON.parse.
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,9 +223,16 @@ export async function loadDescriptor(file = DESCRIPTOR_FILE): Promise<Descriptor
   }
   const built = await buildDescriptor();
   try {
-    writeFileSync(file, JSON.stringify(built));
+    writeDescriptor(built, file);
   } catch {
     // read-only install: keep it in memory only
   }
   return built;
+}
+
+/** Writes via a temporary file and a rename, so a concurrent reader never sees half a file. */
+export function writeDescriptor(descriptor: Descriptor, file = DESCRIPTOR_FILE): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, JSON.stringify(descriptor));
+  renameSync(temp, file);
 }
