@@ -28,9 +28,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   const signals = new SignalCounter((signal, count) => log.info('signal received', { signal, count }));
   let workDir: WorkDir | undefined;
   try {
-    const dataplane = await loadDataplane({ ...config.dataplane });
+    // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
-    const envoy = await envoyVersion(binary);
+    const [dataplane, envoy] = await Promise.all([loadDataplane({ ...config.dataplane }), envoyVersion(binary)]);
     if (envoy.kumaDpCompatible) log.info('Envoy version is compatible', { path: binary, version: envoy.version });
     else log.warn('Envoy version may not be compatible with this kuma-dp', { path: binary, version: envoy.version, build: envoy.build });
 

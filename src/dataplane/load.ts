@@ -3,7 +3,6 @@
 // plane is contacted. Also settles the name and mesh the agent runs as.
 import { readFile } from 'node:fs/promises';
 import { UserError, formatFieldErrors } from '../util/errors.js';
-import { parseDataplane, renderTemplate, templateVars } from './parse.js';
 import type { Dataplane } from './types.js';
 import { validateDataplane, validateMeshName, validateResourceName } from './validate.js';
 
@@ -57,6 +56,8 @@ export async function loadDataplane(src: DataplaneSource): Promise<LoadedDatapla
   if (src.name !== undefined || src.mesh !== undefined) {
     throw new UserError('--name and --mesh cannot be given together with a Dataplane resource: the name and mesh are read from the resource');
   }
+  // YAML and mustache are loaded only when there is a resource to read.
+  const { parseDataplane, renderTemplate, templateVars } = await import('./parse.js');
   const text = renderTemplate(source.text, templateVars(src.vars), source.where);
   if (src.proxyType !== 'dataplane') return loadZoneProxy(text, source.where, src.proxyType);
   const resource = parseDataplane(text, source.where);
