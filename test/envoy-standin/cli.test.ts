@@ -19,52 +19,59 @@ t.test('--version prints Envoy\'s banner exactly, and the version can be overrid
 });
 
 t.test('command-line errors exit 1 as Envoy\'s parser does', async (t) => {
-  const unknown = await run(STANDIN, ['--no-such-flag']);
+  const [unknown, equals, missing, notNumber, mode, strategy, level] = await Promise.all([
+    run(STANDIN, ['--no-such-flag']),
+    run(STANDIN, ['--config-path=/tmp/x.yaml']),
+    run(STANDIN, ['-c']),
+    run(STANDIN, ['--drain-time-s', 'ten']),
+    run(STANDIN, ['--mode', 'check']),
+    run(STANDIN, ['--drain-strategy', 'slow']),
+    run(STANDIN, ['-l', 'loud']),
+  ]);
   t.equal(unknown.code, 1);
   t.match(unknown.stderr, /^PARSE ERROR: Argument: --no-such-flag\n {13}Couldn't find match for argument\n/);
-  const equals = await run(STANDIN, ['--config-path=/tmp/x.yaml']);
   t.equal(equals.code, 1, '--flag=value is not Envoy syntax');
-  const missing = await run(STANDIN, ['-c']);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /Missing a value for this argument!/);
-  const notNumber = await run(STANDIN, ['--drain-time-s', 'ten']);
   t.match(notNumber.stderr, /Couldn't read argument value from string 'ten'/);
-  const mode = await run(STANDIN, ['--mode', 'check']);
   t.equal(mode.code, 1);
   t.match(mode.stderr, /error: unknown mode 'check'/);
-  const strategy = await run(STANDIN, ['--drain-strategy', 'slow']);
   t.match(strategy.stderr, /error: unknown drain strategy 'slow'/);
-  const level = await run(STANDIN, ['-l', 'loud']);
   t.match(level.stderr, /error: invalid log level specified 'loud'/);
 });
 
 t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one', async (t) => {
   const dir = tempDir(t);
-  const good = join(dir, 'good.yaml');
-  writeFileSync(good, stringify(valid));
-  const ok = await run(STANDIN, ['--mode', 'validate', '-c', good]);
+  const write = (name: string, doc: unknown, edit = (text: string): string => text): string => {
+    const path = join(dir, name);
+    writeFileSync(path, edit(stringify(doc)));
+    return path;
+  };
+  const good = write('good.yaml', valid);
+  const misspelt = write('misspelt.yaml', valid, (text) => text.replace('connect_timeout', 'conect_timeout'));
+  const staticHostname = write('hostname.yaml', { ...valid, static_resources: { clusters: [staticCluster('c1', [['localhost', 80]])] } });
+  const absent = join(dir, 'absent.yaml');
+  const [ok, bad, hostname, merged, noFile] = await Promise.all([
+    run(STANDIN, ['--mode', 'validate', '-c', good]),
+    run(STANDIN, ['--mode', 'validate', '-c', misspelt]),
+    run(STANDIN, ['--mode', 'validate', '-c', staticHostname]),
+    run(STANDIN, ['--mode', 'validate', '-c', good, '--config-yaml', 'node: {id: n1, clusterr: x}']),
+    run(STANDIN, ['--mode', 'validate', '-c', absent]),
+  ]);
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout, `configuration '${good}' OK\n`);
 
-  const misspelt = join(dir, 'misspelt.yaml');
-  writeFileSync(misspelt, stringify(valid).replace('connect_timeout', 'conect_timeout'));
-  const bad = await run(STANDIN, ['--mode', 'validate', '-c', misspelt]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, `error initializing configuration '${misspelt}': `);
   t.match(bad.stderr, /conect_timeout/);
   t.equal(bad.stdout, '');
 
-  const staticHostname = join(dir, 'hostname.yaml');
-  writeFileSync(staticHostname, stringify({ ...valid, static_resources: { clusters: [staticCluster('c1', [['localhost', 80]])] } }));
-  const hostname = await run(STANDIN, ['--mode', 'validate', '-c', staticHostname]);
   t.equal(hostname.code, 1, 'a STATIC cluster needs IP addresses');
   t.match(hostname.stderr, /malformed IP address: localhost/);
 
-  const merged = await run(STANDIN, ['--mode', 'validate', '-c', good, '--config-yaml', 'node: {id: n1, clusterr: x}']);
   t.equal(merged.code, 1, '--config-yaml is merged and checked too');
   t.match(merged.stderr, /clusterr/);
 
-  const noFile = await run(STANDIN, ['--mode', 'validate', '-c', join(dir, 'absent.yaml')]);
   t.equal(noFile.code, 1);
   t.match(noFile.stderr, /error initializing configuration '.*absent\.yaml': /);
 });
@@ -82,19 +89,21 @@ t.test('serve with an invalid config exits 1 with the reason in a critical log l
 });
 
 t.test('SIGHUP is ignored; SIGTERM and SIGINT exit 0 at once', async (t) => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    const s = await startStandin(t, valid, ['-l', 'debug']);
-    t.equal((await adminGet(s, '/ready')).body, 'LIVE\n');
-    s.proc.kill('SIGHUP');
-    await waitFor('SIGHUP logged', () => s.proc.stderr().includes('caught SIGHUP'));
-    t.ok(alive(s.proc.child.pid!), 'still running after SIGHUP');
-    t.equal((await adminGet(s, '/ready')).status, 200, 'still serving after SIGHUP');
-    const before = Date.now();
-    s.proc.kill(signal);
-    const { code } = await s.proc.exited;
-    t.equal(code, 0, `${signal} exits 0`);
-    t.ok(Date.now() - before < 2000, `${signal} exits promptly`);
-  }
+  await Promise.all(
+    (['SIGTERM', 'SIGINT'] as const).map(async (signal) => {
+      const s = await startStandin(t, valid, ['-l', 'debug']);
+      t.equal((await adminGet(s, '/ready')).body, 'LIVE\n');
+      s.proc.kill('SIGHUP');
+      await waitFor('SIGHUP logged', () => s.proc.stderr().includes('caught SIGHUP'));
+      t.ok(alive(s.proc.child.pid!), 'still running after SIGHUP');
+      t.equal((await adminGet(s, '/ready')).status, 200, 'still serving after SIGHUP');
+      const before = Date.now();
+      s.proc.kill(signal);
+      const { code } = await s.proc.exited;
+      t.equal(code, 0, `${signal} exits 0`);
+      t.ok(Date.now() - before < 2000, `${signal} exits promptly`);
+    }),
+  );
 });
 
 t.test('logs use Envoy\'s line shape and say this is a test double', async (t) => {
