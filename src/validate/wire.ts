@@ -243,7 +243,17 @@ function defaultJson(schema: Schema, field: FieldDesc): unknown {
 function scalarJson(type: string, v: unknown): unknown {
   if (type === 'bytes') return Buffer.from(v as Uint8Array).toString('base64');
   if ((type === 'double' || type === 'float') && !Number.isFinite(v as number)) return String(v);
+  if (type === 'float') return shortestFloat32(v as number);
   return v;
+}
+
+/** The shortest decimal that reads back as the same 32-bit float (0.1, not 0.10000000149011612), as protobuf prints floats. */
+function shortestFloat32(v: number): number {
+  for (let digits = 1; digits < 9; digits++) {
+    const candidate = Number(v.toPrecision(digits));
+    if (Math.fround(candidate) === v) return candidate;
+  }
+  return Number(v.toPrecision(9));
 }
 
 function isDefault(v: unknown): boolean {

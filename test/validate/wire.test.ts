@@ -55,6 +55,8 @@ t.test('decode(encode(x)) gives x back in snake_case, with well-known types in t
   t.same(types.decode(types.encode('-1.5s', duration), duration), '-1.500s', 'a top-level well-known type, negative');
   t.same(types.decode(types.encode('0.000000001s', duration), duration), '0.000000001s');
   t.same(types.decode(types.encode(4294967295, 'google.protobuf.UInt32Value'), 'google.protobuf.UInt32Value'), 4294967295);
+  t.same(types.decode(types.encode(0.1, 'google.protobuf.FloatValue'), 'google.protobuf.FloatValue'), 0.1, 'a float comes back as the decimal it was written as');
+  t.same(types.decode(types.encode(16777217, 'google.protobuf.FloatValue'), 'google.protobuf.FloatValue'), 16777216, 'rounded to what a float holds');
 });
 
 t.test('protobufjs, reading the same protos, agrees with the binary both ways', async (t) => {
