@@ -1,0 +1,178 @@
+// A small mesh on loopback — kuma-mini-cp, demo apps and `kuma-dp run` with
+// an Envoy — shared by the end-to-end tests and the demo (scripts/demo.ts).
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { KUMA_DP, KUMA_MINI_CP, ROOT, start, type Running } from './cli.js';
+import { freePort } from './ports.js';
+
+export const ENVOY_STANDIN = join(ROOT, 'test/envoy-standin/envoy');
+
+export interface EnvoyChoice {
+  binary: string;
+  /** false: the project's Envoy stand-in, a test double. */
+  real: boolean;
+  why: string;
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A real Envoy when ENVOY_BINARY is set or `envoy` is on PATH; otherwise the stand-in. */
+export function chooseEnvoy(env: NodeJS.ProcessEnv = process.env): EnvoyChoice {
+  if (env.ENVOY_BINARY) {
+    if (!executable(env.ENVOY_BINARY)) throw new Error(`ENVOY_BINARY=${env.ENVOY_BINARY} is not an executable file`);
+    return { binary: env.ENVOY_BINARY, real: true, why: 'ENVOY_BINARY' };
+  }
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, 'envoy');
+    if (executable(candidate) && !candidate.startsWith(join(ROOT, 'test'))) return { binary: candidate, real: true, why: `envoy on PATH (${candidate})` };
+  }
+  return { binary: ENVOY_STANDIN, real: false, why: 'no Envoy installed (ENVOY_BINARY unset, no envoy on PATH)' };
+}
+
+export interface MiniCp {
+  proc: Running;
+  dpServer: string;
+  apiHttp: string;
+  caCertPath: string;
+  workDir: string;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }>;
+  token(name: string, mesh?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startMiniCp(args: string[] = []): Promise<MiniCp> {
+  const workDir = mkdtempSync(join(tmpdir(), 'kuma-mini-cp-'));
+  const proc = start(KUMA_MINI_CP, [
+    'run', '--bind-address', '127.0.0.1', '--work-dir', workDir,
+    '--dp-server-port', '0', '--api-server-http-port', '0', '--api-server-https-port', '0', '--diagnostics-port', '0', '--mads-port', '0',
+    '--push-debounce', '20ms',
+    ...args,
+  ]);
+  const ready = await proc.waitForLog((l) => l.msg === 'kuma-mini-cp ready', 'kuma-mini-cp ready', 30_000);
+  const addresses = ready.addresses as Record<string, string>;
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(addresses.apiHttp + path, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text };
+  };
+  return {
+    proc,
+    dpServer: addresses.dpServer!,
+    apiHttp: addresses.apiHttp!,
+    caCertPath: String(ready.caCertPath),
+    workDir,
+    api,
+    async token(name, mesh = 'default') {
+      const res = await api('POST', '/tokens/dataplane', { name, mesh });
+      if (res.status !== 200) throw new Error(`token for ${name}: HTTP ${res.status} ${res.text}`);
+      return res.text.trim();
+    },
+    async stop() {
+      proc.kill('SIGTERM');
+      await proc.exited;
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface App {
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** An HTTP app that answers every request with `hello from <name>`, standing for a service behind a proxy. */
+export async function startHelloApp(name: string): Promise<App> {
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`hello from ${name}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface DataplaneSpec {
+  name: string;
+  service: string;
+  /** The app this proxy fronts. */
+  appPort: number;
+  protocol?: 'http' | 'tcp';
+  outbounds?: Array<{ port: number; service: string }>;
+}
+
+export interface Proxy {
+  proc: Running;
+  adminPort: number;
+  inboundPort: number;
+  workDir: string;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/** `kuma-dp run` for one Dataplane against the mini-CP, with its own admin port and work dir. */
+export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: DataplaneSpec, extraArgs: string[] = []): Promise<Proxy> {
+  const adminPort = await freePort();
+  const inboundPort = await freePort();
+  const workDir = mkdtempSync(join(tmpdir(), `kuma-dp-${spec.name}-`));
+  const protocol = spec.protocol ?? 'http';
+  const outbound = (spec.outbounds ?? []).map((o) => `    - port: ${o.port}\n      tags:\n        kuma.io/service: ${o.service}\n`).join('');
+  const dataplane =
+    `type: Dataplane\nmesh: default\nname: ${spec.name}\nnetworking:\n  address: 127.0.0.1\n  admin:\n    port: ${adminPort}\n` +
+    `  inbound:\n    - port: ${inboundPort}\n      servicePort: ${spec.appPort}\n      tags:\n        kuma.io/service: ${spec.service}\n        kuma.io/protocol: ${protocol}\n` +
+    (outbound ? `  outbound:\n${outbound}` : '');
+  const dpFile = join(workDir, 'dataplane.yaml');
+  writeFileSync(dpFile, dataplane);
+  const tokenFile = join(workDir, 'token');
+  writeFileSync(tokenFile, await cp.token(spec.name), { mode: 0o600 });
+  const proc = start(KUMA_DP, [
+    'run', '--cp-address', cp.dpServer, '--ca-cert-file', cp.caCertPath, '--dataplane-file', dpFile, '--dataplane-token-file', tokenFile,
+    '--binary-path', envoy.binary, '--work-dir', join(workDir, 'run'), '--drain-time', '1s', ...extraArgs,
+  ], { env: { KUMA_READINESS_PORT: '0' } });
+  return {
+    proc,
+    adminPort,
+    inboundPort,
+    workDir,
+    async stop(signal = 'SIGTERM') {
+      proc.kill(signal);
+      const { code } = await proc.exited;
+      rmSync(workDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** GET through a proxy's outbound (or any URL); resolves with the body or throws. */
+export async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: res.status, body: await res.text() };
+}
+
+export function envoyVersionLine(binary: string): string {
+  return execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim();
+}
