@@ -1,6 +1,7 @@
 // The validator's API: check an Envoy v3 config (a bootstrap or any xDS
 // resource) as strictly as `envoy --mode validate`, and convert between
 // proto3 JSON and protobuf binary.
+import { checkBootstrap } from './bootstrap-checks.js';
 import type { MessageDesc } from './descriptor.js';
 import { loadDescriptor } from './descriptor.js';
 import { Reader, type ValidationIssue } from './json-reader.js';
@@ -50,10 +51,12 @@ class Types implements EnvoyTypes {
     return desc;
   }
 
+  /** Proto-level issues, then (for a valid bootstrap) the checks Envoy makes when it builds a server from it. */
   private read(json: unknown, typeName: string) {
     const reader = new Reader(this.schema);
     const msg = reader.message(json, this.desc(typeName), '');
-    return { msg, issues: reader.issues };
+    const issues = reader.issues.length === 0 && msg?.desc.name === TYPE_NAME.bootstrap ? checkBootstrap(json as Record<string, unknown>) : reader.issues;
+    return { msg, issues };
   }
 
   validate(json: unknown, typeName: string): ValidationIssue[] {

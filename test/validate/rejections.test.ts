@@ -270,3 +270,22 @@ t.test('encode refuses what validate rejects', async (t) => {
   t.throws(() => types.encode(c, TYPE_NAME.cluster), { name: 'EnvoyConfigError', issues: [{ path: 'connect_timeout' }] });
   t.same(types.validate({}, 'envoy.config.nope.v3.Nope')[0]?.message, "type 'envoy.config.nope.v3.Nope' is not a message of Envoy's v3 API");
 });
+
+t.test('a bootstrap Envoy could not start from: duplicate static names, ADS over a cluster that is not static, ADS subscriptions without ads_config', async (t) => {
+  const cluster = (name: string) => ({ name, type: 'STATIC', connect_timeout: '1s' });
+  const bootstrap = {
+    static_resources: { clusters: [cluster('ads_cluster'), cluster('a'), cluster('a')], listeners: [listener(), listener()] },
+    dynamic_resources: {
+      ads_config: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'ads-cluster' } }] },
+      lds_config: { ads: {} },
+    },
+  };
+  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [
+    { path: 'static_resources.clusters[2].name', message: "duplicate static cluster name 'a' (also at static_resources.clusters[1])" },
+    { path: 'static_resources.listeners[1].name', message: "duplicate static listener name 'inbound:10.0.0.1:8080' (also at static_resources.listeners[0])" },
+    { path: 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', message: "gRPC cluster 'ads-cluster' is not a static cluster (Envoy: Unknown gRPC client cluster); define it in static_resources.clusters" },
+  ]);
+  const withoutAds = { dynamicResources: { cdsConfig: { ads: {} } } };
+  t.same(types.validate(withoutAds, TYPE_NAME.bootstrap), [{ path: 'dynamicResources.cdsConfig.ads', message: 'cds_config subscribes over ADS but dynamic_resources.ads_config is not set' }]);
+  t.throws(() => types.encode(withoutAds, TYPE_NAME.bootstrap), { name: 'EnvoyConfigError' }, 'encode refuses it too');
+});
