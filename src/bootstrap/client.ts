@@ -46,10 +46,18 @@ let undici: Promise<{ Client: ClientClass; request: RequestFn }> | undefined;
 
 // Only undici's HTTP/1 client and its request helper: the package's index
 // loads fetch, WebSocket, caches and more, which triples the import cost.
+//
+// undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it
+// with its baseline compiler (Liftoff), then re-optimises it on background
+// threads, and process exit waits for those: on a busy 2-core host a stopping
+// agent lingered ~1 s after a bootstrap fetch. The baseline code parses one
+// small response per attempt just as well, so the optimising tier is turned
+// off (this agent runs no other WebAssembly).
 function loadUndici(): Promise<{ Client: ClientClass; request: RequestFn }> {
-  undici ??= Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]).then(
-    ([client, request]) => ({ Client: client.default, request: request.default }),
-  );
+  undici ??= import('node:v8')
+    .then((v8) => v8.setFlagsFromString('--liftoff-only'))
+    .then(() => Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]))
+    .then(([client, request]) => ({ Client: client.default, request: request.default }));
   return undici;
 }
 

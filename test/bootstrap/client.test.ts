@@ -5,6 +5,7 @@ import { buildBootstrapRequest, serializeBootstrapRequest } from '../../src/boot
 import { encodeBootstrapResponse } from '../../src/bootstrap/response.js';
 import { createCa, issueCert } from '../../src/tls/certs.js';
 import { waitFor } from '../helpers/wait.js';
+import { start } from '../helpers/cli.js';
 import { freePort, startFakeCp, type FakeCp, type Script } from './fake-cp.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-payload.signature';
@@ -156,6 +157,19 @@ t.test('abort stops the wait between retries and a request in flight within a se
   const before = new AbortController();
   before.abort();
   await t.rejects(fetchBootstrap(request, options(hanging.url, { signal: before.signal })), { name: 'AbortError' }, 'already aborted');
+});
+
+t.test('a process stopped while retrying exits promptly (undici leaves no work that delays exit)', async (t) => {
+  const server = await cp(t, () => ({ status: 503 }));
+  const child = start(process.execPath, [new URL('./fetch-child.js', import.meta.url).pathname, server.url]);
+  t.teardown(() => child.kill('SIGKILL'));
+  await child.waitForLog((l) => /retrying/.test(String(l.msg)), 'the first retry', 20_000);
+  const began = Date.now();
+  child.kill('SIGTERM');
+  const { code } = await child.exited;
+  const took = Date.now() - began;
+  t.equal(code, 0, 'stopped by the abort');
+  t.ok(took < 1_000, `gone ${took} ms after SIGTERM`);
 });
 
 t.test('TLS', async (t) => {
