@@ -4,7 +4,7 @@
 // replies use Envoy's status codes and bodies (404 no route, 503 no healthy
 // upstream, 504 upstream request timeout).
 import { randomUUID } from 'node:crypto';
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
@@ -171,48 +171,62 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       stats.add(cs + 'upstream_rq_active', -1);
       stats.inc(cs + 'upstream_rq_completed');
     };
-    const upstream = request({ host: host.address, port: host.port, method: req.method, path: upstreamPath, headers, agent: cluster.agent });
-    const timer = timeoutMs > 0 ? setTimeout(() => upstream.destroy(new Error('timeout')), timeoutMs) : undefined;
-    upstream.on('socket', (s) => {
-      if (!(s as Socket & { standinCounted?: boolean }).standinCounted) {
-        (s as Socket & { standinCounted?: boolean }).standinCounted = true;
-        stats.inc(cs + 'upstream_cx_total');
-        stats.add(cs + 'upstream_cx_active', 1);
-        s.once('close', () => stats.add(cs + 'upstream_cx_active', -1));
-      }
-    });
-    upstream.on('response', (ures) => {
-      clearTimeout(timer);
-      const out: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-      out['x-envoy-upstream-service-time'] = String(Date.now() - started);
-      if (overwriteServer) out.server = serverName;
-      if (drain.drainClose()) out.connection = 'close';
-      res.writeHead(ures.statusCode ?? 502, out);
-      stats.inc(`${cs}upstream_rq_${ures.statusCode}`);
-      stats.inc(`${cs}upstream_rq_${Math.floor((ures.statusCode ?? 502) / 100)}xx`);
-      ures.pipe(res);
-      ures.once('end', finish);
-      ures.once('error', () => res.destroy());
-    });
-    upstream.on('error', (err) => {
-      clearTimeout(timer);
-      finish();
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (err.message === 'timeout') {
-        stats.inc(cs + 'upstream_rq_timeout');
-        localReply(res, 504, 'upstream request timeout');
-      } else {
-        log('debug', `router: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`);
-        localReply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`);
-      }
-    });
-    req.pipe(upstream);
+    // A body-less request can be sent again when a pooled connection turns out to have been closed by the upstream.
+    const bodiless = !req.headers['transfer-encoding'] && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0');
+    let current: ClientRequest | undefined;
+    const send = (retried: boolean): void => {
+      const upstream = request({ host: host.address, port: host.port, method: req.method, path: upstreamPath, headers, agent: cluster.agent });
+      current = upstream;
+      const timer = timeoutMs > 0 ? setTimeout(() => upstream.destroy(new Error('timeout')), timeoutMs - (Date.now() - started)) : undefined;
+      upstream.on('socket', (s) => {
+        if (!(s as Socket & { standinCounted?: boolean }).standinCounted) {
+          (s as Socket & { standinCounted?: boolean }).standinCounted = true;
+          stats.inc(cs + 'upstream_cx_total');
+          stats.add(cs + 'upstream_cx_active', 1);
+          s.once('close', () => stats.add(cs + 'upstream_cx_active', -1));
+        }
+      });
+      upstream.on('response', (ures) => {
+        clearTimeout(timer);
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        out['x-envoy-upstream-service-time'] = String(Date.now() - started);
+        if (overwriteServer) out.server = serverName;
+        if (drain.drainClose()) out.connection = 'close';
+        res.writeHead(ures.statusCode ?? 502, out);
+        stats.inc(`${cs}upstream_rq_${ures.statusCode}`);
+        stats.inc(`${cs}upstream_rq_${Math.floor((ures.statusCode ?? 502) / 100)}xx`);
+        ures.pipe(res);
+        ures.once('end', finish);
+        ures.once('error', () => res.destroy());
+      });
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (!retried && bodiless && upstream.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent) {
+          send(true);
+          return;
+        }
+        finish();
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (err.message === 'timeout') {
+          stats.inc(cs + 'upstream_rq_timeout');
+          localReply(res, 504, 'upstream request timeout');
+        } else {
+          log('debug', `router: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`);
+          localReply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`);
+        }
+      });
+      if (bodiless) {
+        req.resume();
+        upstream.end();
+      } else req.pipe(upstream);
+    };
+    send(false);
     res.once('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) current?.destroy();
     });
   };
 

@@ -3,6 +3,7 @@
 // answers as Envoy's does.
 import t from 'tap';
 import { Agent } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { alive, waitFor } from '../helpers/wait.js';
 import { adminBlock, adminGet, httpBackend, httpGet, httpListener, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener } from './harness.js';
 
@@ -118,4 +119,32 @@ t.test('static resources: traffic, admin endpoints and drain', async (t) => {
   t.equal((await adminGet(s, '/quitquitquit', 'POST')).body, 'OK\n');
   t.equal((await s.proc.exited).code, 0);
   await waitFor('process gone', () => !alive(s.proc.child.pid!));
+});
+
+t.test('a body-less request is resent when a pooled upstream connection was closed under it', async (t) => {
+  // Answers the first request on each connection, and drops the connection when a second one arrives.
+  const requestsSeen: number[] = [];
+  const flaky = createServer((socket) => {
+    let n = 0;
+    socket.on('data', () => {
+      n++;
+      requestsSeen.push(n);
+      if (n === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok');
+      else socket.destroy();
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => flaky.close(() => resolve())));
+  const s = await startStandin(t, {
+    admin: adminBlock,
+    static_resources: {
+      listeners: [httpListener('h', [{ match: { prefix: '/' }, route: { cluster: 'flaky' } }])],
+      clusters: [staticCluster('flaky', [['127.0.0.1', (flaky.address() as AddressInfo).port]])],
+    },
+  });
+  const port = await listenerPort(s, 'h');
+  t.equal((await httpGet(port, '/one')).status, 200);
+  t.equal((await httpGet(port, '/two')).status, 200, 'resent on a new connection instead of a 503');
+  t.same(requestsSeen, [1, 2, 1], 'the second request reached a reused connection first, then a fresh one');
 });
