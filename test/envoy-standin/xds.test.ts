@@ -93,6 +93,13 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   t.equal(await stat(s, 'listener_manager.lds.update_rejected'), 1);
   t.equal(await tcpExchange(outPort, 'y').then((r) => r.endsWith(':y')), true, 'traffic carries on with the old config');
 
+  // A listener whose port is taken: the whole update is refused, as Envoy refuses it.
+  const clashNonce = await ads.push(TYPE_URL.listener, 'l2b', [tcpListener('out', 'backend'), tcpListener('clash', 'backend', a)]);
+  const clash = await waitFor('bind NACK', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener && r.response_nonce === clashNonce));
+  t.match(clash.error_detail?.message, `cannot bind '127.0.0.1:${a}': Address already in use`);
+  t.equal(clash.version_info, 'l1');
+  t.equal(await stat(s, 'listener_manager.lds.update_rejected'), 2);
+
   // A listener update keeps the socket and its connections; a new listener appears.
   await ads.push(TYPE_URL.listener, 'l3', [{ ...tcpListener('out', 'backend'), stat_prefix: 'out_v3' }, tcpListener('extra', 'backend')]);
   const extraPort = await listenerPort(s, 'extra');
