@@ -111,10 +111,19 @@ export class SnapshotCache {
       [TYPE_URL.endpoint, endpoints],
       [TYPE_URL.listener, own.listeners],
     ]);
-    const versions = new Map([...resources].map(([type, set]) => [type, versionOf(set.values())]));
+    const versions = new Map([...resources].map(([type, set]) => [type, this.versionOfSet(set)]));
     const snapshot = { resources, versions };
     if (this.watched.has(proxyId)) this.snapshots.set(proxyId, snapshot);
     return snapshot;
+  }
+
+  private readonly setVersions = new WeakMap<ResourceSet, string>();
+
+  /** A proxy's own listeners and clusters are rebuilt only when its Dataplane changes: their version is computed once. */
+  private versionOfSet(set: ResourceSet): string {
+    let version = this.setVersions.get(set);
+    if (version === undefined) this.setVersions.set(set, (version = versionOf(set.values())));
+    return version;
   }
 
   /** Applies pending changes now instead of after the debounce (tests, shutdown). */

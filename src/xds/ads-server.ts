@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../log/logger.js';
-import { loadAdsDefinition, TYPE_URL, typeNameOf, type AnyMessage, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './ads-proto.js';
+import { loadAdsDefinition, TYPE_URL, typeNameOf, type AnyMessage, type DeltaDiscoveryRequest, type DiscoveryRequest } from './ads-proto.js';
+import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
 
 const log = createLogger('xds.ads');
 
@@ -130,9 +131,16 @@ export class AdsServer {
   async register(server: grpc.Server, definition?: Awaited<ReturnType<typeof loadAdsDefinition>>): Promise<void> {
     const { service, grpc } = definition ?? (await loadAdsDefinition());
     const status = grpc.status;
-    server.addService(service, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.serve(call, 'sotw', status),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => this.serve(call, 'delta', status),
+    // Responses are written as bytes already (wire.ts); requests still go through proto-loader.
+    const passBytes = Object.fromEntries(
+      Object.entries(service).map(([method, def]) => {
+        const serialize = def.responseSerialize;
+        return [method, { ...def, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }];
+      }),
+    ) as typeof service;
+    server.addService(passBytes, {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serve(call, 'sotw', status),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serve(call, 'delta', status),
     });
   }
 
@@ -342,14 +350,15 @@ export class AdsServer {
     if (!snapshot) return; // nothing known about this proxy yet: it gets its configuration once it exists
     const all = snapshot.resources.get(typeUrl) ?? new Map<string, SourceResource>();
     const resources = state.wildcard ? [...all.values()] : [...state.names].flatMap((n) => (all.has(n) ? [all.get(n)!] : []));
-    const version = state.wildcard ? (snapshot.versions.get(typeUrl) ?? 'empty') : versionOf(resources);
+    const whole = state.wildcard || resources.length === all.size;
+    const version = whole ? (snapshot.versions.get(typeUrl) ?? 'empty') : versionOf(resources);
     if (!force && state.answered && version === state.lastSent?.version) return;
     const nonce = String(this.nextNonce++);
     state.lastSent = { version, nonce, at: new Date().toISOString(), resources };
     state.answered = true;
     state.awaiting = true;
     this.counters.responses++;
-    call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce } satisfies DiscoveryResponse);
+    call.write(encodeDiscoveryResponse(version, resources, typeUrl, nonce));
   }
 
   private sendDelta(call: grpc.ServerDuplexStream<any, any>, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
@@ -371,13 +380,7 @@ export class AdsServer {
     state.lastSent = { version, nonce, at: new Date().toISOString(), resources: updates, removed };
     state.answered = true;
     this.counters.responses++;
-    call.write({
-      system_version_info: version,
-      resources: updates.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
-      type_url: typeUrl,
-      removed_resources: removed,
-      nonce,
-    } satisfies DeltaDiscoveryResponse);
+    call.write(encodeDeltaDiscoveryResponse(version, updates, typeUrl, removed, nonce));
   }
 }
 

@@ -22,6 +22,8 @@ export type AnyResponse = DiscoveryResponse | DeltaDiscoveryResponse;
 
 export class AdsClient<R extends AnyResponse = AnyResponse> {
   readonly responses: R[] = [];
+  /** Called on every response (after it is recorded). */
+  onResponse: ((response: R) => void) | undefined;
   /** Set once the stream ends with a status. */
   status: { code: number; details: string } | undefined;
   private sentNode = false;
@@ -30,7 +32,10 @@ export class AdsClient<R extends AnyResponse = AnyResponse> {
     private readonly call: grpcTypes.ClientDuplexStream<unknown, R>,
     private readonly options: ClientOptions,
   ) {
-    call.on('data', (response: R) => this.responses.push(response));
+    call.on('data', (response: R) => {
+      this.responses.push(response);
+      this.onResponse?.(response);
+    });
     call.on('status', (status: grpcTypes.StatusObject) => (this.status ??= { code: status.code, details: status.details }));
     call.on('error', (err: grpcTypes.ServiceError) => (this.status ??= { code: err.code, details: err.details }));
   }
