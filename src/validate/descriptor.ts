@@ -56,9 +56,11 @@ export interface Descriptor {
   enums: Record<string, EnumDesc>;
   /** Proto files left out because an import is not shipped (e.g. opencensus). */
   skippedFiles: string[];
+  /** Messages declared in those files (name → file): Envoy knows them, we cannot check or encode them. */
+  unverifiable: Record<string, string>;
 }
 
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 3;
 export const DESCRIPTOR_FILE = fileURLToPath(new URL('./envoy-descriptor.json', import.meta.url));
 
 /** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
@@ -177,7 +179,20 @@ export async function buildDescriptor(): Promise<Descriptor> {
     }
   };
   visit(root);
-  return { source: depsVersion(), messages, enums, skippedFiles: skippedFiles.sort() };
+  const unverifiable: Record<string, string> = {};
+  for (const file of skippedFiles) {
+    for (const name of declaredMessages(file)) if (!messages[name]) unverifiable[name] = file;
+  }
+  return { source: depsVersion(), messages, enums, skippedFiles: skippedFiles.sort(), unverifiable };
+}
+
+/** The top-level messages a .proto file declares, by full name (read from its text: protobufjs cannot load it). */
+function declaredMessages(file: string): string[] {
+  const path = findImport(file);
+  if (!path) return [];
+  const text = readFileSync(path, 'utf8');
+  const pkg = /^package\s+([\w.]+)\s*;/m.exec(text)?.[1];
+  return [...text.matchAll(/^message\s+(\w+)/gm)].map((m) => (pkg ? `${pkg}.${m[1]}` : m[1]!));
 }
 
 // protobufjs bundles google/protobuf/*.proto with camelCase field names; the protos themselves use snake_case.

@@ -56,7 +56,7 @@ class Types implements EnvoyTypes {
     const reader = new Reader(this.schema);
     const msg = reader.message(json, this.desc(typeName), '');
     const issues = reader.issues.length === 0 && msg?.desc.name === TYPE_NAME.bootstrap ? checkBootstrap(json as Record<string, unknown>) : reader.issues;
-    return { msg, issues };
+    return { msg, issues, unverified: reader.unverified };
   }
 
   validate(json: unknown, typeName: string): ValidationIssue[] {
@@ -69,8 +69,8 @@ class Types implements EnvoyTypes {
   }
 
   encode(json: unknown, typeName: string): Uint8Array {
-    const { msg, issues } = this.read(json, typeName);
-    if (issues.length > 0 || !msg) throw new EnvoyConfigError(typeName, issues);
+    const { msg, issues, unverified } = this.read(json, typeName);
+    if (issues.length > 0 || unverified.length > 0 || !msg) throw new EnvoyConfigError(typeName, [...issues, ...unverified]);
     return encodeMessage(msg);
   }
 

@@ -14,6 +14,8 @@ export interface ValidationIssue {
 
 export class Reader {
   readonly issues: ValidationIssue[] = [];
+  /** Any values of a type Envoy knows but whose .proto is not shipped: accepted unchecked, and cannot be encoded. */
+  readonly unverified: ValidationIssue[] = [];
   constructor(readonly schema: Schema) {}
 
   issue(path: string, message: string): undefined {
@@ -200,7 +202,11 @@ export class Reader {
     const typeName = typeNameOfUrl(url);
     if (!typeName) return this.issue(at, `'${url}' is not a type URL; expected type.googleapis.com/<message name>`);
     const inner = this.schema.message(typeName);
-    if (!inner) return this.issue(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
+    if (!inner) {
+      const file = this.schema.descriptor.unverifiable?.[typeName];
+      if (file) return void this.unverified.push({ path, message: `${typeName} is defined in ${file}, whose imports @grpc/grpc-js-xds does not ship; it was not checked and cannot be encoded` });
+      return this.issue(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
+    }
     let value: NMessage | undefined;
     if (inner.name.startsWith(WELL_KNOWN) && inner.name !== 'google.protobuf.Empty' && this.hasSpecialJson(inner)) {
       for (const key of Object.keys(json)) if (key !== '@type' && key !== 'value') this.issue(join(path, key), `unknown field '${key}' in an Any holding ${typeName} (only "value")`);

@@ -219,3 +219,19 @@ t.test('TypedStruct configs are checked as the type they name', async (t) => {
     'filter_chains[0].filters[0].typed_config.value',
   ]);
 });
+
+t.test('a type Envoy knows but whose .proto imports are not shipped is accepted unchecked, and encode says why it cannot', async (t) => {
+  const otel = 'envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
+  const listener = {
+    name: 'l',
+    address: { socket_address: { address: '0.0.0.0', port_value: 8080 } },
+    access_log: [{ name: 'otel', typed_config: { '@type': `type.googleapis.com/${otel}`, common_config: { log_name: 'x' } } }],
+  };
+  t.same(types.validate(listener, TYPE_NAME.listener), []);
+  t.throws(() => types.encode(listener, TYPE_NAME.listener), {
+    name: 'EnvoyConfigError',
+    issues: [{ path: 'access_log[0].typed_config', message: new RegExp(`${otel.replace(/\./g, '\\.')} is defined in envoy/extensions/access_loggers/open_telemetry/v3/logs_service.proto, whose imports`) }],
+  });
+  const typo = { ...listener, access_log: [{ name: 'otel', typed_config: { '@type': `type.googleapis.com/${otel}x` } }] };
+  t.match(types.validate(typo, TYPE_NAME.listener), [{ path: 'access_log[0].typed_config.@type', message: /does not resolve/ }], 'a misspelt name of such a type still does not resolve');
+});

@@ -151,6 +151,7 @@ t.test('PGV string prefix (and other string rules) on a synthetic message', asyn
   const schema = new Schema({
     source: 'test',
     skippedFiles: [],
+    unverifiable: {},
     enums: {},
     messages: {
       'test.Prefixed': {
