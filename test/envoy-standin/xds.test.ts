@@ -145,8 +145,15 @@ t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream 
   const port = await listenerPort(s, 'in');
   t.equal(await tcpExchange(port, 'hi'), 'a:hi');
 
-  const secondNonce = await ads.pushDelta(TYPE_URL.cluster, 'c2', [{ name: 'svc', json: staticCluster('svc', [['127.0.0.1', a]]) }]);
+  // An EDS cluster added by a delta update: its endpoints are subscribed by name.
+  const secondNonce = await ads.pushDelta(TYPE_URL.cluster, 'c2', [{ name: 'eds-svc', json: edsCluster('eds-svc') }]);
   await waitFor('second ACK', () => ads.deltaRequests.find((r) => r.response_nonce === secondNonce));
+  const edsSub = await waitFor('delta EDS subscription', () => ads.deltaRequests.find((r) => r.type_url === TYPE_URL.endpoint));
+  t.same(edsSub.resource_names_subscribe, ['eds-svc']);
+  await ads.pushDelta(TYPE_URL.endpoint, 'e1', [{ name: 'eds-svc', json: assignment('eds-svc', [['127.0.0.1', a]]) }]);
+  await ads.pushDelta(TYPE_URL.listener, 'l1b', [{ name: 'eds-in', json: tcpListener('eds-in', 'eds-svc') }]);
+  t.equal(await tcpExchange(await listenerPort(s, 'eds-in'), 'via-eds'), 'a:via-eds', 'delta EDS endpoints carry traffic');
+  t.equal(await tcpExchange(port, 'again'), 'a:again', 'a delta update leaves the resources it does not name alone');
 
   // The control plane goes away: the stand-in reconnects and says what it has.
   const before = ads.deltaRequests.length;
@@ -156,12 +163,12 @@ t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream 
     () => ads.deltaRequests.slice(before).find((r) => r.type_url === TYPE_URL.cluster),
     { timeoutMs: 10_000 },
   );
-  t.same(again.initial_resource_versions, { svc: 'c2' }, 'initial_resource_versions after reconnecting');
+  t.same(again.initial_resource_versions, { svc: 'c1', 'eds-svc': 'c2' }, 'initial_resource_versions after reconnecting');
   t.equal(await tcpExchange(port, 'still'), 'a:still', 'listeners keep working while disconnected');
 
   await waitFor('LDS resubscribed', () => ads.deltaRequests.slice(before).find((r) => r.type_url === TYPE_URL.listener));
   await ads.pushDelta(TYPE_URL.listener, 'l2', [], ['in']);
-  await waitFor('listener removed', async () => !(await adminGet(s, '/listeners')).body.includes('in::'));
+  await waitFor('listener removed', async () => !/^in::/m.test((await adminGet(s, '/listeners')).body));
   await t.rejects(tcpExchange(port, 'gone'), { code: 'ECONNREFUSED' });
 });
 

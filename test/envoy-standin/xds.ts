@@ -172,6 +172,8 @@ export class AdsClient {
   subscribe(typeUrl: string, names?: string[]): void {
     const state = this.types.get(typeUrl);
     if (!state) return;
+    // An empty first request for a named type would be a wildcard subscription: wait for a name.
+    if (names && names.length === 0 && !state.subscribed) return;
     const wasSubscribed = state.subscribed;
     state.subscribed = true;
     if (names && state.names) {
