@@ -8,11 +8,12 @@ import { loadDataplane } from '../dataplane/load.js';
 import { envoyArgs } from '../envoy/args.js';
 import { envoyVersion, findEnvoyBinary } from '../envoy/binary.js';
 import { EnvoyProcess } from '../envoy/process.js';
+import type { Logger } from '../log/logger.js';
+import { AgentStats } from '../metrics/agent-stats.js';
 import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { buildEnvoyConfig } from '../render/envoy-config.js';
 import { SignalCounter } from '../supervisor/signals.js';
-import { supervise } from '../supervisor/supervisor.js';
 import { UserError } from '../util/errors.js';
 import { buildInfo } from './build-info.js';
 
@@ -26,7 +27,9 @@ function isAbort(err: unknown): boolean {
 /** Runs the agent until Envoy is gone; resolves with the exit status. */
 export async function runAgent(config: AgentConfig): Promise<number> {
   const signals = new SignalCounter((signal, count) => log.info('signal received', { signal, count }));
+  const stats = new AgentStats();
   let workDir: WorkDir | undefined;
+  let keepWorkDir = false;
   try {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
@@ -66,8 +69,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       retryMaxDurationMs: config.controlPlane.retryMaxDurationMs,
       requestTimeoutMs: 10_000,
       signal: signals.abort.signal,
-      log,
+      log: countingAttempts(log, stats),
     });
+    stats.bootstrapAttempts += 1;
 
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
     if (config.envoy.validateConfig) await validateConfig(envoyConfig.json);
@@ -78,27 +82,51 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       return 0;
     }
 
-    const proc = new EnvoyProcess({
-      binary,
-      args: envoyArgs({
-        configPath,
-        drainTimeMs: config.dataplane.drainTimeMs,
-        logLevel: config.envoy.logLevel,
-        ...(config.envoy.componentLogLevel ? { componentLogLevel: config.envoy.componentLogLevel } : {}),
-        ...(config.envoy.concurrency !== undefined ? { concurrency: config.envoy.concurrency } : {}),
-      }),
-      log: log.child('envoy'),
-    });
+    const launch = (): EnvoyProcess =>
+      new EnvoyProcess({
+        binary,
+        args: envoyArgs({
+          configPath,
+          drainTimeMs: config.dataplane.drainTimeMs,
+          logLevel: config.envoy.logLevel,
+          ...(config.envoy.componentLogLevel ? { componentLogLevel: config.envoy.componentLogLevel } : {}),
+          ...(config.envoy.concurrency !== undefined ? { concurrency: config.envoy.concurrency } : {}),
+        }),
+        log: log.child('envoy'),
+      });
+    const proc = launch();
     await proc.start();
-    return await supervise({
-      envoy: proc,
+
+    // Everything beside Envoy is loaded only now that Envoy is on its way.
+    const { Supervisor } = await import('../supervisor/supervisor.js');
+    const { agentComponents } = await import('../supervisor/agent-components.js');
+    const supervisor = new Supervisor({
+      launch,
       admin: envoyConfig.admin,
       drainTimeMs: config.dataplane.drainTimeMs,
+      drainMinTimeMs: config.dataplane.drainMinTimeMs,
+      inboundPorts: (dataplane.resource?.networking?.inbound ?? []).map((i) => i.port),
       killGraceMs: ENVOY_KILL_GRACE_MS,
+      restart: config.envoy.restart,
+      workDir: workDir.path,
       signals,
-      components: [],
+      stats,
       log: log.child('supervisor'),
     });
+    const components = await agentComponents({
+      config,
+      admin: envoyConfig.admin,
+      lifecycle: supervisor.lifecycle,
+      controls: supervisor.controls,
+      stats,
+      ...(fetched.kumaSidecarConfiguration ? { sidecar: fetched.kumaSidecarConfiguration } : {}),
+      log,
+    });
+    try {
+      return await supervisor.run(proc, components);
+    } finally {
+      keepWorkDir = supervisor.keepWorkDir;
+    }
   } catch (err) {
     if (isAbort(err) || (signals.received > 0 && !(err instanceof UserError))) {
       log.info('stopped before Envoy was started', { signal: true });
@@ -107,8 +135,23 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     throw err;
   } finally {
     signals.dispose();
-    workDir?.cleanup();
+    if (keepWorkDir && workDir?.temporary) log.warn('the temporary work dir is kept: it holds the config dump of a crashed Envoy', { path: workDir.path });
+    else workDir?.cleanup();
   }
+}
+
+/** The bootstrap client logs each retry with its attempt number; count them for the agent's metrics. */
+function countingAttempts(log: Logger, stats: AgentStats): Logger {
+  const count = (fields?: Record<string, unknown>): void => {
+    if (typeof fields?.attempt === 'number') stats.bootstrapAttempts = Math.max(stats.bootstrapAttempts, fields.attempt);
+  };
+  return {
+    debug: (msg, fields) => log.debug(msg, fields),
+    info: (msg, fields) => (count(fields), log.info(msg, fields)),
+    warn: (msg, fields) => (count(fields), log.warn(msg, fields)),
+    error: (msg, fields) => log.error(msg, fields),
+    child: (name) => log.child(name),
+  };
 }
 
 async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ value: string; path: string } | undefined> {

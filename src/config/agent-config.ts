@@ -6,6 +6,19 @@ import { UserError } from '../util/errors.js';
 import { ENV_ONLY, RUN_FLAGS, type FlagSpec } from './flags.js';
 
 export type ProxyType = 'dataplane' | 'ingress' | 'egress';
+export type RestartMode = 'never' | 'on-failure' | 'always';
+
+export interface RestartSettings {
+  mode: RestartMode;
+  maxRestarts: number;
+  windowMs: number;
+  backoffMs: number;
+}
+
+export interface MetricsSource {
+  name: string;
+  url: string;
+}
 
 export const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
 export const AGENT_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -27,6 +40,7 @@ export interface AgentConfig {
     file?: string;
     vars: string[];
     drainTimeMs: number;
+    drainMinTimeMs: number;
   };
   token: { inline?: string; file?: string };
   envoy: {
@@ -37,9 +51,14 @@ export interface AgentConfig {
     componentLogLevel?: string;
     templatesDir?: string;
     validateConfig: boolean;
+    restart: RestartSettings;
   };
-  metrics: { certPath: string; keyPath: string };
+  metrics: { certPath: string; keyPath: string; address?: { host: string; port: number }; aggregate: MetricsSource[] };
   readinessPort: number;
+  /** Running as a pod (POD_NAME set): the readiness port listens on all addresses. */
+  inPod: boolean;
+  notifySocket?: string;
+  watchdogMs?: number;
   dnsPort: number;
   logLevel: string;
 }
@@ -115,6 +134,16 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
 
   const drain = get('drain-time');
   const drainTimeMs = duration(drain);
+  const drainMinTimeMs = Math.min(duration(get('drain-min-time')), drainTimeMs);
+  const restart: RestartSettings = {
+    mode: oneOf(String(get('envoy-restart').value), get('envoy-restart').from, ['never', 'on-failure', 'always'] as const),
+    maxRestarts: asNumber(get('envoy-max-restarts').value, get('envoy-max-restarts').from, 0, 1000) ?? 5,
+    windowMs: duration(get('envoy-restart-window')),
+    backoffMs: duration(get('envoy-restart-backoff')),
+  };
+  const metricsAddress = optionalString(get('metrics-address').value);
+  const aggregate = ((flags['metrics-aggregate'] as unknown[] | undefined) ?? []).map((v) => metricsSource(String(v)));
+  const watchdogUsec = asNumber(optionalString(env.WATCHDOG_USEC), 'WATCHDOG_USEC', 1, Number.MAX_SAFE_INTEGER);
   const concurrency = asNumber(get('concurrency').value, get('concurrency').from, 1, 1024);
   const vars = ((flags['dataplane-var'] as unknown[] | undefined) ?? []).map(String);
 
@@ -146,6 +175,7 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       ...(file ? { file } : {}),
       vars,
       drainTimeMs,
+      drainMinTimeMs,
     },
     token: { ...(tokenInline ? { inline: tokenInline } : {}), ...(tokenFile ? { file: tokenFile } : {}) },
     envoy: {
@@ -156,10 +186,43 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       ...(optionalString(get('envoy-component-log-level').value) ? { componentLogLevel: String(get('envoy-component-log-level').value) } : {}),
       ...(optionalString(get('envoy-templates-dir').value) ? { templatesDir: String(get('envoy-templates-dir').value) } : {}),
       validateConfig: !asBoolean(get('skip-config-validation').value, '--skip-config-validation'),
+      restart,
     },
-    metrics: { certPath: String(get('metrics-cert-path').value ?? ''), keyPath: String(get('metrics-key-path').value ?? '') },
+    metrics: {
+      certPath: String(get('metrics-cert-path').value ?? ''),
+      keyPath: String(get('metrics-key-path').value ?? ''),
+      ...(metricsAddress ? { address: hostPort(metricsAddress, get('metrics-address').from) } : {}),
+      aggregate,
+    },
     readinessPort: asNumber(envOnly('KUMA_READINESS_PORT').value, 'KUMA_READINESS_PORT', 0, 65535) ?? 9902,
+    inPod: optionalString(env.POD_NAME) !== undefined,
+    ...(optionalString(env.NOTIFY_SOCKET) ? { notifySocket: String(env.NOTIFY_SOCKET) } : {}),
+    ...(watchdogUsec !== undefined ? { watchdogMs: Math.max(1, Math.floor(watchdogUsec / 1000)) } : {}),
     dnsPort: asNumber(envOnly('KUMA_DNS_PROXY_PORT').value, 'KUMA_DNS_PROXY_PORT', 0, 65535) ?? 15053,
     logLevel,
   };
+}
+
+/** `host:port` (or `:port` for all addresses) → its parts. */
+export function hostPort(text: string, from: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port < 1 || port > 65535) throw new UserError(`${from}: '${text}' must be host:port, e.g. 127.0.0.1:9903 (or :9903 for all addresses)`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+function metricsSource(text: string): MetricsSource {
+  const eq = text.indexOf('=');
+  const name = eq > 0 ? text.slice(0, eq) : '';
+  const url = text.slice(eq + 1);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!name || !parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new UserError(`--metrics-aggregate: '${text}' must be name=URL, e.g. app=http://127.0.0.1:8080/metrics`);
+  }
+  return { name, url };
 }

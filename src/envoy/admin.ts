@@ -22,3 +22,13 @@ export function adminRequest(admin: AdminAddress, method: 'GET' | 'POST', path: 
     req.end();
   });
 }
+
+/** Envoy's server state from GET /ready (LIVE answers 200); undefined while the admin API does not answer. */
+export async function envoyServerState(admin: AdminAddress, timeoutMs = 1000): Promise<{ live: boolean; state: string } | undefined> {
+  try {
+    const res = await adminRequest(admin, 'GET', '/ready', timeoutMs);
+    return { live: res.status === 200, state: res.body.trim() || String(res.status) };
+  } catch {
+    return undefined;
+  }
+}

@@ -25,6 +25,8 @@ export interface EnvoyLaunch {
   stdio?: 'inherit' | 'pipe';
 }
 
+const TAIL_LINES = 20;
+
 const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv'];
 
 /** setpriv(1) from util-linux sets PR_SET_PDEATHSIG and execs Envoy, so the pid we hold is Envoy's. */
@@ -38,6 +40,8 @@ export class EnvoyProcess {
   private current: EnvoyState = 'starting';
   readonly exited: Promise<EnvoyExit>;
   private resolveExit!: (exit: EnvoyExit) => void;
+  private readonly tail: string[] = [];
+  private partial = '';
 
   constructor(private readonly launch: EnvoyLaunch) {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
@@ -49,6 +53,20 @@ export class EnvoyProcess {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Envoy's last stderr lines, for the message when it keeps failing. */
+  lastLines(): string[] {
+    return this.partial ? [...this.tail, this.partial] : [...this.tail];
+  }
+
+  /** stderr passes through unchanged; the last lines are kept. */
+  private keepTail(chunk: Buffer): void {
+    if (this.launch.stdio !== 'pipe') process.stderr.write(chunk);
+    const lines = (this.partial + chunk.toString('utf8')).split('\n');
+    this.partial = lines.pop()!.slice(-4096);
+    for (const line of lines) if (line.trim()) this.tail.push(line.slice(0, 4096));
+    if (this.tail.length > TAIL_LINES) this.tail.splice(0, this.tail.length - TAIL_LINES);
   }
 
   private transition(next: EnvoyState, fields: Record<string, unknown> = {}): void {
@@ -64,18 +82,30 @@ export class EnvoyProcess {
     const [command, argv] = wrapper ? [wrapper, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
     if (!wrapper) log.warn('setpriv not found: Envoy may outlive kuma-dp if kuma-dp is killed with SIGKILL');
     log.info('starting Envoy', { path: binary, arguments: args });
-    const child = spawn(command, argv, { stdio: ['ignore', this.launch.stdio ?? 'inherit', this.launch.stdio ?? 'inherit'], detached: true });
+    const child = spawn(command, argv, { stdio: ['ignore', this.launch.stdio ?? 'inherit', 'pipe'], detached: true });
     this.child = child;
+    child.stderr!.on('data', (chunk: Buffer) => this.keepTail(chunk));
     // If the agent itself exits (normally or by an uncaught error), Envoy goes too.
     const killOnExit = (): void => {
       if (this.current !== 'exited') child.kill('SIGKILL');
     };
     process.on('exit', killOnExit);
+    let stderrEnded = false;
+    child.stderr!.once('end', () => (stderrEnded = true));
     child.on('exit', (code, signal) => {
       process.off('exit', killOnExit);
       const status = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
       this.transition('exited', { code, signal, status });
-      this.resolveExit({ code, signal, status });
+      // Let Envoy's last stderr lines arrive first (bounded: a grandchild could hold the pipe).
+      const settle = (): void => this.resolveExit({ code, signal, status });
+      if (stderrEnded) settle();
+      else {
+        const timer = setTimeout(settle, 200);
+        child.stderr!.once('end', () => {
+          clearTimeout(timer);
+          settle();
+        });
+      }
     });
     return new Promise((resolve, reject) => {
       child.once('spawn', () => {

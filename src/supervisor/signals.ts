@@ -1,12 +1,13 @@
-// Turns SIGTERM/SIGINT into events the supervisor counts: the first starts a
-// graceful shutdown, the second cuts the drain short, the third exits at once.
+// Turns SIGTERM/SIGINT (and shutdown requests such as POST /quitquitquit)
+// into events the supervisor counts: the first starts a graceful shutdown,
+// the second cuts the drain short, the third exits at once.
 export type ShutdownSignal = 'SIGTERM' | 'SIGINT';
 
 export class SignalCounter {
   private count = 0;
-  private readonly waiters: Array<{ n: number; resolve: (signal: ShutdownSignal) => void }> = [];
+  private readonly waiters: Array<{ n: number; resolve: (signal: string) => void }> = [];
   readonly abort = new AbortController();
-  private readonly handler = (signal: ShutdownSignal): void => {
+  private readonly handler = (signal: string): void => {
     this.count += 1;
     if (this.count === 1) this.abort.abort(new Error(`received ${signal}`));
     for (const waiter of this.waiters.filter((w) => w.n <= this.count)) {
@@ -16,7 +17,7 @@ export class SignalCounter {
     this.onSignal?.(signal, this.count);
   };
 
-  constructor(private readonly onSignal?: (signal: ShutdownSignal, count: number) => void) {
+  constructor(private readonly onSignal?: (signal: string, count: number) => void) {
     process.on('SIGTERM', this.handler);
     process.on('SIGINT', this.handler);
   }
@@ -25,8 +26,13 @@ export class SignalCounter {
     return this.count;
   }
 
-  /** Resolves when the n-th signal has arrived (at once if it already has). */
-  nth(n: number): Promise<ShutdownSignal> {
+  /** Counts as a shutdown signal; `reason` names the request (e.g. 'POST /quitquitquit'). */
+  trigger(reason: string): void {
+    this.handler(reason);
+  }
+
+  /** Resolves when the n-th signal has arrived (at once if it already has), with its name. */
+  nth(n: number): Promise<string> {
     if (this.count >= n) return Promise.resolve('SIGTERM');
     return new Promise((resolve) => this.waiters.push({ n, resolve }));
   }

@@ -5,8 +5,12 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse } from 'yaml';
 import { bootstrapYaml, jsonBootstrapResponse, startFakeCp } from '../helpers/fake-cp.js';
+import { freePort } from '../helpers/ports.js';
 import { alive, waitFor } from '../helpers/wait.js';
 import { DATAPLANE_YAML, ENVOY_DOUBLE, scratch, startAgent } from './agent-harness.js';
+
+// Agents in parallel test files would all claim the readiness port 9902; these tests do not use it.
+process.env.KUMA_READINESS_PORT = '0';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJOYW1lIjoid2ViLTEiLCJNZXNoIjoiZGVmYXVsdCJ9.c2lnbmF0dXJlLXNlY3JldC12YWx1ZQ';
 
@@ -25,7 +29,8 @@ t.test('sends Kuma\'s BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy
   const { s, cp, dpFile, vars } = await setup(t);
   const workDir = join(s.dir, 'work');
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
-  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--dataplane-token', TOKEN, '--drain-time', '7s', '--concurrency', '2', '--envoy-component-log-level', 'upstream:debug', '--skip-config-validation']);
+  const readinessPort = await freePort();
+  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--dataplane-token', TOKEN, '--drain-time', '7s', '--concurrency', '2', '--envoy-component-log-level', 'upstream:debug', '--skip-config-validation'], { KUMA_READINESS_PORT: String(readinessPort) });
   t.teardown(() => agent.kill('SIGKILL'));
   const started = await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
 
@@ -47,7 +52,7 @@ t.test('sends Kuma\'s BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy
     caCert: '',
     dynamicMetadata: null,
     dnsPort: 15053,
-    readinessPort: 9902,
+    readinessPort,
     operatingSystem: 'linux',
     resources: { maxHeapSizeBytes: Number },
     workdir: workDir,
@@ -128,7 +133,8 @@ t.test('SIGTERM drains: healthcheck/fail on the admin API before SIGTERM to Envo
   agent.kill('SIGTERM');
   const { code } = await agent.exited;
   t.equal(code, 0);
-  const seq = s.events().filter((e) => e.event === 'admin' || e.event === 'signal');
+  // The agent also polls GET /ready and reads /stats while draining; the order of the POST and the signal is what matters.
+  const seq = s.events().filter((e) => (e.event === 'admin' && e.method === 'POST') || e.event === 'signal');
   t.match(seq, [{ event: 'admin', method: 'POST', path: '/healthcheck/fail' }, { event: 'signal', signal: 'SIGTERM' }]);
   const fail = seq[0]!.t as number;
   const term = seq[1]!.t as number;

@@ -1,0 +1,191 @@
+// The merged Prometheus endpoint (--metrics-address): one exposition of
+// Envoy's /stats/prometheus, the applications' metrics endpoints (from
+// --metrics-aggregate and the control plane's metrics.aggregate) and the
+// agent's own series, in the text format or OpenMetrics by content
+// negotiation (Accept: application/openmetrics-text). prom-client is loaded
+// when the component starts, off the path to spawning Envoy.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { MetricsSource } from '../config/agent-config.js';
+import { adminRequest } from '../envoy/admin.js';
+import type { Logger } from '../log/logger.js';
+import type { AdminAddress } from '../render/envoy-config.js';
+import type { Component } from '../supervisor/component.js';
+import type { Lifecycle } from '../supervisor/lifecycle.js';
+import { UserError } from '../util/errors.js';
+import type { AgentStats } from './agent-stats.js';
+import { textToOpenMetrics, withoutEof } from './openmetrics.js';
+
+export interface MetricsOptions {
+  host: string;
+  port: number;
+  admin: AdminAddress;
+  sources: readonly MetricsSource[];
+  stats: AgentStats;
+  lifecycle: Lifecycle;
+  log: Logger;
+}
+
+const SOURCE_TIMEOUT_MS = 5_000;
+const TEXT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const OPENMETRICS_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+interface Scraped {
+  body: string;
+  openMetrics: boolean;
+}
+
+type Registry = import('prom-client').Registry;
+
+export class MetricsServer implements Component {
+  readonly name = 'metrics';
+  private server?: Server;
+  private registries?: { text: Registry; openMetrics: Registry };
+  private readonly sourceUp = new Map<string, number>();
+
+  constructor(private readonly opts: MetricsOptions) {}
+
+  get port(): number | undefined {
+    return (this.server?.address() as AddressInfo | null)?.port;
+  }
+
+  async start(): Promise<void> {
+    this.registries = await this.agentRegistries();
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new UserError(`--metrics-address (KUMA_DATAPLANE_METRICS_ADDRESS): cannot listen on ${this.opts.host}:${this.opts.port} (${err.code === 'EADDRINUSE' ? 'the port is in use; pick another one' : (err.code ?? err.message)})`)),
+      );
+      server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.server = server;
+    this.opts.log.info('merged metrics endpoint listening', { address: this.opts.host, port: this.port, path: '/metrics', sources: ['envoy', ...this.opts.sources.map((s) => s.name), 'kuma-dp'] });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  /** The agent's own series, registered in a text and an OpenMetrics registry, read from AgentStats at scrape time. */
+  private async agentRegistries(): Promise<{ text: Registry; openMetrics: Registry }> {
+    const prom = await import('prom-client');
+    const text = new prom.Registry();
+    // prom-client's typings omit the constructor's content-type argument.
+    const openMetrics = new (prom.Registry as unknown as new (contentType: string) => Registry)(prom.Registry.OPENMETRICS_CONTENT_TYPE);
+    const registers = [text, openMetrics];
+    const { stats, lifecycle } = this.opts;
+    const total = (name: string, help: string, read: () => number) =>
+      new prom.Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    total('kuma_dp_bootstrap_attempts_total', 'Requests made to the control plane for the Envoy bootstrap', () => stats.bootstrapAttempts);
+    total('kuma_dp_envoy_starts_total', 'Times Envoy was started', () => stats.envoyStarts);
+    total('kuma_dp_envoy_restarts_total', 'Times Envoy was restarted by the restart policy', () => stats.envoyRestarts);
+    new prom.Gauge({
+      name: 'kuma_dp_uptime_seconds',
+      help: 'Seconds since kuma-dp started',
+      registers,
+      collect() {
+        this.set((Date.now() - stats.startedAt) / 1000);
+      },
+    });
+    new prom.Gauge({
+      name: 'kuma_dp_envoy_live',
+      help: '1 while Envoy is live (its /ready answers LIVE), else 0',
+      registers,
+      collect() {
+        this.set(lifecycle.phase === 'live' ? 1 : 0);
+      },
+    });
+    const up = this.sourceUp;
+    new prom.Gauge({
+      name: 'kuma_dp_metrics_source_up',
+      help: '1 when the last scrape of a merged metrics source succeeded, else 0',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [source, value] of up) this.set({ source }, value);
+      },
+    });
+    let observed = 0;
+    new prom.Histogram({
+      name: 'kuma_dp_drain_duration_seconds',
+      help: 'How long drains took',
+      buckets: [1, 5, 10, 30, 60, 120, 300],
+      registers,
+      collect() {
+        while (observed < stats.drainSeconds.length) this.observe(stats.drainSeconds[observed++]!);
+      },
+    });
+    return { text, openMetrics };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://kuma-dp').pathname;
+    if (path !== '/metrics' && path !== '/') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    const openMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
+    try {
+      const body = await this.exposition(openMetrics);
+      res.writeHead(200, { 'content-type': openMetrics ? OPENMETRICS_TYPE : TEXT_TYPE }).end(body);
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
+    }
+  }
+
+  async exposition(openMetrics: boolean): Promise<string> {
+    const scrapes = await Promise.all([
+      this.scrape('envoy', () => this.scrapeEnvoy()),
+      ...this.opts.sources.map((s) => this.scrape(s.name, () => this.scrapeApp(s.url, openMetrics))),
+    ]);
+    const parts: string[] = [];
+    for (const scraped of scrapes) {
+      if (!scraped) continue;
+      if (openMetrics) parts.push(scraped.openMetrics ? withoutEof(scraped.body) : textToOpenMetrics(scraped.body));
+      else parts.push(scraped.body.endsWith('\n') || !scraped.body ? scraped.body : scraped.body + '\n');
+    }
+    const own = await (openMetrics ? this.registries!.openMetrics : this.registries!.text).metrics();
+    parts.push(openMetrics ? withoutEof(own) : own);
+    return parts.join('') + (openMetrics ? '# EOF\n' : '');
+  }
+
+  private async scrape(name: string, get: () => Promise<Scraped>): Promise<Scraped | undefined> {
+    try {
+      const scraped = await get();
+      this.sourceUp.set(name, 1);
+      return scraped;
+    } catch (err) {
+      this.sourceUp.set(name, 0);
+      this.opts.log.warn('could not scrape a metrics source', { source: name, error: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  private async scrapeEnvoy(): Promise<Scraped> {
+    const res = await adminRequest(this.opts.admin, 'GET', '/stats/prometheus', SOURCE_TIMEOUT_MS);
+    if (res.status !== 200) throw new Error(`Envoy answered /stats/prometheus with ${res.status}`);
+    return { body: res.body, openMetrics: false };
+  }
+
+  private async scrapeApp(url: string, preferOpenMetrics: boolean): Promise<Scraped> {
+    const accept = preferOpenMetrics ? 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' : 'text/plain;version=0.0.4';
+    const res = await fetch(url, { headers: { accept }, signal: AbortSignal.timeout(SOURCE_TIMEOUT_MS) });
+    const body = await res.text();
+    if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+    return { body, openMetrics: /application\/openmetrics-text/.test(res.headers.get('content-type') ?? '') };
+  }
+}

@@ -1,0 +1,107 @@
+// The readiness reporter on KUMA_READINESS_PORT (9902), as Kuma's:
+// GET /ready answers READY (200), NOT_READY or TERMINATING (503) as plain
+// text, asking Envoy's own /ready on each request (no polling while idle).
+// The same port carries the lifecycle endpoints, for loopback clients only:
+// POST /drain (inbound listeners, keep running), POST /quitquitquit (graceful
+// shutdown, as SIGTERM) and POST /config_dump (saved into the work dir).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { envoyServerState } from '../envoy/admin.js';
+import type { Logger } from '../log/logger.js';
+import type { AdminAddress } from '../render/envoy-config.js';
+import type { Component } from '../supervisor/component.js';
+import type { AgentControls, Lifecycle } from '../supervisor/lifecycle.js';
+import { UserError } from '../util/errors.js';
+
+export interface ReadinessOptions {
+  port: number;
+  /** Running as a pod: listen on all addresses so the kubelet can probe. */
+  inPod: boolean;
+  admin: AdminAddress;
+  lifecycle: Lifecycle;
+  controls: AgentControls;
+  log: Logger;
+}
+
+const ENVOY_READY_TIMEOUT_MS = 500;
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return plain === '::1' || /^127\./.test(plain);
+}
+
+function reply(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, max-age=0', 'x-powered-by': 'kuma-dp' });
+  res.end(body);
+}
+
+export class ReadinessReporter implements Component {
+  readonly name = 'readiness-reporter';
+  private server?: Server;
+
+  constructor(private readonly opts: ReadinessOptions) {}
+
+  /** The port it listens on, once started. */
+  get port(): number | undefined {
+    return (this.server?.address() as AddressInfo | null)?.port;
+  }
+
+  async start(): Promise<void> {
+    const host = this.opts.inPod ? '0.0.0.0' : '127.0.0.1';
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE') {
+          reject(new UserError(`KUMA_READINESS_PORT: port ${this.opts.port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`));
+        } else reject(new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${this.opts.port} (${err.code ?? err.message})`));
+      });
+      server.listen(this.opts.port, host, () => resolve());
+    });
+    this.server = server;
+    this.opts.log.info('readiness reporter listening', { address: host, port: this.opts.port });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://kuma-dp').pathname;
+    try {
+      if (path === '/ready') {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'use GET\n');
+        return reply(res, ...(await this.readiness()));
+      }
+      const actions: Record<string, 'drain' | 'quit' | 'dump'> = { '/drain': 'drain', '/quitquitquit': 'quit', '/config_dump': 'dump' };
+      const action = actions[path];
+      if (!action) return reply(res, 404, 'not found: GET /ready, POST /drain, POST /quitquitquit, POST /config_dump\n');
+      if (!isLoopback(req.socket.remoteAddress)) return reply(res, 403, 'lifecycle endpoints answer loopback clients only\n');
+      if (req.method !== 'POST') return reply(res, 405, 'use POST\n');
+      const reason = `POST ${path}`;
+      if (action === 'quit') {
+        this.opts.controls.shutdown(reason);
+        return reply(res, 200, 'OK\n');
+      }
+      if (action === 'drain') {
+        await this.opts.controls.drainInbound(reason);
+        return reply(res, 200, 'OK\n');
+      }
+      return reply(res, 200, `${await this.opts.controls.dumpConfig(reason)}\n`);
+    } catch (err) {
+      reply(res, 503, `${(err as Error).message}\n`);
+    }
+  }
+
+  private async readiness(): Promise<[number, string]> {
+    if (this.opts.lifecycle.terminating) return [503, 'TERMINATING'];
+    const envoy = await envoyServerState(this.opts.admin, ENVOY_READY_TIMEOUT_MS);
+    if (this.opts.lifecycle.terminating) return [503, 'TERMINATING'];
+    return envoy?.live ? [200, 'READY'] : [503, 'NOT_READY'];
+  }
+}
