@@ -40,7 +40,7 @@ export function checkFieldRules(reader: Reader, field: FieldDesc, value: NValue 
     if (rep.unique === true) {
       const seen = new Set<string>();
       items.forEach((item, i) => {
-        const key = typeof item === 'object' ? JSON.stringify(item, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Map ? [...v.entries()].map(([f, x]) => [(f as FieldDesc).name, x]) : v)) : String(item);
+        const key = valueKey(item);
         if (seen.has(key)) reader.issue(`${path}[${i}]`, 'repeated value must contain unique items');
         seen.add(key);
       });
@@ -52,6 +52,14 @@ export function checkFieldRules(reader: Reader, field: FieldDesc, value: NValue 
   // a oneof member's rules (even message.required) apply only when that member is chosen
   if (!present && (field.oneof !== undefined || field.optional)) return;
   checkSingle(reader, rules, field, value, path, present);
+}
+
+/** A string that is equal for equal values (for `repeated.unique`). */
+function valueKey(v: NValue): string {
+  if (typeof v !== 'object') return `${typeof v}:${String(v)}`;
+  if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('base64')}`;
+  if (Array.isArray(v)) return `[${v.map((x) => (Array.isArray(x) ? `${String(x[0])}=${valueKey(x[1] as NValue)}` : valueKey(x))).join(',')}]`;
+  return `{${[...v.values].map(([f, x]) => `${f.id}:${valueKey(x)}`).join(',')}}`;
 }
 
 function countRules(reader: Reader, rules: Rules, count: number, what: string, path: string, minKey: string, maxKey: string): void {

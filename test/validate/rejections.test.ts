@@ -290,3 +290,11 @@ t.test('a bootstrap Envoy could not start from: duplicate static names, ADS over
   t.same(types.validate(withoutAds, TYPE_NAME.bootstrap), [{ path: 'dynamicResources.cdsConfig.ads', message: 'cds_config subscribes over ADS but dynamic_resources.ads_config is not set' }]);
   t.throws(() => types.encode(withoutAds, TYPE_NAME.bootstrap), { name: 'EnvoyConfigError' }, 'encode refuses it too');
 });
+
+t.test('PGV repeated unique and item rules', async (t) => {
+  const route = (headers: string[]) => ({ name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', internal_redirect_policy: { response_headers_to_copy: headers } } }] }] });
+  const at = 'virtual_hosts[0].routes[0].route.internal_redirect_policy.response_headers_to_copy';
+  t.same(types.validate(route(['x-a', 'x-b']), TYPE_NAME.route), []);
+  t.same(types.validate(route(['x-a', 'x-a']), TYPE_NAME.route), [{ path: `${at}[1]`, message: 'repeated value must contain unique items' }]);
+  t.same(types.validate(route(['x-a\nb']), TYPE_NAME.route), [{ path: `${at}[0]`, message: 'value does not match regex pattern ^[^\\u0000\\n\\r]*$ (HTTP_HEADER_NAME)' }]);
+});
