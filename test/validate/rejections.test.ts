@@ -298,3 +298,9 @@ t.test('PGV repeated unique and item rules', async (t) => {
   t.same(types.validate(route(['x-a', 'x-a']), TYPE_NAME.route), [{ path: `${at}[1]`, message: 'repeated value must contain unique items' }]);
   t.same(types.validate(route(['x-a\nb']), TYPE_NAME.route), [{ path: `${at}[0]`, message: 'value does not match regex pattern ^[^\\u0000\\n\\r]*$ (HTTP_HEADER_NAME)' }]);
 });
+
+t.test('paths are rooted at the document: a static listener inside a bootstrap', async (t) => {
+  const l = listener();
+  l.filter_chains[0].filters[0].typed_config.stat_prefix = '';
+  rejects(t, { static_resources: { listeners: [l] } }, TYPE_NAME.bootstrap, 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix', /at least 1 characters/);
+});
