@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { run, start } from '../helpers/cli.js';
 import { alive, waitFor } from '../helpers/wait.js';
-import { adminBlock, adminGet, staticCluster, STANDIN, startStandin, tcpListener, tempDir } from './harness.js';
+import { adminBlock, adminGet, camelKeys, staticCluster, STANDIN, startStandin, tcpListener, tempDir } from './harness.js';
 
 const valid = { admin: adminBlock, static_resources: { listeners: [tcpListener('l1', 'c1')], clusters: [staticCluster('c1', [['127.0.0.1', 9]])] } };
 
@@ -51,8 +51,11 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
   const misspelt = write('misspelt.yaml', valid, (text) => text.replace('connect_timeout', 'conect_timeout'));
   const staticHostname = write('hostname.yaml', { ...valid, static_resources: { clusters: [staticCluster('c1', [['localhost', 80]])] } });
   const absent = join(dir, 'absent.yaml');
-  const [ok, bad, hostname, merged, noFile] = await Promise.all([
+  const camel = join(dir, 'camel.json');
+  writeFileSync(camel, JSON.stringify(camelKeys(valid)));
+  const [ok, camelOk, bad, hostname, merged, noFile] = await Promise.all([
     run(STANDIN, ['--mode', 'validate', '-c', good]),
+    run(STANDIN, ['--mode', 'validate', '-c', camel]),
     run(STANDIN, ['--mode', 'validate', '-c', misspelt]),
     run(STANDIN, ['--mode', 'validate', '-c', staticHostname]),
     run(STANDIN, ['--mode', 'validate', '-c', good, '--config-yaml', 'node: {id: n1, clusterr: x}']),
@@ -60,6 +63,7 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
   ]);
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout, `configuration '${good}' OK\n`);
+  t.equal(camelOk.code, 0, `camelCase JSON is proto3 JSON too: ${camelOk.stderr}`);
 
   t.equal(bad.code, 1);
   t.match(bad.stderr, `error initializing configuration '${misspelt}': `);

@@ -187,6 +187,13 @@ export function assignment(name: string, endpoints: Array<[string, number]>): Re
   return staticCluster(name, endpoints).load_assignment as Record<string, unknown>;
 }
 
+/** The same document with every field name in lowerCamelCase (values untouched). */
+export function camelKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(camelKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), camelKeys(x)]));
+}
+
 export const adminBlock = { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } };
 
 /** A scripted ADS server: records requests, sends what the test pushes. */
