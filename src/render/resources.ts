@@ -88,7 +88,8 @@ export function outboundResources(
     const service = outboundService(ob);
     const address = OUTBOUND_LISTEN_ADDRESS;
     const name = outboundListenerName(address, ob.port);
-    const http = isHttp(ob.tags ?? protocolOf(service));
+    // The outbound's own kuma.io/protocol tag wins; otherwise the service's protocol (as its inbounds declare it).
+    const http = isHttp(ob.tags?.[PROTOCOL_TAG] ? ob.tags : protocolOf(service));
     out.listeners.push(t.render('listener', { name, address, port: ob.port, direction: 'OUTBOUND', filter: networkFilter(t, http, statPrefix(name), service) }));
     if (seenClusters.has(service)) continue;
     seenClusters.add(service);
