@@ -1,7 +1,7 @@
 // The stand-in's command line behaves as Envoy's: --version, parse errors,
 // config errors, --mode validate, and signals.
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { run, start } from '../helpers/cli.js';
@@ -120,4 +120,10 @@ t.test('logs use Envoy\'s line shape and say this is a test double', async (t) =
   t.match(p.stderr(), /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]\[\d+\]\[info\]\[main\] envoy-standin \(a test double/m);
   p.kill('SIGTERM');
   t.equal((await p.exited).code, 0);
+
+  const logFile = join(dir, 'envoy.log');
+  const toFile = await run(STANDIN, ['--mode', 'validate', '-c', path, '--log-path', logFile]);
+  t.equal(toFile.code, 0);
+  t.notMatch(toFile.stderr, /\[info\]/, '--log-path takes the log lines off stderr');
+  t.match(readFileSync(logFile, 'utf8'), /\]\[info\]\[main\] envoy-standin \(a test double/);
 });

@@ -1,11 +1,18 @@
 // Log lines on stderr in the shape of Envoy's default format
 // ("[%Y-%m-%d %T.%e][%t][%l][%n] %v"), so tools that read Envoy's output can
 // read ours. Every component logs through one sink.
+import { appendFileSync } from 'node:fs';
 import { LOG_LEVELS } from './cli.js';
 
 const SEVERITY: Record<string, number> = { trace: 0, debug: 1, info: 2, warning: 3, warn: 3, error: 4, critical: 5, off: 6 };
 
 let threshold = SEVERITY.info!;
+let write = (line: string): void => void process.stderr.write(line);
+
+/** --log-path: log lines go to this file instead of stderr, as Envoy does. */
+export function setLogPath(path: string): void {
+  write = (line) => appendFileSync(path, line);
+}
 const componentThreshold = new Map<string, number>();
 
 export function setLevels(level: string, componentLevels: string): void {
@@ -32,6 +39,6 @@ export function logger(component: string): Log {
   return (level, msg) => {
     const min = componentThreshold.get(component) ?? threshold;
     if (SEVERITY[level]! < min) return;
-    process.stderr.write(`[${timestamp(new Date())}][${process.pid}][${level}][${component}] ${msg}\n`);
+    write(`[${timestamp(new Date())}][${process.pid}][${level}][${component}] ${msg}\n`);
   };
 }

@@ -4,7 +4,7 @@
 // binary. It is not Envoy; see README.md for what it does and does not do.
 import { ArgvError, HELP, parseArgv, type Options } from './cli.js';
 import type { Json } from './config.js';
-import { logger, setLevels } from './log.js';
+import { logger, setLevels, setLogPath } from './log.js';
 import { buildVersion, versionBanner } from './version.js';
 
 const log = logger('main');
@@ -50,6 +50,8 @@ async function main(argv: string[]): Promise<void> {
   }
   const options = parsed.options;
   setLevels(options.logLevel, options.componentLogLevel);
+  const logPath = options.raw.get('log-path');
+  if (typeof logPath === 'string' && logPath) setLogPath(logPath);
   // Node's deprecation notices (e.g. TLS servername set to an IP by the gRPC client) are not Envoy output.
   process.noDeprecation = true;
   // Envoy exits at once on these; SIGHUP does nothing.
