@@ -123,6 +123,7 @@ export class ListenerManager {
     for (const config of configs) {
       checkListener(config);
       const existing = this.listeners.get(config.name);
+      if (existing && viaApi && !existing.addedViaApi) throw new ConfigError(`error adding listener named '${config.name}': a static listener of that name exists and cannot be updated`);
       if (existing && JSON.stringify(existing.config) === JSON.stringify(config)) continue;
       const where = config.bind_to_port === false ? undefined : whereOf(config.address);
       const reuse = !!existing && !existing.stopped && JSON.stringify(existing.config.address) === JSON.stringify(config.address) && existing.server !== undefined && where !== undefined;

@@ -205,6 +205,8 @@ export class AdsClient {
     const stream = this.delta ? this.client.DeltaAggregatedResources!(metadata) : this.client.StreamAggregatedResources!(metadata);
     this.stream = stream;
     this.sentNodeOnStream = false;
+    // Nonces belong to a stream; a new one starts without.
+    for (const state of this.types.values()) state.lastNonce = '';
     stream.on('data', (msg: unknown) => {
       if (this.stream !== stream) return;
       this.stats.set('control_plane.connected_state', 1);
