@@ -1,0 +1,132 @@
+// Benchmark: time from exec of `bin/kuma-dp run` to Envoy spawned, with the
+// control plane on loopback, and the agent's RSS and wake-ups while it
+// supervises an idle Envoy.
+//   node dist/scripts/bench/startup.js [runs]
+// The Envoy here is a shell-script double that records when it was exec'd, so
+// the figures are the agent's own cost, not a Node-based stand-in's start-up.
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const KUMA_DP = join(ROOT, 'bin/kuma-dp');
+const runs = Number(process.argv[2] ?? 15);
+const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-bench-'));
+
+const envoyDouble = join(dir, 'envoy');
+writeFileSync(
+  envoyDouble,
+  `#!/bin/sh
+if [ "$1" = "--version" ]; then
+  printf '\\nenvoy  version: 0123456789abcdef0123456789abcdef01234567/1.39.0/Clean/RELEASE/BoringSSL\\n'
+  exit 0
+fi
+date +%s%N > "$BENCH_SPAWNED_FILE"
+trap 'exit 0' TERM INT
+while :; do sleep 3600 & wait $!; done
+`,
+);
+chmodSync(envoyDouble, 0o755);
+
+const bootstrap = [
+  'node: { id: default.bench, cluster: bench }',
+  'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }',
+  'dynamic_resources:',
+  '  lds_config: { ads: {}, resource_api_version: V3 }',
+  '  cds_config: { ads: {}, resource_api_version: V3 }',
+  '  ads_config: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: ads_cluster } }] }',
+  'static_resources:',
+  '  clusters:',
+  '    - name: ads_cluster',
+  '      type: STATIC',
+  '      connect_timeout: 1s',
+  '      load_assignment: { cluster_name: ads_cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 5678 } } } }] }] }',
+].join('\n');
+
+const server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ bootstrap: Buffer.from(bootstrap).toString('base64'), kumaSidecarConfiguration: {} }));
+  });
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const cpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+function procStatus(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const [k, v] = line.split(':');
+    if (k && v) out[k.trim()] = v.trim();
+  }
+  return out;
+}
+
+async function waitForFile(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path) || readFileSync(path, 'utf8').trim() === '') {
+    if (Date.now() > deadline) throw new Error(`the Envoy double was not spawned within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+interface Sample {
+  ms: number;
+  rssMb?: number;
+  wakeupsPerSec?: number;
+}
+
+async function once(extraArgs: string[], measureIdle: boolean): Promise<Sample> {
+  const spawnedFile = join(dir, `spawned-${Math.random().toString(36).slice(2)}`);
+  const wall0 = BigInt(Date.now()) * 1_000_000n;
+  const child = spawn(KUMA_DP, ['run', '--cp-address', cpUrl, '--name', 'bench', '--mesh', 'default', '--binary-path', envoyDouble, '--drain-time', '0s', ...extraArgs], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, BENCH_SPAWNED_FILE: spawnedFile },
+  });
+  await waitForFile(spawnedFile, 30_000);
+  const spawnedAt = BigInt(readFileSync(spawnedFile, 'utf8').trim());
+  const sample: Sample = { ms: Number(spawnedAt - wall0) / 1e6 };
+  if (measureIdle) {
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // let start-up work and GC settle before sampling
+    const before = procStatus(child.pid!);
+    const windowMs = 5000;
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = procStatus(child.pid!);
+    const switches = (s: Record<string, string>) => Number(s.voluntary_ctxt_switches) + Number(s.nonvoluntary_ctxt_switches);
+    sample.rssMb = Number(after.VmRSS!.replace(/\D/g, '')) / 1024;
+    sample.wakeupsPerSec = (switches(after) - switches(before)) / (windowMs / 1000);
+  }
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  return sample;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
+
+try {
+  for (const [label, args] of [
+    ['default (config validated in a worker)', []],
+    ['--skip-config-validation', ['--skip-config-validation']],
+  ] as const) {
+    await once([...args], false); // warm the file cache
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) times.push((await once([...args], false)).ms);
+    console.log(`startup ${label}: median ${median(times).toFixed(0)} ms, p90 ${p90(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)} ms over ${runs} runs`);
+  }
+  for (const [label, args] of [
+    ['default', []],
+    ['--skip-config-validation', ['--skip-config-validation']],
+  ] as const) {
+    const idle = await once([...args], true);
+    console.log(`supervising an idle Envoy (${label}): RSS ${idle.rssMb!.toFixed(1)} MB, ${idle.wakeupsPerSec!.toFixed(1)} context switches/s over 5 s`);
+  }
+} finally {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
