@@ -5,7 +5,7 @@
 //  - push latency: from a dataplane change (an endpoint going not-ready/ready)
 //    until every affected proxy has received the new endpoints (p50/p99 over the changes);
 //  - the control plane's RSS (peak, from /proc).
-// Usage: node dist/scripts/bench/xds-scale.js [--n 100 --n 1000] [--changes 30] [--find-max] [--max-n 5000]
+// Usage: node dist/scripts/bench/xds-scale.js [--n 100 --n 1000] [--changes 30] [--delta] [--find-max] [--max-n 6000] [--step 1000]
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { TYPE_URL, type DiscoveryResponse } from '../../src/xds/ads-proto.js';
 import { KUMA_MINI_CP, start, type Running } from '../../test/helpers/cli.js';
 import { waitFor } from '../../test/helpers/wait.js';
-import { AdsClient } from '../../test/minicp/ads-client.js';
+import { AdsClient, type AnyResponse } from '../../test/minicp/ads-client.js';
 
 const SERVICES = 10;
 const CLI_MODULE = fileURLToPath(new URL('../../src/cli/kuma-mini-cp.js', import.meta.url));
@@ -25,6 +25,7 @@ const PHASE_TIMEOUT_MS = 120_000;
 
 interface Result {
   n: number;
+  mode: 'sotw' | 'delta';
   firstConfigMs: number;
   pushP50Ms: number;
   pushP99Ms: number;
@@ -73,26 +74,35 @@ class Proxy {
   lastEdsVersion = '';
   lastEdsAt = 0;
   private acked = new Set<string>();
-  constructor(readonly client: AdsClient<DiscoveryResponse>) {}
+  constructor(
+    readonly client: AdsClient<AnyResponse>,
+    private readonly delta: boolean,
+  ) {}
+
+  private subscribe(type: string, names: string[]): void {
+    if (this.delta) this.client.deltaRequest({ type_url: type, resource_names_subscribe: names });
+    else this.client.request({ type_url: type, resource_names: names });
+  }
 
   start(): void {
     const names = Array.from({ length: SERVICES }, (_, s) => `svc-${s}`);
-    const namesFor = (type: string) => (type === TYPE_URL.endpoint ? names : []);
-    this.client.onResponse = (r) => {
-      this.client.ack(r, namesFor(r.type_url));
-      if (r.type_url === TYPE_URL.endpoint) {
-        this.lastEdsVersion = r.version_info;
+    this.client.onResponse = (response) => {
+      const type = response.type_url;
+      if (this.delta) this.client.deltaRequest({ type_url: type, response_nonce: response.nonce });
+      else this.client.ack(response as DiscoveryResponse, type === TYPE_URL.endpoint ? names : []);
+      if (type === TYPE_URL.endpoint) {
+        this.lastEdsVersion = 'version_info' in response ? response.version_info : response.system_version_info;
         this.lastEdsAt = performance.now();
       }
-      if (!this.acked.has(r.type_url)) {
-        this.acked.add(r.type_url);
-        if (r.type_url === TYPE_URL.cluster) this.client.request({ type_url: TYPE_URL.endpoint, resource_names: names });
-        if (r.type_url === TYPE_URL.endpoint) this.client.request({ type_url: TYPE_URL.listener, resource_names: [] });
+      if (!this.acked.has(type)) {
+        this.acked.add(type);
+        if (type === TYPE_URL.cluster) this.subscribe(TYPE_URL.endpoint, names);
+        if (type === TYPE_URL.endpoint) this.subscribe(TYPE_URL.listener, []);
         if (this.acked.size === 3) this.firstConfigAt = performance.now();
       }
       this.client.responses.length = 0; // keep memory flat: the benchmark reads versions, not history
     };
-    this.client.request({ type_url: TYPE_URL.cluster, resource_names: [] });
+    this.subscribe(TYPE_URL.cluster, []);
   }
 }
 
@@ -111,7 +121,7 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function runOnce(n: number, changes: number, cpNodeArgs: string[]): Promise<Result> {
+async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: string[]): Promise<Result> {
   const workDir = await mkdtemp(join(tmpdir(), 'xds-scale-'));
   const [dpPort, apiPort, apiHttpsPort, diagPort, madsPort] = await freePorts(5);
   const args = ['run', '--bind-address', '127.0.0.1', '--dp-server-port', String(dpPort), '--api-server-http-port', String(apiPort), '--api-server-https-port', String(apiHttpsPort),
@@ -130,7 +140,7 @@ async function runOnce(n: number, changes: number, cpNodeArgs: string[]): Promis
     const cpuAtStart = cpuSeconds(cp.child.pid!);
     const startedAt = performance.now();
     for (let i = 0; i < n; i++) {
-      const proxy = new Proxy(await AdsClient.open<DiscoveryResponse>({ target, nodeId: `default.dp-${i}` }));
+      const proxy = new Proxy(await AdsClient.open<AnyResponse>({ target, nodeId: `default.dp-${i}`, headersOnly: true, delta }), delta);
       proxies.push(proxy);
       proxy.start();
     }
@@ -155,6 +165,7 @@ async function runOnce(n: number, changes: number, cpNodeArgs: string[]): Promis
     const end = rssMb(cp.child.pid!);
     const result: Result = {
       n,
+      mode: delta ? 'delta' : 'sotw',
       firstConfigMs: Math.round(firstConfigMs),
       pushP50Ms: Math.round(percentile(latencies, 50)),
       pushP99Ms: Math.round(percentile(latencies, 99)),
@@ -180,6 +191,8 @@ const { values } = parseArgs({
   options: {
     n: { type: 'string', multiple: true },
     changes: { type: 'string', default: '30' },
+    // Incremental xDS (what Kuma 3 proxies use) instead of state-of-the-world.
+    delta: { type: 'boolean', default: false },
     'find-max': { type: 'boolean', default: false },
     'max-n': { type: 'string', default: '6000' },
     step: { type: 'string', default: '1000' },
@@ -194,14 +207,14 @@ const report = (r: Result) => {
   results.push(r);
   console.log(JSON.stringify(r));
 };
-for (const n of sizes) report(await runOnce(n, changes, values['cp-node-arg'] ?? []));
+for (const n of sizes) report(await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? []));
 if (values['find-max']) {
   const step = Number(values.step);
   let n = Math.max(...sizes) + step;
   while (n <= Number(values['max-n'])) {
     let r: Result;
     try {
-      r = await runOnce(n, changes, values['cp-node-arg'] ?? []);
+      r = await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? []);
     } catch (err) {
       console.log(JSON.stringify({ n, error: (err as Error).message.split('\n')[0] }));
       break;

@@ -67,6 +67,8 @@ export class SnapshotCache {
     private readonly debounceMs = 50,
   ) {
     this.unsubscribe = store.onChange((change) => this.onStoreChange(change));
+    // Configuration is generated when Dataplanes change, not when proxies connect: a reconnecting fleet is served from cache.
+    for (const dp of store.list()) this.ownResources(dataplaneKey(dp.mesh, dp.name));
   }
 
   close(): void {
@@ -80,7 +82,7 @@ export class SnapshotCache {
     return () => this.listeners.delete(listener);
   }
 
-  /** Proxies with an open stream: only these get snapshots rebuilt and updates reported. */
+  /** Proxies with an open stream: only these get updates reported (and their snapshots kept). */
   watch(proxyId: string): void {
     this.watched.set(proxyId, (this.watched.get(proxyId) ?? 0) + 1);
   }
@@ -92,7 +94,7 @@ export class SnapshotCache {
       return;
     }
     this.watched.delete(proxyId);
-    this.forget(proxyId);
+    this.snapshots.delete(proxyId);
   }
 
   /** The snapshot for `<mesh>.<name>`, or undefined while the store has no such Dataplane. */
@@ -101,11 +103,7 @@ export class SnapshotCache {
     if (cached) return cached;
     const own = this.ownResources(proxyId);
     if (!own) return undefined;
-    const endpoints: ResourceSet = new Map();
-    for (const service of own.services) {
-      const cla = this.loadAssignment(own.mesh, service);
-      endpoints.set(cla.name, cla);
-    }
+    const endpoints = this.endpointSet(own.mesh, own.services);
     const resources = new Map<string, ResourceSet>([
       [TYPE_URL.cluster, own.clusters],
       [TYPE_URL.endpoint, endpoints],
@@ -118,6 +116,22 @@ export class SnapshotCache {
   }
 
   private readonly setVersions = new WeakMap<ResourceSet, string>();
+  /** Proxies that consume the same services share one endpoint set (and its version). */
+  private readonly endpointSets = new Map<string, ResourceSet>();
+
+  private endpointSet(mesh: string, services: string[]): ResourceSet {
+    const key = `${mesh}\n${services.join('\n')}`;
+    let set = this.endpointSets.get(key);
+    if (!set) {
+      set = new Map();
+      for (const service of services) {
+        const cla = this.loadAssignment(mesh, service);
+        set.set(cla.name, cla);
+      }
+      this.endpointSets.set(key, set);
+    }
+    return set;
+  }
 
   /** A proxy's own listeners and clusters are rebuilt only when its Dataplane changes: their version is computed once. */
   private versionOfSet(set: ResourceSet): string {
@@ -141,6 +155,7 @@ export class SnapshotCache {
       this.forget(proxyId);
       affected.add(proxyId);
     }
+    if (services.size > 0) this.endpointSets.clear();
     for (const key of services) {
       this.loadAssignments.delete(key);
       const consumers = [...(this.consumers.get(key) ?? [])];
@@ -151,6 +166,7 @@ export class SnapshotCache {
       if (before !== undefined && before !== this.protocol(key.slice(0, slash), key.slice(slash + 1))) for (const proxyId of consumers) this.forget(proxyId);
       for (const proxyId of consumers) affected.add(proxyId);
     }
+    for (const proxyId of proxies) this.ownResources(proxyId);
     let notified = 0;
     for (const proxyId of affected) {
       if (!this.watched.has(proxyId)) continue;
@@ -211,14 +227,12 @@ export class SnapshotCache {
       clusters: this.resourceSet(TYPE_URL.cluster, [...inbound.clusters, ...outbound.clusters]),
       services,
     };
-    if (this.watched.has(proxyId)) {
-      this.own.set(proxyId, own);
-      for (const service of services) {
-        const key = serviceKey(dp.mesh, service);
-        let set = this.consumers.get(key);
-        if (!set) this.consumers.set(key, (set = new Set()));
-        set.add(proxyId);
-      }
+    this.own.set(proxyId, own);
+    for (const service of services) {
+      const key = serviceKey(dp.mesh, service);
+      let set = this.consumers.get(key);
+      if (!set) this.consumers.set(key, (set = new Set()));
+      set.add(proxyId);
     }
     return own;
   }

@@ -52,9 +52,23 @@ function deltaEntry(r: EncodableResource): Buffer {
   return entry;
 }
 
+/**
+ * Everything of a SotW response but its nonce, by type and version: a version
+ * names its content, so a push of one version to many proxies encodes it once.
+ */
+const sotwBodies = new Map<string, Buffer>();
+const MAX_CACHED_BODIES = 256;
+
 /** DiscoveryResponse: version_info = 1, resources = 2, type_url = 4, nonce = 5. */
 export function encodeDiscoveryResponse(version: string, resources: readonly EncodableResource[], typeUrl: string, nonce: string): Buffer {
-  return Buffer.concat([stringField(1, version), ...resources.map(sotwEntry), stringField(4, typeUrl), stringField(5, nonce)]);
+  const key = `${typeUrl}\n${version}`;
+  let body = sotwBodies.get(key);
+  if (!body) {
+    body = Buffer.concat([stringField(1, version), ...resources.map(sotwEntry), stringField(4, typeUrl)]);
+    if (sotwBodies.size >= MAX_CACHED_BODIES) sotwBodies.delete(sotwBodies.keys().next().value!);
+    sotwBodies.set(key, body);
+  }
+  return Buffer.concat([body, stringField(5, nonce)]);
 }
 
 /** DeltaDiscoveryResponse: system_version_info = 1, resources = 2, type_url = 4, nonce = 5, removed_resources = 6. */
