@@ -17,7 +17,7 @@ export interface EnvoyVersion {
   kumaDpCompatible: boolean;
 }
 
-function isExecutableFile(path: string): boolean {
+export function isExecutableFile(path: string): boolean {
   try {
     if (!statSync(path).isFile()) return false;
     accessSync(path, constants.X_OK);

@@ -1,11 +1,12 @@
 // A small mesh on loopback — kuma-mini-cp, demo apps and `kuma-dp run` with
 // an Envoy — shared by the end-to-end tests and the demo (scripts/demo.ts).
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { isExecutableFile } from '../../src/envoy/binary.js';
 import { KUMA_DP, KUMA_MINI_CP, ROOT, start, type Running } from './cli.js';
 import { freePort } from './ports.js';
 
@@ -18,24 +19,16 @@ export interface EnvoyChoice {
   why: string;
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A real Envoy when ENVOY_BINARY is set or `envoy` is on PATH; otherwise the stand-in. */
 export function chooseEnvoy(env: NodeJS.ProcessEnv = process.env): EnvoyChoice {
   if (env.ENVOY_BINARY) {
-    if (!executable(env.ENVOY_BINARY)) throw new Error(`ENVOY_BINARY=${env.ENVOY_BINARY} is not an executable file`);
+    if (!isExecutableFile(env.ENVOY_BINARY)) throw new Error(`ENVOY_BINARY=${env.ENVOY_BINARY} is not an executable file`);
     return { binary: env.ENVOY_BINARY, real: true, why: 'ENVOY_BINARY' };
   }
   for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
     const candidate = join(dir, 'envoy');
-    if (executable(candidate) && !candidate.startsWith(join(ROOT, 'test'))) return { binary: candidate, real: true, why: `envoy on PATH (${candidate})` };
+    if (isExecutableFile(candidate) && !candidate.startsWith(join(ROOT, 'test'))) return { binary: candidate, real: true, why: `envoy on PATH (${candidate})` };
   }
   return { binary: ENVOY_STANDIN, real: false, why: 'no Envoy installed (ENVOY_BINARY unset, no envoy on PATH)' };
 }
