@@ -105,9 +105,9 @@ export async function httpBackend(t: { teardown(fn: () => Promise<void> | void):
 }
 
 /** One line over a TCP connection; resolves with the reply. */
-export function tcpExchange(port: number, line: string): Promise<string> {
+export function tcpExchange(port: number, line: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, host);
     let data = '';
     socket.on('data', (d) => {
       data += d.toString();

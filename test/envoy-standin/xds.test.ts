@@ -107,6 +107,15 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   t.match(await kept.say('two'), /^[ab]:two$/, 'an open connection survives a listener update');
   t.equal(await stat(s, 'listener_manager.listener_modified'), 1);
 
+  // Moving a listener to another address: the old socket closes, the new one serves.
+  const moved = { ...tcpListener('extra', 'backend'), address: { socket_address: { address: '127.0.0.2', port_value: 0 } } };
+  await ads.push(TYPE_URL.listener, 'l3b', [{ ...tcpListener('out', 'backend'), stat_prefix: 'out_v3' }, moved]);
+  await waitFor('extra moved', async () => /^extra::127\.0\.0\.2:/m.test((await adminGet(s, '/listeners')).body));
+  await t.rejects(tcpExchange(extraPort, 'old address'), { code: 'ECONNREFUSED' });
+  const movedPort = await listenerPort(s, 'extra');
+  t.match(await tcpExchange(movedPort, 'moved', '127.0.0.2'), /^[ab]:moved$/);
+  t.match(await kept.say('three'), /^[ab]:three$/, 'the unchanged listener kept its connection');
+
   // EDS update: only b is left.
   await ads.push(TYPE_URL.endpoint, 'e2', [assignment('backend', [['127.0.0.1', b]])]);
   await waitFor('EDS applied', async () => (await stat(s, 'cluster.backend.membership_total')) === 1);
@@ -115,7 +124,7 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   // Removing a listener closes its socket.
   await ads.push(TYPE_URL.listener, 'l4', [{ ...tcpListener('out', 'backend'), stat_prefix: 'out_v3' }]);
   await waitFor('extra removed', async () => !(await adminGet(s, '/listeners')).body.includes('extra::'));
-  await t.rejects(tcpExchange(extraPort, 'gone'), { code: 'ECONNREFUSED' });
+  await t.rejects(tcpExchange(movedPort, 'gone', '127.0.0.2'), { code: 'ECONNREFUSED' });
 
   const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
   const clusters = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ClustersConfigDump'));
