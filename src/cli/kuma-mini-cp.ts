@@ -70,6 +70,7 @@ async function run(args: Record<string, unknown>): Promise<number> {
     hostnames: list(args.hostname),
     pushDebounceMs: debounce ? parseDuration(String(debounce.value), '--push-debounce') : undefined,
     templatesDir: args['envoy-templates-dir'] as string | undefined,
+    apiAdminFromAnywhere: args['api-admin-from-anywhere'] === true,
   });
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -107,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
             hostname: { type: 'string', array: true, describe: 'Extra DNS name or IP for the generated server certificate; repeatable' },
             'push-debounce': { type: 'string', describe: 'How long changes are gathered before a push (default 50ms)' },
             'envoy-templates-dir': { type: 'string', describe: 'Envoy resource templates (default: the bundled envoy-templates/)' },
+            'api-admin-from-anywhere': { type: 'boolean', default: false, describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)' },
             'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
           }),
       async (args) => {

@@ -20,7 +20,11 @@ export interface ApiDeps {
   instanceId: string;
   /** What the xDS server last sent, ACKed and NACKed for one proxy, or undefined when it never connected. */
   xdsStatus(mesh: string, name: string): unknown;
+  /** Accept writes and token requests from any host, not only from this one. */
+  adminFromAnywhere: boolean;
 }
+
+const isLoopback = (address: string | undefined): boolean => !!address && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
 
@@ -174,6 +178,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const matching = routes.filter((r) => r.pattern.test(path));
     const route = matching.find((r) => r.method === req.method);
     const run = async (): Promise<void> => {
+      // As with Kuma, callers on this host are admins; others may read, but not write or mint tokens.
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !deps.adminFromAnywhere && !isLoopback(req.socket.remoteAddress)) {
+        throw new HttpError(403, `${req.method} ${path} is only accepted from this host (caller ${req.socket.remoteAddress}); start kuma-mini-cp with --api-admin-from-anywhere to accept it from others`);
+      }
       if (!route) {
         if (matching.length > 0) throw new HttpError(405, `${req.method} is not allowed on ${path}; use ${matching.map((r) => r.method).join(', ')}`);
         throw new HttpError(404, `no such endpoint: ${path}`);

@@ -55,6 +55,8 @@ export interface MiniCpOptions {
   hostnames?: string[];
   pushDebounceMs?: number;
   templatesDir?: string;
+  /** Accept API writes and token requests from other hosts (by default only from this one, as Kuma's localhost-is-admin). */
+  apiAdminFromAnywhere?: boolean;
 }
 
 export interface MiniCp {
@@ -204,7 +206,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     const actualDpPort = dpServer.address.port;
     bootstrapSettings.xdsPort = actualDpPort;
 
-    const api = createApiHandler({ store, tokens, instanceId: randomUUID(), xdsStatus: (mesh, name) => ads.status(`${mesh}.${name}`) });
+    const api = createApiHandler({ store, tokens, instanceId: randomUUID(), xdsStatus: (mesh, name) => ads.status(`${mesh}.${name}`), adminFromAnywhere: options.apiAdminFromAnywhere ?? false });
     const apiHttp = http.createServer(api);
     const apiHttps = https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, api);
     const diagServer = http.createServer(diagnostics.handler);

@@ -1,6 +1,7 @@
 // The HTTP API (plain and TLS), tokens, diagnostics and MADS of an in-process mini-CP.
 import { readFile } from 'node:fs/promises';
 import * as https from 'node:https';
+import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { api, dataplane, inProcessCp } from './fixtures.js';
 
@@ -121,4 +122,23 @@ t.test('MADS lists every dataplane for Prometheus and long-polls for changes', a
   const after = (await changed.json()) as { version_info: string; resources: Array<Record<string, any>> };
   t.not(after.version_info, body.version_info);
   t.ok(after.resources.some((r) => r.targets[0].name === 'new-one'));
+});
+
+t.test('other hosts may read but not write or mint tokens', async (t) => {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  if (!external) {
+    t.pass('skipped: this host has no non-loopback IPv4 address to call from');
+    return;
+  }
+  const open = await inProcessCp({ bindAddress: '0.0.0.0', auth: 'none' });
+  t.teardown(() => open.cp.close());
+  const base = `http://${external}:${open.cp.ports.apiHttp}`;
+  t.equal((await fetch(`${base}/meshes`)).status, 200);
+  const put = await fetch(`${base}/meshes/default/dataplanes/x`, { method: 'PUT', body: JSON.stringify(dataplane('x', { service: 'x' })) });
+  t.equal(put.status, 403);
+  t.match(((await put.json()) as { title: string }).title, /only accepted from this host.*--api-admin-from-anywhere/);
+  t.equal((await fetch(`${base}/tokens/dataplane`, { method: 'POST', body: '{"name":"x"}' })).status, 403);
+  t.equal((await api(open.cp, 'PUT', '/meshes/default/dataplanes/x', dataplane('x', { service: 'x' }))).status, 201, 'from this host it is accepted');
 });
