@@ -1,5 +1,6 @@
 // envoy.config.core.v3.Address (canonical proto3 JSON) → where to listen or connect.
 import type { Json } from './config.js';
+import { statSafe } from './stats.js';
 
 export type Where = { kind: 'tcp'; host: string; port: number } | { kind: 'pipe'; path: string };
 
@@ -19,7 +20,7 @@ export function formatWhere(w: Where): string {
 
 /** Envoy's stat-name form of an address: ':' becomes '_' ("0.0.0.0_8080"). */
 export function statNameOf(w: Where): string {
-  return formatWhere(w).replace(/:/g, '_');
+  return statSafe(formatWhere(w));
 }
 
 export function addressJson(w: Where): Json {

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { parseDuration } from '../../src/util/duration.js';
 import { ConfigError, type Json } from './config.js';
 import type { Log } from './log.js';
-import type { Stats } from './stats.js';
+import { statSafe, type Stats } from './stats.js';
 
 export interface Host {
   address: string;
@@ -18,6 +18,8 @@ export interface Host {
 
 export interface Cluster {
   name: string;
+  /** `cluster.<statPrefix>` roots its stats: alt_stat_name or the name, sanitised. */
+  statPrefix: string;
   config: Json;
   type: string;
   hosts: Host[];
@@ -102,6 +104,7 @@ export class ClusterManager {
     const type = config.type ?? (config.cluster_type ? 'CUSTOM' : 'EDS');
     const cluster: Cluster = {
       name: config.name,
+      statPrefix: `cluster.${statSafe(config.alt_stat_name || config.name)}.`,
       config,
       type,
       hosts: [],
@@ -133,7 +136,7 @@ export class ClusterManager {
     this.clusters.set(cluster.name, cluster);
     this.stats.inc(existing ? 'cluster_manager.cluster_modified' : 'cluster_manager.cluster_added');
     this.stats.set('cluster_manager.active_clusters', this.clusters.size);
-    this.declareClusterStats(cluster.name);
+    this.declareClusterStats(cluster.statPrefix);
     this.log('info', `${existing ? 'updated' : 'added'} cluster '${cluster.name}' (${type})`);
     return cluster;
   }
@@ -145,7 +148,7 @@ export class ClusterManager {
     cluster.agent.destroy();
     cluster.markWarm();
     this.clusters.delete(name);
-    this.stats.removePrefix(`cluster.${name}.`);
+    this.stats.removePrefix(cluster.statPrefix);
     this.stats.inc('cluster_manager.cluster_removed');
     this.stats.set('cluster_manager.active_clusters', this.clusters.size);
     this.log('info', `removing cluster '${name}'`);
@@ -160,8 +163,8 @@ export class ClusterManager {
 
   private setHosts(cluster: Cluster, hosts: Host[]): void {
     cluster.hosts = hosts;
-    this.stats.set(`cluster.${cluster.name}.membership_total`, hosts.length);
-    this.stats.set(`cluster.${cluster.name}.membership_healthy`, hosts.filter((h) => HEALTHY.has(h.health)).length);
+    this.stats.set(`${cluster.statPrefix}membership_total`, hosts.length);
+    this.stats.set(`${cluster.statPrefix}membership_healthy`, hosts.filter((h) => HEALTHY.has(h.health)).length);
     cluster.markWarm();
   }
 
@@ -190,11 +193,11 @@ export class ClusterManager {
     }
   }
 
-  private declareClusterStats(name: string): void {
+  private declareClusterStats(prefix: string): void {
     for (const s of ['upstream_cx_total', 'upstream_cx_connect_fail', 'upstream_cx_none_healthy', 'upstream_rq_total', 'upstream_rq_completed', 'upstream_rq_timeout']) {
-      this.stats.declare(`cluster.${name}.${s}`, 'counter');
+      this.stats.declare(prefix + s, 'counter');
     }
-    for (const s of ['upstream_cx_active', 'upstream_rq_active', 'membership_total', 'membership_healthy']) this.stats.declare(`cluster.${name}.${s}`, 'gauge');
+    for (const s of ['upstream_cx_active', 'upstream_rq_active', 'membership_total', 'membership_healthy']) this.stats.declare(prefix + s, 'gauge');
   }
 
   private startDns(cluster: Cluster): void {

@@ -10,7 +10,7 @@ import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
 import type { Json } from './config.js';
 import type { Log } from './log.js';
-import type { Stats } from './stats.js';
+import { statSafe, type Stats } from './stats.js';
 import { pickWeighted } from './tcp-proxy.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings']);
@@ -87,7 +87,7 @@ function findVirtualHost(routeConfig: Json | undefined, hostHeader: string): Jso
 }
 
 export function httpConnectionManager(config: Json, clusters: ClusterManager, stats: Stats, log: Log, drain: DrainSignal): (socket: Socket) => void {
-  const prefix = `http.${config.stat_prefix}.`;
+  const prefix = `http.${statSafe(config.stat_prefix)}.`;
   for (const s of ['downstream_cx_total', 'downstream_rq_total', 'downstream_rq_completed', 'no_route', 'no_cluster', 'rq_direct_response']) stats.declare(prefix + s, 'counter');
   for (const s of ['downstream_cx_active', 'downstream_rq_active']) stats.declare(prefix + s, 'gauge');
   if (!config.route_config && config.rds) {
@@ -139,7 +139,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       req.resume();
       return;
     }
-    const cs = `cluster.${cluster.name}.`;
+    const cs = cluster.statPrefix;
     const host = clusters.pick(cluster);
     if (!host) {
       stats.inc(cs + 'upstream_cx_none_healthy');

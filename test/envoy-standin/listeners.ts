@@ -11,7 +11,7 @@ import type { ClusterManager } from './clusters.js';
 import { ConfigError, type Json } from './config.js';
 import { httpConnectionManager, type DrainSignal } from './http-connection-manager.js';
 import type { Log } from './log.js';
-import type { Stats } from './stats.js';
+import { statSafe, type Stats } from './stats.js';
 import { tcpProxy } from './tcp-proxy.js';
 
 export const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
@@ -219,7 +219,7 @@ export class ListenerManager {
       boundPort: reuse ? existing!.boundPort : bound?.port,
       chains: [],
       connections: reuse ? existing!.connections : new Set(),
-      statPrefix: `listener.${config.stat_prefix || (statWhere ? statNameOf(statWhere) : config.name)}.`,
+      statPrefix: `listener.${statSafe(config.stat_prefix || (statWhere ? statNameOf(statWhere) : config.name))}.`,
       draining: false,
       stopped: false,
     };

@@ -2,7 +2,7 @@
 // proxies TCP and HTTP to STATIC and STRICT_DNS clusters, and its admin API
 // answers as Envoy's does.
 import t from 'tap';
-import { Agent } from 'node:http';
+import { Agent, createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { alive, waitFor } from '../helpers/wait.js';
 import { adminBlock, adminGet, httpBackend, httpGet, httpListener, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener } from './harness.js';
@@ -147,4 +147,42 @@ t.test('a body-less request is resent when a pooled upstream connection was clos
   t.equal((await httpGet(port, '/one')).status, 200);
   t.equal((await httpGet(port, '/two')).status, 200, 'resent on a new connection instead of a 503');
   t.same(requestsSeen, [1, 2, 1], 'the second request reached a reused connection first, then a fresh one');
+});
+
+t.test('local replies as Envoy words them, and stat names without colons', async (t) => {
+  const slow = createHttpServer((req, res) => {
+    req.resume();
+    setTimeout(() => res.end('late'), 2000).unref();
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    slow.closeAllConnections();
+    slow.close();
+  });
+  const fast = await httpBackend(t, 'fast');
+  const s = await startStandin(t, {
+    admin: adminBlock,
+    static_resources: {
+      listeners: [
+        httpListener('edge:8080', [
+          { match: { prefix: '/slow' }, route: { cluster: 'slow', timeout: '0.2s' } },
+          { match: { prefix: '/empty' }, route: { cluster: 'empty' } },
+          { match: { prefix: '/' }, route: { cluster: 'fast:80' } },
+        ]),
+      ],
+      clusters: [
+        staticCluster('slow', [['127.0.0.1', (slow.address() as AddressInfo).port]]),
+        staticCluster('empty', []),
+        staticCluster('fast:80', [['127.0.0.1', fast]]),
+      ],
+    },
+  });
+  const port = await listenerPort(s, 'edge:8080');
+  t.same(((r) => [r.status, r.body])(await httpGet(port, '/slow')), [504, 'upstream request timeout']);
+  t.same(((r) => [r.status, r.body])(await httpGet(port, '/empty')), [503, 'no healthy upstream']);
+  t.equal((await httpGet(port, '/')).body, 'fast GET /');
+  t.equal(await stat(s, 'cluster.slow.upstream_rq_timeout'), 1);
+  t.equal(await stat(s, 'cluster.empty.upstream_cx_none_healthy'), 1);
+  t.equal(await stat(s, 'cluster.fast_80.upstream_rq_200'), 1, "':' in a cluster name becomes '_' in its stats");
+  t.equal(await stat(s, 'http.edge_8080.downstream_rq_5xx'), 2);
 });

@@ -24,6 +24,9 @@ const TAG_EXTRACTORS: Array<{ tag: string; regex: RegExp; replace: string }> = [
   { tag: 'envoy_cluster_name', regex: /^cluster\.(.*?)\./, replace: 'cluster.' },
 ];
 
+/** Envoy's stat-name sanitising: ':' is not allowed in a stat name and becomes '_'. */
+export const statSafe = (name: string): string => name.replace(/:/g, '_');
+
 export class Stats {
   private readonly stats = new Map<string, Stat>();
 

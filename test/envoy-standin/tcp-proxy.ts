@@ -6,7 +6,7 @@ import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
 import type { Json } from './config.js';
 import type { Log } from './log.js';
-import type { Stats } from './stats.js';
+import { statSafe, type Stats } from './stats.js';
 
 export function pickWeighted<T extends { weight?: unknown }>(items: T[]): T | undefined {
   const total = items.reduce((sum, i) => sum + Number(i.weight ?? 0), 0);
@@ -20,7 +20,7 @@ export function pickWeighted<T extends { weight?: unknown }>(items: T[]): T | un
 }
 
 export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, log: Log): (downstream: Socket) => void {
-  const prefix = `tcp.${config.stat_prefix}.`;
+  const prefix = `tcp.${statSafe(config.stat_prefix)}.`;
   for (const s of ['downstream_cx_total', 'downstream_cx_no_route', 'idle_timeout']) stats.declare(prefix + s, 'counter');
   const idleMs = durationMs(config.idle_timeout, 3_600_000);
   return (downstream) => {
@@ -34,7 +34,7 @@ export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, l
       return;
     }
     const host = clusters.pick(cluster);
-    const cs = `cluster.${cluster.name}.`;
+    const cs = cluster.statPrefix;
     if (!host) {
       stats.inc(cs + 'upstream_cx_none_healthy');
       log('debug', `tcp_proxy: no healthy upstream in cluster '${cluster.name}'`);
