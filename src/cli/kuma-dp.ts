@@ -61,6 +61,31 @@ async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      'wait',
+      'Wait until the data plane proxy is ready (its readiness URL answers 200)',
+      (y) =>
+        y
+          .option('url', { type: 'string', default: 'http://localhost:9901/ready', describe: 'Readiness URL on this host: Envoy\'s admin /ready, or kuma-dp\'s http://localhost:9902/ready' })
+          .option('timeout', { type: 'string', default: '180s', describe: 'Give up (exit 1) after this long' })
+          .option('check-frequency', { type: 'string', default: '1s', describe: 'Time between checks' })
+          .option('request-timeout', { type: 'string', default: '500ms', describe: 'Timeout of each check' })
+          .option('log-level', { type: 'string', default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' }),
+      async (args) => {
+        const { parseDuration } = await import('../util/duration.js');
+        const { createLogger } = await import('../log/logger.js');
+        const { waitUntilReady } = await import('../wait/wait.js');
+        const ms = (flag: string): number => {
+          try {
+            return parseDuration(String(args[flag]), `--${flag}`);
+          } catch (err) {
+            throw new UserError((err as Error).message);
+          }
+        };
+        setLogLevel(String(args['log-level']));
+        await waitUntilReady({ url: String(args.url), timeoutMs: ms('timeout'), checkFrequencyMs: ms('check-frequency'), requestTimeoutMs: ms('request-timeout'), log: createLogger('kuma-dp.wait') });
+      },
+    )
+    .command(
       'version',
       'Print the version of kuma-dp',
       (y) => y.option('detailed', { type: 'boolean', default: false, describe: 'Print commit and build date too' }),
@@ -73,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
         }
       },
     )
-    .demandCommand(1, 'Name a command: run, validate or version')
+    .demandCommand(1, 'Name a command: run, wait, doctor, validate or version')
     .strict()
     .help()
     .alias('h', 'help')

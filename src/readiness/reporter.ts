@@ -12,6 +12,7 @@ import type { AdminAddress } from '../render/envoy-config.js';
 import type { Component } from '../supervisor/component.js';
 import type { AgentControls, Lifecycle } from '../supervisor/lifecycle.js';
 import { UserError } from '../util/errors.js';
+import { isLoopback } from './loopback.js';
 
 export interface ReadinessOptions {
   port: number;
@@ -24,12 +25,6 @@ export interface ReadinessOptions {
 }
 
 const ENVOY_READY_TIMEOUT_MS = 500;
-
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return plain === '::1' || /^127\./.test(plain);
-}
 
 function reply(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, max-age=0', 'x-powered-by': 'kuma-dp' });

@@ -1,0 +1,73 @@
+// `kuma-dp wait`: polls a readiness URL (Envoy's admin /ready by default, or
+// the agent's readiness port) until it answers 200, as Kuma's `kuma-dp wait`
+// does, so that an application container can start after its proxy.
+import { request } from 'node:http';
+import { isLoopback } from '../readiness/loopback.js';
+import type { Logger } from '../log/logger.js';
+import { formatDuration } from '../util/duration.js';
+import { UserError } from '../util/errors.js';
+
+export interface WaitOptions {
+  url: string;
+  timeoutMs: number;
+  checkFrequencyMs: number;
+  requestTimeoutMs: number;
+  log: Logger;
+}
+
+export const DEFAULT_WAIT_URL = 'http://localhost:9901/ready';
+
+/** The URL, checked: plain HTTP to a loopback host. */
+export function readinessUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UserError(`--url: '${text}' is not a URL; expected e.g. ${DEFAULT_WAIT_URL}`);
+  }
+  if (url.protocol !== 'http:') throw new UserError(`--url: '${text}' must be http:// (the admin and readiness ports are plain HTTP on loopback)`);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host !== 'localhost' && !isLoopback(host)) throw new UserError(`--url: '${text}' is not a loopback address; kuma-dp wait checks the proxy on this host (localhost, 127.0.0.1 or [::1])`);
+  return url;
+}
+
+function check(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 200)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${formatDuration(timeoutMs)}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves once the URL answers 200; throws a UserError at the timeout. */
+export async function waitUntilReady(opts: WaitOptions): Promise<void> {
+  const url = readinessUrl(opts.url);
+  const deadline = Date.now() + opts.timeoutMs;
+  opts.log.info('waiting for the data plane proxy to be ready', { url: url.href, timeout: formatDuration(opts.timeoutMs) });
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      const { status, body } = await check(url, opts.requestTimeoutMs);
+      if (status === 200) {
+        opts.log.info('the data plane proxy is ready', { url: url.href });
+        return;
+      }
+      last = `${status}${body ? ` ${body}` : ''}`;
+    } catch (err) {
+      last = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    }
+    opts.log.info('the data plane proxy is not ready', { url: url.href, last });
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new UserError(`timed out after ${formatDuration(opts.timeoutMs)} waiting for ${url.href} to answer 200 (last: ${last}); raise --timeout, or check that the proxy is running and gets its config from the control plane`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(opts.checkFrequencyMs, left)));
+  }
+}

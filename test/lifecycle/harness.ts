@@ -1,0 +1,151 @@
+// Runs `kuma-dp run` as a process against an in-test control plane, with the
+// Envoy stand-in (real admin API: /ready states, /stats, /drain_listeners)
+// or a scripted Envoy, each on its own ports.
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import type { Test } from 'tap';
+import { stringify } from 'yaml';
+import { DATAPLANE_YAML, scratch, type Scratch } from '../cli/agent-harness.js';
+
+// The shared Dataplane, with an address for the outbound so that a bootstrap without ADS can be rendered.
+const DATAPLANE = DATAPLANE_YAML.replace('    - port: {{outboundPort}}\n', '    - port: {{outboundPort}}\n      address: 127.0.0.2\n');
+import { KUMA_DP, start, type Running } from '../helpers/cli.js';
+import { bootstrapYaml, jsonBootstrapResponse, startFakeCp, type FakeCp, type ScriptedResponse } from '../helpers/fake-cp.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
+import { STANDIN } from '../envoy-standin/harness.js';
+
+export { STANDIN };
+
+export interface Setup {
+  s: Scratch;
+  cp: FakeCp;
+  dpFile: string;
+  vars: string[];
+  inboundPort: number;
+  servicePort: number;
+  readinessPort: number;
+}
+
+/** A TCP echo backend for the Dataplane's inbound; returns its port. */
+export async function echoBackend(t: Test): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+export async function setup(t: Test): Promise<Setup> {
+  const s = await scratch();
+  const cp = await startFakeCp();
+  t.teardown(async () => {
+    await cp.close();
+    s.cleanup();
+  });
+  const servicePort = await echoBackend(t);
+  const [inboundPort, outboundPort, readinessPort] = [await freePort(), await freePort(), await freePort()];
+  const dpFile = s.file('dp.yaml', DATAPLANE);
+  return { s, cp, dpFile, vars: ['-v', `inboundPort=${inboundPort}`, '-v', `servicePort=${servicePort}`, '-v', `outboundPort=${outboundPort}`], inboundPort, servicePort, readinessPort };
+}
+
+/** A bootstrap without listeners over xDS: the agent renders the Dataplane's listeners, and the stand-in goes LIVE at once. */
+export function staticBootstrap(x: Setup): ScriptedResponse {
+  return jsonBootstrapResponse(bootstrapYaml(x.s.adminPort));
+}
+
+/** A bootstrap whose listeners and clusters come from an ADS server (the stand-in stays NOT LIVE until it answers). */
+export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedResponse {
+  const yaml = stringify({
+    node: { id: 'default.web-1', cluster: 'web' },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: x.s.adminPort } } },
+    dynamic_resources: {
+      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' } }] },
+      cds_config: { ads: {}, resource_api_version: 'V3' },
+      lds_config: { ads: {}, resource_api_version: 'V3' },
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: 'ads_cluster',
+          type: 'STATIC',
+          connect_timeout: '1s',
+          http2_protocol_options: {},
+          load_assignment: { cluster_name: 'ads_cluster', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adsPort } } } }] }] },
+        },
+      ],
+    },
+  });
+  return jsonBootstrapResponse(yaml);
+}
+
+/** Starts `kuma-dp run` with the stand-in (or another Envoy), the Dataplane of `x`, and its own readiness port. */
+export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.ProcessEnv = {}, envoy = STANDIN): Running {
+  const agent = start(KUMA_DP, ['run', '--binary-path', envoy, '--cp-address', x.cp.url, '-d', x.dpFile, ...x.vars, '--skip-config-validation', ...args], {
+    env: {
+      KUMA_READINESS_PORT: String(x.readinessPort),
+      KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms',
+      ENVOY_STANDIN_VERSION: '1.39.0',
+      ...env,
+    },
+  });
+  t.teardown(async () => {
+    if (agent.child.exitCode === null && agent.child.signalCode === null) agent.kill('SIGKILL');
+    await agent.exited;
+    if (!t.passing()) t.comment(`kuma-dp's stderr:\n${agent.stderr().slice(-6000)}`);
+  });
+  return agent;
+}
+
+export function http(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers, timeout: 5000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The agent's readiness answer as "<status> <body>". */
+export async function readiness(x: Setup): Promise<string> {
+  const res = await http(x.readinessPort, 'GET', '/ready');
+  return `${res.status} ${res.body}`;
+}
+
+export async function waitForReadiness(x: Setup, expected: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(`readiness ${expected}`, async () => (await readiness(x).catch(() => '')) === expected, { timeoutMs });
+}
+
+/** A shell-script Envoy: prints a version, records each start, writes `stderrLines` and exits with `code`. */
+export function scriptedEnvoy(s: Scratch, opts: { code: number; stderrLines: string[] }): { path: string; starts(): number[] } {
+  const record = join(s.dir, 'scripted-starts');
+  const path = s.file(
+    'scripted-envoy',
+    `#!/bin/sh
+if [ "$1" = "--version" ]; then
+  printf '\\nenvoy  version: 0123456789abcdef0123456789abcdef01234567/1.39.0/Clean/RELEASE/BoringSSL\\n'
+  exit 0
+fi
+date +%s%3N >> '${record}'
+${opts.stderrLines.map((l) => `echo '${l}' >&2`).join('\n')}
+exit ${opts.code}
+`,
+  );
+  chmodSync(path, 0o755);
+  return { path, starts: () => (existsSync(record) ? readFileSync(record, 'utf8').split('\n').filter(Boolean).map(Number) : []) };
+}

@@ -1,0 +1,69 @@
+// `kuma-dp wait` as a user runs it: polls a readiness URL until 200.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import { KUMA_DP, run } from '../helpers/cli.js';
+
+async function readyAfter(t: Test, notReadyAnswers: number): Promise<{ url: string; hits: () => number }> {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits += 1;
+    if (req.url !== '/ready' || hits <= notReadyAnswers) res.writeHead(503).end('PRE_INITIALIZING\n');
+    else res.writeHead(200).end('LIVE\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ready`, hits: () => hits };
+}
+
+t.test('waits until the URL answers 200', async (t) => {
+  const target = await readyAfter(t, 3);
+  const began = Date.now();
+  const res = await run(KUMA_DP, ['wait', '--url', target.url, '--check-frequency', '100ms', '--timeout', '10s']);
+  t.equal(res.code, 0, 'exit 0');
+  t.equal(target.hits(), 4, 'three 503s, then 200');
+  t.ok(Date.now() - began >= 300, 'checks are --check-frequency apart');
+  t.ok(res.logs.some((l) => l.msg === 'the data plane proxy is ready'));
+  t.ok(res.logs.some((l) => l.msg === 'the data plane proxy is not ready' && l.last === '503 PRE_INITIALIZING'), 'each failed check says what it got');
+});
+
+t.test('gives up at --timeout with exit 1 and says what it last saw', async (t) => {
+  const target = await readyAfter(t, Infinity);
+  const began = Date.now();
+  const res = await run(KUMA_DP, ['wait', '--url', target.url, '--check-frequency', '100ms', '--timeout', '600ms']);
+  const took = Date.now() - began;
+  t.equal(res.code, 1);
+  t.ok(took >= 600 && took < 5000, `gave up after ${took} ms`);
+  t.match(res.stderr, /Error: timed out after 600ms waiting for http:\/\/127\.0\.0\.1:\d+\/ready to answer 200 \(last: 503 PRE_INITIALIZING\); raise --timeout/);
+});
+
+t.test('nothing listening counts as not ready; a slow answer is cut at --request-timeout', async (t) => {
+  const slow = createServer(() => undefined);
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    slow.closeAllConnections();
+    slow.close();
+  });
+  const res = await run(KUMA_DP, ['wait', '--url', `http://127.0.0.1:${(slow.address() as AddressInfo).port}/ready`, '--request-timeout', '100ms', '--check-frequency', '100ms', '--timeout', '500ms']);
+  t.equal(res.code, 1);
+  t.match(res.stderr, /last: no answer within 100ms/);
+  const refused = await run(KUMA_DP, ['wait', '--url', 'http://127.0.0.1:1/ready', '--check-frequency', '100ms', '--timeout', '300ms']);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /last: ECONNREFUSED/);
+});
+
+t.test('the URL must be plain HTTP on loopback; durations are checked', async (t) => {
+  const remote = await run(KUMA_DP, ['wait', '--url', 'http://10.1.2.3:9901/ready']);
+  t.equal(remote.code, 1);
+  t.match(remote.stderr, /--url: 'http:\/\/10\.1\.2\.3:9901\/ready' is not a loopback address/);
+  const tls = await run(KUMA_DP, ['wait', '--url', 'https://localhost:9901/ready']);
+  t.equal(tls.code, 1);
+  t.match(tls.stderr, /--url: .* must be http:\/\//);
+  const bad = await run(KUMA_DP, ['wait', '--timeout', 'forever']);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /--timeout: 'forever' is not a duration/);
+  const help = await run(KUMA_DP, ['wait', '--help']);
+  t.match(help.stdout, /--check-frequency/);
+  t.match(help.stdout, /--request-timeout/);
+  t.match(help.stdout, /http:\/\/localhost:9901\/ready/);
+});
