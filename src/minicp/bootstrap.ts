@@ -9,7 +9,7 @@ import { staticCluster, type EnvoyResource } from '../render/resources.js';
 import type { Templates } from '../render/templates.js';
 import type { FieldError } from '../util/errors.js';
 import type { Store } from './store.js';
-import { TokenError, type DataplaneTokens } from './tokens.js';
+import { checkTokenTags, TokenError, type DataplaneIdentity, type DataplaneTokens } from './tokens.js';
 
 const log = createLogger('minicp.bootstrap');
 
@@ -91,14 +91,13 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
   if (problems.length > 0) return text(422, problems.map((p) => `${p.field}: ${p.message}`).join('\n'));
   const name = request.name!;
 
+  let identity: DataplaneIdentity | undefined;
   if (settings.tokens) {
     if (!request.dataplaneToken) return text(422, DP_TOKEN_REQUIRED);
     try {
-      await settings.tokens.verify(request.dataplaneToken, mesh, name);
+      identity = await settings.tokens.verify(request.dataplaneToken, mesh, name);
     } catch (err) {
-      if (!(err instanceof TokenError)) throw err;
-      log.warn('bootstrap refused', { mesh, name, reason: err.message });
-      return text(err.kind === 'forbidden' ? 403 : 401, err.message);
+      return refused(err, mesh, name);
     }
   }
   if (!settings.store.hasMesh(mesh)) return text(422, `mesh: mesh '${mesh}' does not exist (known meshes: ${settings.store.meshes().join(', ')})`);
@@ -117,6 +116,14 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
     const stored = settings.store.get(mesh, name);
     if (!stored) return { status: 404, body: '' };
     dataplane = stored.dataplane;
+  }
+
+  if (identity) {
+    try {
+      checkTokenTags(identity, dataplane);
+    } catch (err) {
+      return refused(err, mesh, name);
+    }
   }
 
   const fromHeader = splitHost(hostHeader);
@@ -150,6 +157,12 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
     };
   }
   return { status: 200, contentType: 'text/x-yaml', body: yaml };
+}
+
+function refused(err: unknown, mesh: string, name: string): BootstrapAnswer {
+  if (!(err instanceof TokenError)) throw err;
+  log.warn('bootstrap refused', { mesh, name, reason: err.message });
+  return text(err.kind === 'forbidden' ? 403 : 401, err.message);
 }
 
 export const usesDelta = (request: BootstrapRequest): boolean => Array.isArray(request.features) && request.features.includes(FEATURE_DELTA_GRPC);

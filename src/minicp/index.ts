@@ -22,7 +22,7 @@ import { checkDataplaneText } from './resource.js';
 import { SnapshotCache } from './snapshots.js';
 import { Store } from './store.js';
 import { setUpTls } from './tls.js';
-import { DataplaneTokens, TokenError } from './tokens.js';
+import { checkTokenTags, DataplaneTokens, TokenError } from './tokens.js';
 
 const log = createLogger('minicp');
 
@@ -120,7 +120,9 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       if (!id) throw new StreamRefused(grpc.status.INVALID_ARGUMENT, `node.id '${node.id}' is not <mesh>.<name>`);
       const token = metadata.get('authorization')[0];
       try {
-        await tokens.verify(typeof token === 'string' ? token : token?.toString(), id.mesh, id.name);
+        const identity = await tokens.verify(typeof token === 'string' ? token : token?.toString(), id.mesh, id.name);
+        const stored = store.get(id.mesh, id.name);
+        if (stored) checkTokenTags(identity, stored.dataplane);
       } catch (err) {
         if (!(err instanceof TokenError)) throw err;
         throw new StreamRefused(err.kind === 'forbidden' ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, err.message);

@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, jwtVerify, errors as joseErrors } from 'jose';
 import type { CryptoKey, KeyObject } from 'jose';
+import type { Dataplane } from '../dataplane/types.js';
 
 const ALG = 'RS256';
 export const SIGNING_KEY_FILE = 'dp-token-signing-key.pem';
@@ -117,5 +118,20 @@ export class DataplaneTokens {
       throw new TokenError(`dataplane token is for dataplane '${payload.Name}', not '${name}'`, 'forbidden');
     }
     return { name: payload.Name, mesh: payload.Mesh, tags: payload.Tags as Record<string, string[]> | undefined, type: payload.Type as string | undefined };
+  }
+}
+
+/**
+ * A token with Tags only admits dataplanes whose inbounds carry those tags
+ * with one of the listed values (as Kuma checks); a token without Tags admits any.
+ */
+export function checkTokenTags(identity: DataplaneIdentity, dp: Dataplane): void {
+  for (const [tag, allowed] of Object.entries(identity.tags ?? {})) {
+    for (const [i, ib] of (dp.networking.inbound ?? []).entries()) {
+      const value = ib.tags?.[tag];
+      if (value === undefined || !allowed.includes(value)) {
+        throw new TokenError(`dataplane token allows ${tag} in [${allowed.join(', ')}], but networking.inbound[${i}] has ${value === undefined ? 'no such tag' : `'${value}'`}`, 'forbidden');
+      }
+    }
   }
 }

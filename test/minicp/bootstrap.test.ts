@@ -100,6 +100,12 @@ t.test("Kuma's status codes", async (t) => {
     ['no token with auth on', request('web-1'), 422, /Dataplane Token is required/],
     ['a token not signed by this CP', request('web-1', { dataplaneToken: web1Token.slice(0, -4) + 'AAAA' }), 401, /not valid/],
     ['another dataplane’s token', request('web-3', { dataplaneToken: web1Token }), 403, /is for dataplane 'web-1'/],
+    [
+      'a token for other tags',
+      request('web-1', { dataplaneToken: (await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'default', tags: { 'kuma.io/service': ['backend'] } })).text }),
+      403,
+      /allows kuma.io\/service in \[backend\], but networking.inbound\[0\] has 'web'/,
+    ],
     ['a Dataplane the CP does not know, none in the request', request('ghost', { dataplaneToken: await token('ghost') }), 404, ''],
     [
       'an invalid Dataplane in the request',
