@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,8 @@ interface Result {
   /** CPU the control plane used in each phase, to tell its cost from the simulated proxies'. */
   cpCpuFirstConfigS: number;
   cpCpuPushesS: number;
+  /** The machine's 1-minute load average when the run ended: other work on it skews every figure. */
+  loadAvg1m: number;
   holds: boolean;
 }
 
@@ -174,6 +176,7 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
       rssPeakMb: Math.round(Math.max(afterFirst.peak, end.peak)),
       cpCpuFirstConfigS: Number((cpuAfterFirst - cpuAtStart).toFixed(2)),
       cpCpuPushesS: Number((cpuSeconds(cp.child.pid!) - cpuAfterFirst).toFixed(2)),
+      loadAvg1m: Number(loadavg()[0]!.toFixed(2)),
       holds: false,
     };
     result.holds = result.firstConfigMs <= TARGETS.firstConfigMs && result.pushP99Ms <= TARGETS.pushP99Ms && result.rssPeakMb <= TARGETS.rssMb;
@@ -210,8 +213,9 @@ const report = (r: Result) => {
 for (const n of sizes) report(await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? []));
 if (values['find-max']) {
   const step = Number(values.step);
+  // Upwards from the largest size given, while the targets hold.
   let n = Math.max(...sizes) + step;
-  while (n <= Number(values['max-n'])) {
+  while (results.find((r) => r.n === Math.max(...sizes))?.holds && n <= Number(values['max-n'])) {
     let r: Result;
     try {
       r = await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? []);
