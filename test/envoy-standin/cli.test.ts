@@ -53,13 +53,18 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
   const absent = join(dir, 'absent.yaml');
   const camel = join(dir, 'camel.json');
   writeFileSync(camel, JSON.stringify(camelKeys(valid)));
-  const [ok, camelOk, bad, hostname, merged, noFile] = await Promise.all([
+  const noAdsCluster = write('no-ads-cluster.yaml', {
+    ...valid,
+    dynamic_resources: { ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] } },
+  });
+  const [ok, camelOk, bad, hostname, merged, noFile, adsMissing] = await Promise.all([
     run(STANDIN, ['--mode', 'validate', '-c', good]),
     run(STANDIN, ['--mode', 'validate', '-c', camel]),
     run(STANDIN, ['--mode', 'validate', '-c', misspelt]),
     run(STANDIN, ['--mode', 'validate', '-c', staticHostname]),
     run(STANDIN, ['--mode', 'validate', '-c', good, '--config-yaml', 'node: {id: n1, clusterr: x}']),
     run(STANDIN, ['--mode', 'validate', '-c', absent]),
+    run(STANDIN, ['--mode', 'validate', '-c', noAdsCluster]),
   ]);
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout, `configuration '${good}' OK\n`);
@@ -78,6 +83,9 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
 
   t.equal(noFile.code, 1);
   t.match(noFile.stderr, /error initializing configuration '.*absent\.yaml': /);
+
+  t.equal(adsMissing.code, 1, 'ads_config must name a static cluster');
+  t.match(adsMissing.stderr, /gRPC cluster 'xds'.*static/);
 });
 
 t.test('serve with an invalid config exits 1 with the reason in a critical log line', async (t) => {
