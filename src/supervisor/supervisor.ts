@@ -155,7 +155,7 @@ export class Supervisor {
         const { maxRestarts, windowMs } = this.opts.restart;
         const lines = this.envoy.lastLines();
         const message =
-          `Envoy keeps exiting: it was restarted ${decision.restartsInWindow} times within ${formatDuration(windowMs)} (--envoy-max-restarts ${maxRestarts}, --envoy-restart-window ${formatDuration(windowMs)}) and exited again with status ${status}` +
+          `Envoy keeps exiting: it was restarted ${decision.restartsInWindow} time${decision.restartsInWindow === 1 ? '' : 's'} within ${formatDuration(windowMs)} (--envoy-max-restarts ${maxRestarts}, --envoy-restart-window ${formatDuration(windowMs)}) and exited again with status ${status}` +
           (dump ? `; its last config dump is in ${dump}` : '') +
           (lines.length ? `. Envoy's last lines:\n  ${lines.join('\n  ')}` : '. Envoy printed nothing on stderr') +
           `\nFix the cause above, or raise --envoy-max-restarts (KUMA_DATAPLANE_RUNTIME_ENVOY_MAX_RESTARTS).`;

@@ -1,0 +1,85 @@
+// --envoy-restart through the real CLI: restarts with growing delays, the
+// crash-loop limit with Envoy's last lines in the error, and the config dump
+// kept when Envoy dies.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { alive, waitFor } from '../helpers/wait.js';
+import { scriptedEnvoy, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
+
+t.test('on-failure: restarts with doubling delays, then gives up at the crash-loop limit with Envoy\'s last lines', async (t) => {
+  const x = await setup(t);
+  x.cp.respond(staticBootstrap(x));
+  const envoy = scriptedEnvoy(x.s, { code: 3, stderrLines: ['[critical][main] error initializing configuration: listener inbound:1 bind failed', 'exiting'] });
+  const agent = startAgent(t, x, ['--envoy-restart', 'on-failure', '--envoy-max-restarts', '3', '--envoy-restart-backoff', '200ms'], {}, envoy.path);
+  const { code } = await agent.exited;
+  t.equal(code, 3, 'exits with Envoy\'s status');
+  const starts = envoy.starts();
+  t.equal(starts.length, 4, 'the first start and three restarts');
+  const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
+  t.ok(gaps[0]! >= 200 && gaps[1]! >= 400 && gaps[2]! >= 800, `delays double: ${gaps.join(', ')} ms`);
+  t.ok(gaps[1]! > gaps[0]! && gaps[2]! > gaps[1]!, 'and grow');
+  t.match(agent.stderr(), /Error: Envoy keeps exiting: it was restarted 3 times within 5m \(--envoy-max-restarts 3, --envoy-restart-window 5m\) and exited again with status 3\. Envoy's last lines:\n {2}\[critical\]\[main\] error initializing configuration: listener inbound:1 bind failed\n {2}exiting\nFix the cause above, or raise --envoy-max-restarts \(KUMA_DATAPLANE_RUNTIME_ENVOY_MAX_RESTARTS\)/);
+  const restarts = agent.logs().filter((l) => l.msg === 'Envoy exited; restarting it');
+  t.same(restarts.map((l) => l.delayMs), [200, 400, 800]);
+});
+
+t.test('on-failure does not restart an Envoy that exited 0; never is the default', async (t) => {
+  const x = await setup(t);
+  x.cp.respond(staticBootstrap(x));
+  const clean = scriptedEnvoy(x.s, { code: 0, stderrLines: [] });
+  const agent = startAgent(t, x, ['--envoy-restart', 'on-failure', '--envoy-restart-backoff', '10ms'], {}, clean.path);
+  t.equal((await agent.exited).code, 0);
+  t.equal(clean.starts().length, 1);
+
+  const x2 = await setup(t);
+  x2.cp.respond(staticBootstrap(x2));
+  const failing = scriptedEnvoy(x2.s, { code: 5, stderrLines: ['boom'] });
+  const byDefault = startAgent(t, x2, [], {}, failing.path);
+  t.equal((await byDefault.exited).code, 5, 'Kuma\'s behaviour: exit with Envoy');
+  t.equal(failing.starts().length, 1);
+});
+
+t.test('always: a killed Envoy is restarted and live again; its config dump is kept; the limit ends it', async (t) => {
+  const x = await setup(t);
+  x.cp.respond(staticBootstrap(x));
+  const workDir = join(x.s.dir, 'work');
+  const agent = startAgent(t, x, ['--envoy-restart', 'always', '--envoy-max-restarts', '1', '--envoy-restart-backoff', '100ms', '--work-dir', workDir]);
+  await waitForReadiness(x, '200 READY');
+  await waitFor('config dump saved when Envoy went live', () => existsSync(join(workDir, 'config_dump.json')));
+  const firstPid = agent.logs().find((l) => l.msg === 'envoy running')!.pid as number;
+  process.kill(firstPid, 'SIGKILL');
+
+  const kept = await agent.waitForLog((l) => l.msg === 'Envoy exited abnormally; its last config dump is kept for study', 'crash dump kept');
+  t.equal(kept.status, 137);
+  const dump = JSON.parse(readFileSync(String(kept.file), 'utf8')) as { configs: Array<Record<string, unknown>> };
+  t.ok(dump.configs.some((c) => /ListenersConfigDump/.test(String(c['@type']))), 'the dump holds Envoy\'s listeners');
+  t.match(String(kept.file), new RegExp(`^${workDir}/config_dump\\.crash-.*\\.json$`));
+
+  await agent.waitForLog((l) => l.msg === 'envoy running' && l.pid !== firstPid, 'Envoy restarted');
+  await agent.waitForLog((l) => l.msg === 'Envoy is live' && l.pid !== firstPid, 'the new Envoy is live');
+  await waitForReadiness(x, '200 READY');
+  const secondPid = agent.logs().filter((l) => l.msg === 'envoy running').at(-1)!.pid as number;
+  t.not(secondPid, firstPid);
+  process.kill(secondPid, 'SIGKILL');
+  const { code } = await agent.exited;
+  t.equal(code, 137, 'gives up after --envoy-max-restarts');
+  t.match(agent.stderr(), /Error: Envoy keeps exiting: it was restarted 1 time within 5m .*; its last config dump is in .*config_dump\.crash-/);
+  t.notOk(alive(secondPid));
+});
+
+t.test('bad restart flags name themselves', async (t) => {
+  const x = await setup(t);
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['--envoy-restart', 'sometimes'], {}, /--envoy-restart: 'sometimes' must be one of never, on-failure, always/],
+    [[], { KUMA_DATAPLANE_RUNTIME_ENVOY_RESTART: 'often' }, /KUMA_DATAPLANE_RUNTIME_ENVOY_RESTART: 'often' must be one of never, on-failure, always/],
+    [['--envoy-max-restarts', '-1'], {}, /--envoy-max-restarts: '-1' must be a whole number from 0 to 1000/],
+    [['--envoy-restart-backoff', 'quickly'], {}, /--envoy-restart-backoff: 'quickly' is not a duration/],
+  ];
+  for (const [args, env, expected] of cases) {
+    const agent = startAgent(t, x, args, env);
+    t.equal((await agent.exited).code, 1, args.join(' ') || JSON.stringify(env));
+    t.match(agent.stderr(), expected);
+  }
+  t.equal(x.cp.requests.length, 0, 'refused before the control plane is contacted');
+});
