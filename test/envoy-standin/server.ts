@@ -92,7 +92,7 @@ export class StandinServer {
     const dyn: Json = b.dynamic_resources ?? {};
     if (dyn.ads_config) {
       this.ads = new AdsClient(b, await envoyTypes(), this.stats, logger('config'));
-      this.registerXds(dyn);
+      this.registerXds();
       await this.ads.start();
     }
     await Promise.all(this.clusters.all().map((c) => c.warmed));
@@ -135,7 +135,7 @@ export class StandinServer {
 
   private readonly firstResponse = new Map<string, Promise<void>>();
 
-  private registerXds(dyn: Json): void {
+  private registerXds(): void {
     const ads = this.ads!;
     const first = (typeUrl: string): (() => void) => {
       let resolve!: () => void;
@@ -150,7 +150,6 @@ export class StandinServer {
     ads.register(TYPE_URL.cluster, () => ['cluster_manager.cds.'], (r, v) => this.applyClusters(r, v), false, first(TYPE_URL.cluster));
     ads.register(TYPE_URL.endpoint, edsPrefixes, (r) => this.applyEndpoints(r), true);
     ads.register(TYPE_URL.listener, () => ['listener_manager.lds.'], (r, v) => this.applyListeners(r, v), false, first(TYPE_URL.listener));
-    if (!dyn.cds_config) this.firstResponse.set(TYPE_URL.cluster, Promise.resolve());
   }
 
   private applyClusters(resources: Map<string, Resource>, versionInfo: string): void {

@@ -318,11 +318,11 @@ export class AdsClient {
   }
 
   private async accept(state: TypeState, next: Map<string, Resource>, versionInfo: string, names: string[]): Promise<void> {
-    for (const p of state.statPrefix(names)) this.stats.inc(p + 'update_attempt');
     await state.handler(next, versionInfo);
     state.resources = next;
     state.acceptedVersion = versionInfo;
     for (const p of state.statPrefix(names)) {
+      this.stats.inc(p + 'update_attempt');
       this.stats.inc(p + 'update_success');
       if (next.size === 0) this.stats.inc(p + 'update_empty');
     }
@@ -333,7 +333,10 @@ export class AdsClient {
     if (!(err instanceof ConfigError)) throw err;
     const kind = state.typeUrl === TYPE_URL.cluster ? 'cluster' : state.typeUrl === TYPE_URL.listener ? 'listener' : typeNameOf(state.typeUrl);
     const message = `Error adding/updating ${kind}(s): ${err.message}`;
-    for (const p of state.statPrefix([])) this.stats.inc(p + 'update_rejected');
+    for (const p of state.statPrefix([])) {
+      this.stats.inc(p + 'update_attempt');
+      this.stats.inc(p + 'update_rejected');
+    }
     this.log('warning', `gRPC config for ${state.typeUrl} rejected (${count} resources): ${message}`);
     return message;
   }
