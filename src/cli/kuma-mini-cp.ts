@@ -36,13 +36,14 @@ const list = (value: unknown): string[] => (value === undefined ? [] : Array.isA
 
 async function run(args: Record<string, unknown>): Promise<number> {
   const level = pick(args, 'log-level', 'KUMA_LOG_LEVEL');
-  if (level) {
-    try {
-      setLogLevel(String(level.value));
-    } catch (err) {
-      throw new UserError(`${level.from}: ${(err as Error).message}`);
-    }
+  const logLevel = String(level?.value ?? 'info');
+  try {
+    setLogLevel(logLevel);
+  } catch (err) {
+    throw new UserError(`${level?.from}: ${(err as Error).message}`);
   }
+  // The ready line (addresses, CA path) is what scripts read: it is printed whatever the level, which applies from then on.
+  if (logLevel === 'warn' || logLevel === 'error') setLogLevel('info');
   const ports: Record<string, number> = {};
   for (const p of PORTS) {
     const given = pick(args, p.flag, p.env);
@@ -72,6 +73,7 @@ async function run(args: Record<string, unknown>): Promise<number> {
     templatesDir: args['envoy-templates-dir'] as string | undefined,
     apiAdminFromAnywhere: args['api-admin-from-anywhere'] === true,
   });
+  setLogLevel(logLevel);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -2,6 +2,7 @@
 // cluster points back at this DP server, with Kuma's status codes.
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
+import { encodeBootstrapResponse } from '../bootstrap/response.js';
 import { SERVICE_TAG, type Dataplane } from '../dataplane/types.js';
 import { DEFAULT_ADMIN_PORT } from '../dataplane/validate.js';
 import { createLogger } from '../log/logger.js';
@@ -150,10 +151,7 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
     return {
       status: 200,
       contentType: 'application/json',
-      body: JSON.stringify({
-        bootstrap: Buffer.from(yaml).toString('base64'),
-        kumaSidecarConfiguration: { networking: { address: dataplane.networking.address }, metrics: { aggregate: [] } },
-      }),
+      body: encodeBootstrapResponse(yaml, { networking: { address: dataplane.networking.address }, metrics: { aggregate: [] } }),
     };
   }
   return { status: 200, contentType: 'text/x-yaml', body: yaml };

@@ -79,7 +79,7 @@ t.test('TLS, auth and the store across a restart', async (t) => {
   t.equal((await proc.exited).code, 0, 'SIGTERM: exit 0');
   t.ok(proc.logs().some((l) => l.msg === 'stopped'));
 
-  const again = await startCp([...FREE_PORT_FLAGS, '--work-dir', workDir, '--store-file', storeFile]);
+  const again = await startCp([...FREE_PORT_FLAGS, '--work-dir', workDir, '--store-file', storeFile, '--log-level', 'warn']);
   t.equal(await readFile(again.ready.caCertPath, 'utf8'), ca, 'the CA is kept in the work dir');
   const stored = await call(again.ready.addresses.apiHttp!, 'GET', '/meshes/default/dataplanes/web-1');
   t.equal(stored.status, 200, 'the dataplane survived the restart');
@@ -87,6 +87,7 @@ t.test('TLS, auth and the store across a restart', async (t) => {
   clients.push(resumed);
   resumed.request({ type_url: TYPE_URL.listener, resource_names: [] });
   await resumed.next('LDS after restart with the old token', (r) => r.type_url === TYPE_URL.listener);
+  t.notOk(again.proc.logs().some((l) => l.level === 'info' && l.msg !== 'kuma-mini-cp ready'), '--log-level warn: only the ready line is below warn');
   again.proc.kill('SIGINT');
   t.equal((await again.proc.exited).code, 0, 'SIGINT: exit 0');
 });
