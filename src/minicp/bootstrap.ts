@@ -1,5 +1,6 @@
 // POST /bootstrap: Kuma's BootstrapRequest → an Envoy bootstrap whose ADS
 // cluster points back at this DP server, with Kuma's status codes.
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import { encodeBootstrapResponse } from '../bootstrap/response.js';
@@ -46,6 +47,8 @@ export interface BootstrapSettings {
   tokens: DataplaneTokens | undefined;
   /** The CA proxies must trust to reach the DP server; undefined when it serves plaintext. */
   caPem: string | undefined;
+  /** The DP server's certificate, to check the host proxies will verify it against. */
+  serverCertPem: string | undefined;
   /** Overrides the host the agent used (the request's Host header). */
   xdsHost: string | undefined;
   xdsPort: number;
@@ -129,6 +132,8 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
 
   const fromHeader = splitHost(hostHeader);
   const host = settings.xdsHost ?? fromHeader.host ?? 'localhost';
+  const mismatch = settings.xdsHost ? undefined : sanMismatch(settings.serverCertPem, host);
+  if (mismatch) return text(400, mismatch);
   const port = settings.xdsHost ? settings.xdsPort : (fromHeader.port ?? settings.xdsPort);
   const bootstrap = buildBootstrap(settings.templates, {
     request,
@@ -155,6 +160,15 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
     };
   }
   return { status: 200, contentType: 'text/x-yaml', body: yaml };
+}
+
+/** Kuma's early answer when Envoy would fail TLS verification of the DP server for `host`. */
+function sanMismatch(certPem: string | undefined, host: string): string | undefined {
+  if (!certPem) return undefined;
+  const cert = new X509Certificate(certPem);
+  const matches = isIP(host) !== 0 ? cert.checkIP(host) !== undefined : cert.checkHost(host) !== undefined;
+  if (matches) return undefined;
+  return `A data plane proxy is trying to connect to the control plane using "${host}", but the control plane's certificate has the SANs ${cert.subjectAltName ?? '(none)'}. Use one of those as the control plane address, or restart kuma-mini-cp with --hostname ${host} (or your own certificate with --tls-cert-file/--tls-key-file, or --xds-host).`;
 }
 
 function refused(err: unknown, mesh: string, name: string): BootstrapAnswer {

@@ -159,6 +159,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     templates,
     tokens: authOn ? tokens : undefined,
     caPem: dpTls ? tls.caPem : undefined,
+    serverCertPem: dpTls ? tls.server.certPem : undefined,
     xdsHost: options.xdsHost,
     xdsPort: ports.dpServer,
     validate: (bootstrap: object) => types.validate(bootstrap, 'envoy.config.bootstrap.v3.Bootstrap').map((i) => `${i.path}: ${i.message}`),

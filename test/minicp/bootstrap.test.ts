@@ -16,7 +16,7 @@ const dpPort = cp.ports.dpServer;
 
 function post(body: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: 'localhost', port: dpPort, path: '/bootstrap', method: 'POST', ca, headers }, (res) => {
+    const req = https.request({ host: 'localhost', servername: 'localhost', port: dpPort, path: '/bootstrap', method: 'POST', ca, headers }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode!, type: res.headers['content-type'], body: text }));
@@ -92,6 +92,12 @@ t.test('HTTP/2 (ALPN h2, as a Go client negotiates) reaches the bootstrap handle
   });
   t.equal(status, 200, body);
   checkBootstrap(t, parse(Buffer.from(JSON.parse(body).bootstrap, 'base64').toString()));
+});
+
+t.test('a host missing from the certificate is a 400 that says how to fix it', async (t) => {
+  const res = await post(request('web-1', { dataplaneToken: web1Token }), { host: `cp.example.test:${dpPort}` });
+  t.equal(res.status, 400);
+  t.match(res.body, /using "cp\.example\.test", but the control plane's certificate has the SANs DNS:localhost.*--hostname cp\.example\.test/);
 });
 
 t.test("Kuma's status codes", async (t) => {
