@@ -5,6 +5,7 @@ import { Agent } from 'node:http';
 import { isIP } from 'node:net';
 import { parseDuration } from '../../src/util/duration.js';
 import { ConfigError, type Json } from './config.js';
+import { closeHttp2Sessions } from './http2-upstream.js';
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
 
@@ -146,6 +147,7 @@ export class ClusterManager {
     if (!cluster) return;
     if (cluster.dnsTimer) clearInterval(cluster.dnsTimer);
     cluster.agent.destroy();
+    closeHttp2Sessions(cluster);
     cluster.markWarm();
     this.clusters.delete(name);
     this.stats.removePrefix(cluster.statPrefix);
@@ -190,6 +192,7 @@ export class ClusterManager {
     for (const c of this.clusters.values()) {
       if (c.dnsTimer) clearInterval(c.dnsTimer);
       c.agent.destroy();
+      closeHttp2Sessions(c);
     }
   }
 

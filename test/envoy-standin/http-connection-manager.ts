@@ -4,15 +4,18 @@
 // replies use Envoy's status codes and bodies (404 no route, 503 no healthy
 // upstream, 504 upstream request timeout).
 import { randomUUID } from 'node:crypto';
-import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server, type Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
 import type { Json } from './config.js';
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
+import { http2Request, usesHttp2 } from './http2-upstream.js';
 import { pickWeighted } from './tcp-proxy.js';
 
+const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings']);
 
 export interface DrainSignal {
@@ -96,10 +99,17 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
   const serverName: string = config.server_name || 'envoy';
   const overwriteServer = (config.server_header_transformation ?? 'OVERWRITE') === 'OVERWRITE';
 
-  const localReply = (res: ServerResponse, status: number, body: string): void => {
-    const headers: Record<string, string> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
+  /** Drain-close: `connection: close` on HTTP/1; on HTTP/2 a GOAWAY once the response is out. */
+  const drainHeaders = (req: IncomingMessage, res: ServerResponse, headers: Record<string, string | string[]>): void => {
+    if (!drain.drainClose()) return;
+    if (req.httpVersionMajor < 2) headers.connection = 'close';
+    else res.once('finish', () => (req as unknown as Http2ServerRequest).stream.session?.close());
+  };
+
+  const localReply = (req: IncomingMessage, res: ServerResponse, status: number, body: string): void => {
+    const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
     if (overwriteServer) headers.server = serverName;
-    if (drain.drainClose()) headers.connection = 'close';
+    drainHeaders(req, res, headers);
     res.writeHead(status, headers);
     res.end(body);
   };
@@ -113,17 +123,18 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       stats.inc(`${prefix}downstream_rq_${Math.floor(res.statusCode / 100)}xx`);
     });
     const path = req.url ?? '/';
-    const vhost = findVirtualHost(config.route_config, req.headers.host ?? '');
+    const authority = String(req.headers[':authority'] ?? req.headers.host ?? '');
+    const vhost = findVirtualHost(config.route_config, authority);
     const route: Json | undefined = (vhost?.routes ?? []).find((r: Json) => routeMatches(r.match ?? {}, path, req.headers));
     if (!route) {
       stats.inc(prefix + 'no_route');
-      localReply(res, 404, '');
+      localReply(req, res, 404, '');
       req.resume();
       return;
     }
     if (route.direct_response) {
       stats.inc(prefix + 'rq_direct_response');
-      localReply(res, Number(route.direct_response.status), route.direct_response.body?.inline_string ?? '');
+      localReply(req, res, Number(route.direct_response.status), route.direct_response.body?.inline_string ?? '');
       req.resume();
       return;
     }
@@ -135,7 +146,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     const cluster = clusterName ? clusters.get(clusterName) : undefined;
     if (!cluster) {
       stats.inc(prefix + 'no_cluster');
-      localReply(res, 503, '');
+      localReply(req, res, 503, '');
       req.resume();
       return;
     }
@@ -143,7 +154,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     const host = clusters.pick(cluster);
     if (!host) {
       stats.inc(cs + 'upstream_cx_none_healthy');
-      localReply(res, 503, 'no healthy upstream');
+      localReply(req, res, 503, 'no healthy upstream');
       req.resume();
       return;
     }
@@ -156,7 +167,9 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     }
     const timeoutMs = durationMs(action.timeout, 15_000);
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith(':')) headers[k] = v;
+    if (req.headers.te === 'trailers') headers.te = 'trailers';
+    headers.host = authority;
     headers['x-forwarded-proto'] = 'http';
     if (config.generate_request_id !== false && !headers['x-request-id']) headers['x-request-id'] = randomUUID();
     if (timeoutMs > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(timeoutMs);
@@ -172,12 +185,62 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       stats.inc(cs + 'upstream_rq_completed');
     };
     // A body-less request can be sent again when a pooled connection turns out to have been closed by the upstream.
-    const bodiless = !req.headers['transfer-encoding'] && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0');
-    let current: ClientRequest | undefined;
-    const send = (retried: boolean): void => {
+    const bodiless = !req.headers['transfer-encoding'] && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.httpVersionMajor < 2;
+    const h2 = usesHttp2(cluster, req.httpVersionMajor >= 2);
+    let current: { destroy(): void } | undefined;
+    const onResponse = (status: number, upstreamHeaders: Record<string, unknown>, body: NodeJS.ReadableStream): void => {
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(upstreamHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith(':')) out[k] = v as string | string[];
+      out['x-envoy-upstream-service-time'] = String(Date.now() - started);
+      if (overwriteServer) out.server = serverName;
+      drainHeaders(req, res, out);
+      res.writeHead(status, out);
+      stats.inc(`${cs}upstream_rq_${status}`);
+      stats.inc(`${cs}upstream_rq_${Math.floor(status / 100)}xx`);
+      body.pipe(res);
+      body.once('end', finish);
+      body.once('error', () => res.destroy());
+    };
+    const onError = (err: Error): void => {
+      finish();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err.message === 'timeout') {
+        stats.inc(cs + 'upstream_rq_timeout');
+        localReply(req, res, 504, 'upstream request timeout');
+      } else {
+        log('debug', `router: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`);
+        localReply(req, res, 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`);
+      }
+    };
+    const timeoutTimer = (destroy: (err: Error) => void): NodeJS.Timeout | undefined =>
+      timeoutMs > 0 ? setTimeout(() => destroy(new Error('timeout')), timeoutMs - (Date.now() - started)) : undefined;
+
+    const sendHttp2 = (): void => {
+      const { host: authorityHeader, ...rest } = headers;
+      const stream = http2Request(cluster, host, { ':method': req.method, ':path': upstreamPath, ':authority': String(authorityHeader), ...rest }, req.readableEnded, () =>
+        stats.inc(cs + 'upstream_cx_total'),
+      );
+      current = stream;
+      const timer = timeoutTimer((err) => stream.destroy(err));
+      stream.on('response', (h) => {
+        clearTimeout(timer);
+        stream.on('trailers', (trailers) => res.addTrailers(Object.fromEntries(Object.entries(trailers).filter(([k]) => !k.startsWith(':'))) as Record<string, string>));
+        onResponse(Number(h[':status'] ?? 502), h, stream);
+      });
+      stream.on('error', (err) => {
+        clearTimeout(timer);
+        onError(err);
+      });
+      if (!req.readableEnded) req.pipe(stream);
+    };
+
+    const sendHttp1 = (retried: boolean): void => {
       const upstream = request({ host: host.address, port: host.port, method: req.method, path: upstreamPath, headers, agent: cluster.agent });
       current = upstream;
-      const timer = timeoutMs > 0 ? setTimeout(() => upstream.destroy(new Error('timeout')), timeoutMs - (Date.now() - started)) : undefined;
+      const timer = timeoutTimer((err) => upstream.destroy(err));
       upstream.on('socket', (s) => {
         if (!(s as Socket & { standinCounted?: boolean }).standinCounted) {
           (s as Socket & { standinCounted?: boolean }).standinCounted = true;
@@ -188,57 +251,52 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       });
       upstream.on('response', (ures) => {
         clearTimeout(timer);
-        const out: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-        out['x-envoy-upstream-service-time'] = String(Date.now() - started);
-        if (overwriteServer) out.server = serverName;
-        if (drain.drainClose()) out.connection = 'close';
-        res.writeHead(ures.statusCode ?? 502, out);
-        stats.inc(`${cs}upstream_rq_${ures.statusCode}`);
-        stats.inc(`${cs}upstream_rq_${Math.floor((ures.statusCode ?? 502) / 100)}xx`);
-        ures.pipe(res);
-        ures.once('end', finish);
-        ures.once('error', () => res.destroy());
+        ures.once('end', () => {
+          if (Object.keys(ures.trailers).length > 0) res.addTrailers(ures.trailers as Record<string, string>);
+        });
+        onResponse(ures.statusCode ?? 502, ures.headers, ures);
       });
       upstream.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (!retried && bodiless && upstream.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent) {
-          send(true);
+          sendHttp1(true);
           return;
         }
-        finish();
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        if (err.message === 'timeout') {
-          stats.inc(cs + 'upstream_rq_timeout');
-          localReply(res, 504, 'upstream request timeout');
-        } else {
-          log('debug', `router: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`);
-          localReply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`);
-        }
+        onError(err);
       });
       if (bodiless) {
         req.resume();
         upstream.end();
       } else req.pipe(upstream);
     };
+    const send = (retried: boolean): void => (h2 ? sendHttp2() : sendHttp1(retried));
     send(false);
     res.once('close', () => {
       if (!res.writableFinished) current?.destroy();
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 60_000 }, onRequest);
-  server.on('clientError', (_err, socket) => {
+  const http1 = createServer({ keepAliveTimeout: 60_000 }, onRequest);
+  http1.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nBad Request');
     else socket.destroy();
   });
+  const http2 = createHttp2Server({}, (req, res) => onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse));
+  http2.on('sessionError', () => undefined);
+  const codec: string = config.codec_type ?? 'AUTO';
   return (socket) => {
     stats.inc(prefix + 'downstream_cx_total');
     stats.add(prefix + 'downstream_cx_active', 1);
     socket.once('close', () => stats.add(prefix + 'downstream_cx_active', -1));
-    server.emit('connection', socket);
+    if (codec !== 'AUTO') {
+      (codec === 'HTTP2' ? http2 : http1).emit('connection', socket);
+      return;
+    }
+    // AUTO: HTTP/2 with prior knowledge starts with the connection preface; anything else is HTTP/1.
+    socket.once('readable', () => {
+      const head = socket.read(Math.min(socket.readableLength, H2_PREFACE.length)) as Buffer | null;
+      if (head) socket.unshift(head);
+      (head?.toString('latin1').startsWith(H2_PREFACE.slice(0, Math.min(head.length, H2_PREFACE.length))) && head.length >= 3 ? http2 : http1).emit('connection', socket);
+    });
   };
 }

@@ -3,6 +3,7 @@
 // answers as Envoy's does.
 import t from 'tap';
 import { Agent, createServer as createHttpServer } from 'node:http';
+import { connect as connectHttp2, createServer as createHttp2Server } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import { alive, waitFor } from '../helpers/wait.js';
 import { adminBlock, adminGet, httpBackend, httpGet, httpListener, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener } from './harness.js';
@@ -185,4 +186,63 @@ t.test('local replies as Envoy words them, and stat names without colons', async
   t.equal(await stat(s, 'cluster.empty.upstream_cx_none_healthy'), 1);
   t.equal(await stat(s, 'cluster.fast_80.upstream_rq_200'), 1, "':' in a cluster name becomes '_' in its stats");
   t.equal(await stat(s, 'http.edge_8080.downstream_rq_5xx'), 2);
+});
+
+t.test('HTTP/2: prior-knowledge clients on an AUTO listener, HTTP/2 upstreams with trailers (as gRPC needs)', async (t) => {
+  const h2backend = createHttp2Server((req, res) => {
+    req.resume();
+    res.setHeader('content-type', 'application/grpc');
+    res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'fine' });
+    res.end(`h2 ${req.method} ${req.url} te=${req.headers.te ?? ''}`);
+  });
+  await new Promise<void>((resolve) => h2backend.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => h2backend.close(() => resolve())));
+  const h1 = await httpBackend(t, 'h1');
+  const s = await startStandin(t, {
+    admin: adminBlock,
+    static_resources: {
+      listeners: [
+        httpListener('auto', [
+          { match: { prefix: '/grpc.' }, route: { cluster: 'h2' } },
+          { match: { prefix: '/' }, route: { cluster: 'h1' } },
+        ]),
+      ],
+      clusters: [
+        {
+          ...staticCluster('h2', [['127.0.0.1', (h2backend.address() as AddressInfo).port]]),
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+        },
+        staticCluster('h1', [['127.0.0.1', h1]]),
+      ],
+    },
+  });
+  const port = await listenerPort(s, 'auto');
+  const session = connectHttp2(`http://127.0.0.1:${port}`);
+  t.teardown(() => session.close());
+  const call = (path: string): Promise<{ headers: Record<string, unknown>; trailers: Record<string, unknown>; body: string }> =>
+    new Promise((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': path, te: 'trailers', 'content-type': 'application/grpc' });
+      let headers: Record<string, unknown> = {};
+      let trailers: Record<string, unknown> = {};
+      let body = '';
+      stream.on('response', (h) => (headers = h));
+      stream.on('trailers', (tr) => (trailers = tr));
+      stream.on('data', (d: Buffer) => (body += d.toString()));
+      stream.on('end', () => resolve({ headers, trailers, body }));
+      stream.on('error', reject);
+      stream.end('payload');
+    });
+  const grpcLike = await call('/grpc.Echo/Say');
+  t.equal(grpcLike.headers[':status'], 200);
+  t.equal(grpcLike.body, 'h2 POST /grpc.Echo/Say te=trailers', 'HTTP/2 end to end, te: trailers passed on');
+  t.same([grpcLike.trailers['grpc-status'], grpcLike.trailers['grpc-message']], ['0', 'fine'], 'trailers reach the client');
+  const toH1 = await call('/plain');
+  t.equal(toH1.body, 'h1 POST /plain', 'an HTTP/2 client reaches an HTTP/1 upstream');
+  t.equal((await httpGet(port, '/plain')).body, 'h1 GET /plain', 'HTTP/1 clients still work on the AUTO listener');
+  t.equal(await stat(s, 'cluster.h2.upstream_cx_total'), 1, 'one pooled HTTP/2 connection');
 });
