@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../log/logger.js';
 import { loadAdsDefinition, TYPE_URL, typeNameOf, type AnyMessage, type DeltaDiscoveryRequest, type DiscoveryRequest } from './ads-proto.js';
-import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
+import { decodeDeltaDiscoveryRequestFast, decodeDiscoveryRequestFast, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
 
 const log = createLogger('xds.ads');
 
@@ -131,11 +131,24 @@ export class AdsServer {
   async register(server: grpc.Server, definition?: Awaited<ReturnType<typeof loadAdsDefinition>>): Promise<void> {
     const { service, grpc } = definition ?? (await loadAdsDefinition());
     const status = grpc.status;
-    // Responses are written as bytes already (wire.ts); requests still go through proto-loader.
+    // Responses are written as bytes already (wire.ts); ACKs are read without protobufjs, other requests with it.
+    const fastDecoders: Record<string, (bytes: Buffer) => Record<string, unknown> | undefined> = {
+      StreamAggregatedResources: decodeDiscoveryRequestFast,
+      DeltaAggregatedResources: decodeDeltaDiscoveryRequestFast,
+    };
     const passBytes = Object.fromEntries(
       Object.entries(service).map(([method, def]) => {
         const serialize = def.responseSerialize;
-        return [method, { ...def, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }];
+        const deserialize = def.requestDeserialize;
+        const fast = fastDecoders[method];
+        return [
+          method,
+          {
+            ...def,
+            responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)),
+            requestDeserialize: (bytes: Buffer) => (tryFast(fast, bytes) ?? deserialize(bytes)) as never,
+          },
+        ];
       }),
     ) as typeof service;
     server.addService(passBytes, {
@@ -381,6 +394,15 @@ export class AdsServer {
     state.answered = true;
     this.counters.responses++;
     call.write(encodeDeltaDiscoveryResponse(version, updates, typeUrl, removed, nonce));
+  }
+}
+
+/** A malformed message is left to protobufjs, whose error grpc-js reports. */
+function tryFast(fast: ((bytes: Buffer) => Record<string, unknown> | undefined) | undefined, bytes: Buffer): Record<string, unknown> | undefined {
+  try {
+    return fast?.(bytes);
+  } catch {
+    return undefined;
   }
 }
 

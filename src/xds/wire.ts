@@ -75,3 +75,89 @@ export function encodeDiscoveryResponse(version: string, resources: readonly Enc
 export function encodeDeltaDiscoveryResponse(systemVersion: string, resources: readonly EncodableResource[], typeUrl: string, removed: readonly string[], nonce: string): Buffer {
   return Buffer.concat([stringField(1, systemVersion), ...resources.map(deltaEntry), stringField(4, typeUrl), stringField(5, nonce), ...removed.map((name) => stringField(6, name))]);
 }
+
+/** Reads protobuf fields; `undefined` from a handler means "not for the fast path". */
+function readFields(bytes: Buffer, onField: (fieldNo: number, wireType: number, value: number | Buffer) => boolean): boolean {
+  let pos = 0;
+  const varintAt = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= bytes.length) throw new RangeError('truncated varint');
+      const b = bytes[pos++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return result;
+      shift += 7;
+    }
+  };
+  while (pos < bytes.length) {
+    const tag = varintAt();
+    const wireType = tag & 7;
+    if (wireType === 0) {
+      if (!onField(tag >>> 3, 0, varintAt())) return false;
+    } else if (wireType === 2) {
+      const length = varintAt();
+      if (pos + length > bytes.length) throw new RangeError('truncated field');
+      if (!onField(tag >>> 3, 2, bytes.subarray(pos, pos + length))) return false;
+      pos += length;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+function status(bytes: Buffer): { code: number; message: string } | undefined {
+  const out = { code: 0, message: '' };
+  const ok = readFields(bytes, (no, wt, v) => {
+    if (no === 1 && wt === 0) out.code = v as number;
+    else if (no === 2 && wt === 2) out.message = (v as Buffer).toString('utf8');
+    return true; // details (Any) are not read
+  });
+  return ok ? out : undefined;
+}
+
+/**
+ * The requests a proxy sends after its first (ACKs, NACKs, subscription
+ * changes) decoded without protobufjs; undefined for anything else (a node,
+ * resource locators, initial versions...), which goes through the full decoder.
+ */
+export function decodeDiscoveryRequestFast(bytes: Buffer): Record<string, unknown> | undefined {
+  const out = { version_info: '', node: null as unknown, resource_names: [] as string[], type_url: '', response_nonce: '', error_detail: null as unknown };
+  const ok = readFields(bytes, (no, wt, v) => {
+    if (wt !== 2) return false;
+    const b = v as Buffer;
+    if (no === 1) out.version_info = b.toString('utf8');
+    else if (no === 3) out.resource_names.push(b.toString('utf8'));
+    else if (no === 4) out.type_url = b.toString('utf8');
+    else if (no === 5) out.response_nonce = b.toString('utf8');
+    else if (no === 6) return (out.error_detail = status(b)) !== undefined;
+    else return false;
+    return true;
+  });
+  return ok ? out : undefined;
+}
+
+export function decodeDeltaDiscoveryRequestFast(bytes: Buffer): Record<string, unknown> | undefined {
+  const out = {
+    node: null as unknown,
+    type_url: '',
+    resource_names_subscribe: [] as string[],
+    resource_names_unsubscribe: [] as string[],
+    initial_resource_versions: {},
+    response_nonce: '',
+    error_detail: null as unknown,
+  };
+  const ok = readFields(bytes, (no, wt, v) => {
+    if (wt !== 2) return false;
+    const b = v as Buffer;
+    if (no === 2) out.type_url = b.toString('utf8');
+    else if (no === 3) out.resource_names_subscribe.push(b.toString('utf8'));
+    else if (no === 4) out.resource_names_unsubscribe.push(b.toString('utf8'));
+    else if (no === 6) out.response_nonce = b.toString('utf8');
+    else if (no === 7) return (out.error_detail = status(b)) !== undefined;
+    else return false;
+    return true;
+  });
+  return ok ? out : undefined;
+}
