@@ -89,9 +89,10 @@ export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedRespons
   return jsonBootstrapResponse(yaml);
 }
 
-/** Starts `kuma-dp run` with the stand-in (or another Envoy), the Dataplane of `x`, and its own readiness port. */
-export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.ProcessEnv = {}, envoy = STANDIN): Running {
-  const agent = start(KUMA_DP, ['run', '--binary-path', envoy, '--cp-address', x.cp.url, '-d', x.dpFile, ...x.vars, '--skip-config-validation', ...args], {
+/** Starts `kuma-dp run` (after `wrapper`, e.g. unshare) with the stand-in (or another Envoy), the Dataplane of `x`, and its own readiness port. */
+export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.ProcessEnv = {}, envoy = STANDIN, wrapper: string[] = []): Running {
+  const [bin, ...before] = wrapper.length ? [...wrapper, KUMA_DP] : [KUMA_DP];
+  const agent = start(bin!, [...before, 'run', '--binary-path', envoy, '--cp-address', x.cp.url, '-d', x.dpFile, ...x.vars, '--skip-config-validation', ...args], {
     env: {
       KUMA_READINESS_PORT: String(x.readinessPort),
       KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms',
