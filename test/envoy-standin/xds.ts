@@ -330,9 +330,13 @@ export class AdsClient {
   }
 
   private reject(state: TypeState, err: unknown, count: number): string {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ConfigError)) {
+      // A bug here, not a bad config: still answer, so the control plane is not left waiting.
+      this.log('error', `xDS: applying ${state.typeUrl} failed: ${(err as Error).stack ?? String(err)}`);
+    }
+    const reason = err instanceof Error ? err.message : String(err);
     const kind = state.typeUrl === TYPE_URL.cluster ? 'cluster' : state.typeUrl === TYPE_URL.listener ? 'listener' : typeNameOf(state.typeUrl);
-    const message = `Error adding/updating ${kind}(s): ${err.message}`;
+    const message = `Error adding/updating ${kind}(s): ${reason}`;
     for (const p of state.statPrefix([])) {
       this.stats.inc(p + 'update_attempt');
       this.stats.inc(p + 'update_rejected');
