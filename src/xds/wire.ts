@@ -53,20 +53,24 @@ function deltaEntry(r: EncodableResource): Buffer {
 }
 
 /**
- * Everything of a SotW response but its nonce, by type and version: a version
- * names its content, so a push of one version to many proxies encodes it once.
+ * Everything of a SotW response but its nonce, by type and version, so a push
+ * of one version to many proxies encodes it once. A hit must carry the very
+ * same resource objects, so a reused version string can never serve stale bytes.
  */
-const sotwBodies = new Map<string, Buffer>();
+const sotwBodies = new Map<string, { resources: readonly EncodableResource[]; body: Buffer }>();
 const MAX_CACHED_BODIES = 256;
 
 /** DiscoveryResponse: version_info = 1, resources = 2, type_url = 4, nonce = 5. */
 export function encodeDiscoveryResponse(version: string, resources: readonly EncodableResource[], typeUrl: string, nonce: string): Buffer {
   const key = `${typeUrl}\n${version}`;
-  let body = sotwBodies.get(key);
-  if (!body) {
+  const hit = sotwBodies.get(key);
+  let body: Buffer;
+  if (hit && hit.resources.length === resources.length && hit.resources.every((r, i) => r === resources[i])) {
+    body = hit.body;
+  } else {
     body = Buffer.concat([stringField(1, version), ...resources.map(sotwEntry), stringField(4, typeUrl)]);
-    if (sotwBodies.size >= MAX_CACHED_BODIES) sotwBodies.delete(sotwBodies.keys().next().value!);
-    sotwBodies.set(key, body);
+    if (!hit && sotwBodies.size >= MAX_CACHED_BODIES) sotwBodies.delete(sotwBodies.keys().next().value!);
+    sotwBodies.set(key, { resources: [...resources], body });
   }
   return Buffer.concat([body, stringField(5, nonce)]);
 }
