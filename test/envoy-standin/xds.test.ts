@@ -2,11 +2,13 @@
 // then LDS), /ready transitions, ACK and NACK, EDS endpoints, listener updates
 // that keep connections, the delta protocol and reconnection.
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { createCa, issueCert } from '../../src/tls/certs.js';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { waitFor } from '../helpers/wait.js';
-import { adminGet, adsBootstrap, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
+import { adminGet, adsBootstrap, tempDir, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
 
 /** Protobuf wire bytes by hand, for a resource our own encoder would refuse to produce. */
 function varint(n: number): Buffer {
@@ -126,6 +128,15 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   await waitFor('extra removed', async () => !(await adminGet(s, '/listeners')).body.includes('extra::'));
   await t.rejects(tcpExchange(movedPort, 'gone', '127.0.0.2'), { code: 'ECONNREFUSED' });
 
+  // The stream drops: the stand-in comes back asking for what it holds, without the old stream's nonces.
+  const before = ads.requests.length;
+  ads.dropStreams();
+  const again = await waitFor('resubscription', () => ads.requests.slice(before).find((r) => r.type_url === TYPE_URL.cluster));
+  t.same([again.version_info, again.response_nonce], ['c1', ''], 'last accepted version, no nonce');
+  const edsAgain = await waitFor('EDS resubscription', () => ads.requests.slice(before).find((r) => r.type_url === TYPE_URL.endpoint));
+  t.same(edsAgain.resource_names, ['backend']);
+  t.equal((await tcpExchange(outPort, 'w')).endsWith(':w'), true, 'traffic carries on while reconnecting');
+
   const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
   const clusters = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ClustersConfigDump'));
   t.equal(clusters.version_info, 'c1');
@@ -186,9 +197,10 @@ t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN match
   const serverCert = await issueCert(ca, { commonName: 'ads', dnsNames: ['ads.example'] });
   const ads = new TestAds();
   await ads.start(t, serverCert);
-  const withTls = (trustedCa: string, matchers?: unknown[], viaSecret = false): Record<string, unknown> => {
+  const withTls = (trustedCa: string | { filename: string }, matchers?: unknown[], viaSecret = false): Record<string, unknown> => {
     const b = adsBootstrap(ads.port, 'GRPC') as { static_resources: Record<string, unknown> & { clusters: Array<Record<string, unknown>> } };
-    const validation = { trusted_ca: { inline_string: trustedCa }, ...(matchers ? { match_typed_subject_alt_names: matchers } : {}) };
+    const source = typeof trustedCa === 'string' ? { inline_string: trustedCa } : trustedCa;
+    const validation = { trusted_ca: source, ...(matchers ? { match_typed_subject_alt_names: matchers } : {}) };
     if (viaSecret) b.static_resources.secrets = [{ name: 'cp_validation_ctx', validation_context: validation }];
     b.static_resources.clusters[0]!.transport_socket = {
       name: 'envoy.transport_sockets.tls',
@@ -205,6 +217,11 @@ t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN match
   const good = await startStandin(t, withTls(ca.certPem, [{ san_type: 'DNS', matcher: { exact: 'ads.example' } }], true));
   await waitFor('CDS request over TLS', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
   await good.stop();
+  const caFile = join(tempDir(t), 'ca.pem');
+  writeFileSync(caFile, ca.certPem);
+  const fromFile = await startStandin(t, withTls({ filename: caFile }));
+  await waitFor('CDS request with trusted_ca from a file', () => ads.requests.filter((r) => r.type_url === TYPE_URL.cluster).length >= 2);
+  await fromFile.stop();
 
   const before = ads.requests.length;
   const otherCa = await createCa('some other CA');
