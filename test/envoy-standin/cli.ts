@@ -2,6 +2,7 @@
 // (TCLAP: `--flag value` as separate arguments, no `--flag=value`, unknown
 // arguments are a parse error with exit 1). Options the stand-in does not act
 // on are still accepted, so a caller's command line is checked as Envoy would.
+import { availableParallelism } from 'node:os';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
 
@@ -156,7 +157,7 @@ function toOptions(raw: Map<string, string | true | string[]>): Options {
     mode,
     adminAddressPath: str('admin-address-path'),
     baseId: num('base-id', 0),
-    concurrency: Math.max(1, num('concurrency', 2)),
+    concurrency: Math.max(1, num('concurrency', availableParallelism())),
     logLevel,
     componentLogLevel,
     drainTimeS: num('drain-time-s', 600),
