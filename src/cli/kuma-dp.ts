@@ -25,6 +25,18 @@ function yargsOptions(): Record<string, Options> {
 
 const envEpilogue = `Environment-only settings:\n${ENV_ONLY.map((e) => `  ${e.env} (default ${e.default || 'unset'}): ${e.describe}`).join('\n')}\nEnvironment variables override flags, as in Kuma.`;
 
+/** The run flags as yargs parsed them → the agent's configuration (`run` and `doctor` share it). */
+async function agentConfig(args: Record<string, unknown>) {
+  const { buildAgentConfig } = await import('../config/agent-config.js');
+  const flags: Record<string, unknown> = { ...args };
+  for (const flag of RUN_FLAGS) {
+    const value = flags[flag.name];
+    if (flag.type === 'array') flags[flag.name] = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    else if (Array.isArray(value)) flags[flag.name] = value[value.length - 1]; // the last one wins, as with Kuma's flags
+  }
+  return buildAgentConfig(flags, process.env);
+}
+
 async function main(argv: string[]): Promise<number> {
   let status = 0;
   await yargs(argv)
@@ -35,17 +47,24 @@ async function main(argv: string[]): Promise<number> {
       'Fetch the bootstrap from the control plane, launch Envoy and supervise it',
       (y) => y.options(yargsOptions()).epilogue(envEpilogue),
       async (args) => {
-        const { buildAgentConfig } = await import('../config/agent-config.js');
-        const flags: Record<string, unknown> = { ...args };
-        for (const flag of RUN_FLAGS) {
-          const value = flags[flag.name];
-          if (flag.type === 'array') flags[flag.name] = value === undefined ? [] : Array.isArray(value) ? value : [value];
-          else if (Array.isArray(value)) flags[flag.name] = value[value.length - 1]; // the last one wins, as with Kuma's flags
-        }
-        const config = buildAgentConfig(flags, process.env);
+        const config = await agentConfig(args);
         setLogLevel(config.logLevel);
         const { runAgent } = await import('./run.js');
         status = await runAgent(config);
+      },
+    )
+    .command(
+      'doctor',
+      'Check what `kuma-dp run` needs with the same flags: Envoy, the control plane and its TLS, the token, the Dataplane, the ports, the work dir',
+      (y) => y.options(yargsOptions()).epilogue(envEpilogue),
+      async (args) => {
+        const config = await agentConfig(args);
+        setLogLevel('error');
+        const { runChecks, formatResults } = await import('../doctor/checks.js');
+        const results = await runChecks(config);
+        const failed = results.filter((r) => r.status === 'fail').length;
+        process.stdout.write(formatResults(results) + (failed ? `${failed} of ${results.length} checks failed\n` : `all ${results.length} checks passed\n`));
+        status = failed ? 1 : 0;
       },
     )
     .command(
