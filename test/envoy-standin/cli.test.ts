@@ -4,6 +4,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 import { run, start } from '../helpers/cli.js';
 import { alive, waitFor } from '../helpers/wait.js';
 import { adminBlock, adminGet, camelKeys, staticCluster, STANDIN, startStandin, tcpListener, tempDir } from './harness.js';
@@ -57,8 +58,11 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
     ...valid,
     dynamic_resources: { ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds' } }] } },
   });
-  const [ok, camelOk, bad, hostname, merged, noFile, adsMissing] = await Promise.all([
+  const binary = join(dir, 'bootstrap.pb');
+  writeFileSync(binary, (await loadEnvoyTypes()).encode(valid, 'envoy.config.bootstrap.v3.Bootstrap'));
+  const [ok, binaryOk, camelOk, bad, hostname, merged, noFile, adsMissing] = await Promise.all([
     run(STANDIN, ['--mode', 'validate', '-c', good]),
+    run(STANDIN, ['--mode', 'validate', '-c', binary]),
     run(STANDIN, ['--mode', 'validate', '-c', camel]),
     run(STANDIN, ['--mode', 'validate', '-c', misspelt]),
     run(STANDIN, ['--mode', 'validate', '-c', staticHostname]),
@@ -68,6 +72,7 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
   ]);
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout, `configuration '${good}' OK\n`);
+  t.equal(binaryOk.code, 0, `a binary .pb bootstrap is read too: ${binaryOk.stderr}`);
   t.equal(camelOk.code, 0, `camelCase JSON is proto3 JSON too: ${camelOk.stderr}`);
 
   t.equal(bad.code, 1);
