@@ -362,10 +362,15 @@ export class AdsServer {
     const snapshot = this.options.source.get(stream.proxyId!);
     if (!snapshot) return; // nothing known about this proxy yet: it gets its configuration once it exists
     const all = snapshot.resources.get(typeUrl) ?? new Map<string, SourceResource>();
-    const resources = state.wildcard ? [...all.values()] : [...state.names].flatMap((n) => (all.has(n) ? [all.get(n)!] : []));
-    const whole = state.wildcard || resources.length === all.size;
-    const version = whole ? (snapshot.versions.get(typeUrl) ?? 'empty') : versionOf(resources);
+    const requested = state.wildcard ? [...all.values()] : [...state.names].flatMap((n) => (all.has(n) ? [all.get(n)!] : []));
+    const whole = state.wildcard || requested.length === all.size;
+    const version = whole ? (snapshot.versions.get(typeUrl) ?? 'empty') : versionOf(requested);
     if (!force && state.answered && version === state.lastSent?.version) return;
+    // Listeners and clusters are state of the world: every response holds them all. Endpoints are not:
+    // Envoy keeps what a response leaves out, so a push carries only the load assignments that changed.
+    const incremental = !force && state.answered && !WILDCARD_TYPES.has(typeUrl);
+    const resources = incremental ? requested.filter((r) => state.known.get(r.name) !== r.version) : requested;
+    for (const r of resources) state.known.set(r.name, r.version);
     const nonce = String(this.nextNonce++);
     state.lastSent = { version, nonce, at: new Date().toISOString(), resources };
     state.answered = true;

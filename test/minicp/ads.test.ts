@@ -47,6 +47,7 @@ const countOf = (client: AdsClient<DiscoveryResponse>, type: string) => client.r
 
 t.test('SotW: full first response per type, ACKs, pushes of only what changed, NACK', async (t) => {
   const web1 = await sotwStart('default.web-1');
+  let lastEds: DiscoveryResponse | undefined;
   const web2 = await sotwStart('default.web-2');
 
   t.test('first responses hold every resource, each decodes and validates', async (t) => {
@@ -110,8 +111,25 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
     // Another change, to endpoints only: the NACKed listeners are not sent again.
     const afterNack = web1.client.responses.length;
     await put(dataplane('backend-4', { service: 'backend', address: '127.0.0.6', port: 10002 }));
-    await web1.client.next('EDS push after NACK', (r) => r.type_url === TYPE_URL.endpoint, afterNack);
+    lastEds = await web1.client.next('EDS push after NACK', (r) => r.type_url === TYPE_URL.endpoint, afterNack);
     t.same(web1.client.responses.slice(afterNack).map((r) => r.type_url), [TYPE_URL.endpoint]);
+  });
+
+  t.test('EDS: a new subscription gets every requested assignment, a push only the changed ones', async (t) => {
+    const before = web1.client.responses.length;
+    // As Envoy does: the ACK of the last response carries the new names.
+    web1.client.ack(lastEds!, ['backend', 'db']);
+    const all = await web1.client.next('EDS for the new names', (r) => r.type_url === TYPE_URL.endpoint, before);
+    t.same(names(await decodeAll(all.resources)), ['backend', 'db']);
+    web1.client.ack(all, ['backend', 'db']);
+    const afterSubscribe = web1.client.responses.length;
+    await put(dataplane('db-1', { service: 'db', address: '127.0.0.9', port: 10003 }));
+    const push = await web1.client.next('EDS push for db', (r) => r.type_url === TYPE_URL.endpoint, afterSubscribe);
+    const [cla] = await decodeAll(push.resources);
+    t.same(names([cla!]), ['db'], 'only the assignment that changed');
+    t.same(endpointsOf(cla!), ['127.0.0.9:10003']);
+    t.not(push.version_info, all.version_info, 'the version covers every requested assignment');
+    web1.client.ack(push, ['backend', 'db']);
   });
 });
 
