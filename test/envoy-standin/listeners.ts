@@ -231,6 +231,9 @@ export class ListenerManager {
     this.stats.declare(listener.statPrefix + 'downstream_cx_active', 'gauge');
     // The address changed: the old socket goes, its connections drain as for a removed listener.
     if (existing && !reuse) this.retire(existing);
+    // Same socket, new config: connections made under the old config stay open, and HTTP ones are
+    // asked to close after their current request, so clients come back to the new one.
+    if (existing && reuse) existing.draining = true;
     if (listener.server) {
       listener.server.removeAllListeners('connection');
       listener.server.on('connection', (socket: Socket) => this.accept(listener, socket));

@@ -2,13 +2,14 @@
 // then LDS), /ready transitions, ACK and NACK, EDS endpoints, listener updates
 // that keep connections, the delta protocol and reconnection.
 import t from 'tap';
+import { Agent } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { createCa, issueCert } from '../../src/tls/certs.js';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { waitFor } from '../helpers/wait.js';
-import { adminGet, adsBootstrap, tempDir, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
+import { adminGet, adsBootstrap, httpBackend, httpGet, httpListener, tempDir, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
 
 /** Protobuf wire bytes by hand, for a resource our own encoder would refuse to produce. */
 function varint(n: number): Buffer {
@@ -232,4 +233,32 @@ t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN match
     t.equal(await stat(s, 'control_plane.connected_state'), 0);
   }
   t.equal(ads.requests.length, before, 'no request reaches the server without a verified connection');
+});
+
+t.test('an updated HTTP listener keeps its socket and asks connections made under the old config to close', async (t) => {
+  const ads = new TestAds();
+  await ads.start(t);
+  const app = await httpBackend(t, 'app');
+  const s = await startStandin(t, adsBootstrap(ads.port, 'GRPC'));
+  await waitFor('CDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
+  await ads.push(TYPE_URL.cluster, 'c1', [staticCluster('app', [['127.0.0.1', app]])]);
+  await waitFor('LDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener));
+  await ads.push(TYPE_URL.listener, 'l1', [httpListener('web', [{ match: { prefix: '/' }, route: { cluster: 'app' } }])]);
+  const port = await listenerPort(s, 'web');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const first = await httpGet(port, '/x', {}, agent);
+  t.same([first.body, first.headers.connection], ['app GET /x', 'keep-alive']);
+
+  await ads.push(TYPE_URL.listener, 'l2', [
+    httpListener('web', [
+      { match: { prefix: '/x' }, direct_response: { status: 200, body: { inline_string: 'v2' } } },
+      { match: { prefix: '/' }, route: { cluster: 'app' } },
+    ]),
+  ]);
+  await waitFor('l2 applied', async () => (await stat(s, 'listener_manager.listener_modified')) === 1);
+  const onOld = await httpGet(port, '/x', {}, agent);
+  t.same([onOld.body, onOld.headers.connection], ['app GET /x', 'close'], 'the old connection is served by the old config, then closed');
+  t.equal((await httpGet(port, '/x', {}, agent)).body, 'v2', 'the next connection gets the new config');
+  t.equal(await listenerPort(s, 'web'), port);
 });
