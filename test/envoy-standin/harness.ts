@@ -97,6 +97,7 @@ export async function httpBackend(t: { teardown(fn: () => Promise<void> | void):
     req.resume();
     res.setHeader('x-backend', name);
     res.setHeader('x-seen-request-id', String(req.headers['x-request-id'] ?? ''));
+    res.setHeader('x-seen-headers', JSON.stringify(req.headers));
     res.end(`${name} ${req.method} ${req.url}`);
   });
   server.keepAliveTimeout = 500;

@@ -13,7 +13,7 @@ import type { Json } from './config.js';
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
 import { http2Request, usesHttp2 } from './http2-upstream.js';
-import { findVirtualHost, routeMatches } from './routes.js';
+import { applyHeaderMutations, findVirtualHost, routeMatches } from './routes.js';
 import { pickWeighted } from './tcp-proxy.js';
 
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -109,6 +109,10 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     if (config.generate_request_id !== false && !headers['x-request-id']) headers['x-request-id'] = randomUUID();
     if (timeoutMs > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(timeoutMs);
     if (action.host_rewrite_literal) headers.host = action.host_rewrite_literal;
+    // Envoy evaluates route, then virtual host, then route configuration, unless told the most specific wins.
+    const mutationLevels = [route, vhost, config.route_config];
+    if (config.route_config?.most_specific_header_mutations_wins) mutationLevels.reverse();
+    applyHeaderMutations(headers, 'request', mutationLevels);
     const started = Date.now();
     stats.inc(cs + 'upstream_rq_total');
     stats.add(cs + 'upstream_rq_active', 1);
@@ -127,6 +131,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(upstreamHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith(':')) out[k] = v as string | string[];
       out['x-envoy-upstream-service-time'] = String(Date.now() - started);
+      applyHeaderMutations(out, 'response', mutationLevels);
       if (overwriteServer) out.server = serverName;
       drainHeaders(req, res, out);
       res.writeHead(status, out);

@@ -69,3 +69,30 @@ export function findVirtualHost(routeConfig: Json | undefined, hostHeader: strin
   }
   return vhosts.find((v) => (v.domains ?? []).includes('*'));
 }
+
+type Headers = Record<string, string | string[]>;
+
+/** Applies HeaderValueOption lists (`request_headers_to_add` etc.) with Envoy's append semantics. */
+function addHeaders(headers: Headers, options: Json[] | undefined): void {
+  for (const option of options ?? []) {
+    const key = String(option.header?.key ?? '').toLowerCase();
+    const value = String(option.header?.value ?? '');
+    if (!key) continue;
+    const action: string = option.append_action ?? (option.append === false ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD');
+    const existing = headers[key];
+    if (action === 'ADD_IF_ABSENT') {
+      if (existing === undefined) headers[key] = value;
+    } else if (action === 'OVERWRITE_IF_EXISTS') {
+      if (existing !== undefined) headers[key] = value;
+    } else if (action === 'OVERWRITE_IF_EXISTS_OR_ADD' || existing === undefined) headers[key] = value;
+    else headers[key] = [...(Array.isArray(existing) ? existing : [existing]), value];
+  }
+}
+
+/** Header changes asked for at each level (route, virtual host, route configuration), in the order given. */
+export function applyHeaderMutations(headers: Headers, direction: 'request' | 'response', levels: Array<Json | undefined>): void {
+  for (const level of levels) {
+    for (const name of level?.[`${direction}_headers_to_remove`] ?? []) delete headers[String(name).toLowerCase()];
+    addHeaders(headers, level?.[`${direction}_headers_to_add`]);
+  }
+}

@@ -246,3 +246,26 @@ t.test('HTTP/2: prior-knowledge clients on an AUTO listener, HTTP/2 upstreams wi
   t.equal((await httpGet(port, '/plain')).body, 'h1 GET /plain', 'HTTP/1 clients still work on the AUTO listener');
   t.equal(await stat(s, 'cluster.h2.upstream_cx_total'), 1, 'one pooled HTTP/2 connection');
 });
+
+t.test('header mutations from the route, its virtual host and the route configuration', async (t) => {
+  const app = await httpBackend(t, 'app');
+  const listener = httpListener('mut', [
+    {
+      match: { prefix: '/' },
+      route: { cluster: 'app' },
+      request_headers_to_add: [{ header: { key: 'x-kuma-tags', value: '&kuma.io/service=web&' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+      response_headers_to_add: [{ header: { key: 'x-level', value: 'route' } }],
+    },
+  ]) as { filter_chains: Array<{ filters: Array<{ typed_config: { route_config: { virtual_hosts: Array<Record<string, unknown>> } & Record<string, unknown> } }> }> };
+  const routeConfig = listener.filter_chains[0]!.filters[0]!.typed_config.route_config;
+  routeConfig.virtual_hosts[0]!.request_headers_to_remove = ['x-secret'];
+  routeConfig.virtual_hosts[0]!.response_headers_to_add = [{ header: { key: 'x-level', value: 'vhost' } }];
+  routeConfig.response_headers_to_add = [{ header: { key: 'x-config', value: 'yes' }, append_action: 'ADD_IF_ABSENT' }];
+  const s = await startStandin(t, { admin: adminBlock, static_resources: { listeners: [listener], clusters: [staticCluster('app', [['127.0.0.1', app]])] } });
+  const r = await httpGet(await listenerPort(s, 'mut'), '/', { 'x-kuma-tags': 'forged', 'x-secret': 's3cret' });
+  const seen = JSON.parse(String(r.headers['x-seen-headers'])) as Record<string, string>;
+  t.equal(seen['x-kuma-tags'], '&kuma.io/service=web&', 'a request header overwritten by the route');
+  t.equal(seen['x-secret'], undefined, 'a request header removed by the virtual host');
+  t.equal(r.headers['x-level'], 'route, vhost', 'response headers appended, the route first');
+  t.equal(r.headers['x-config'], 'yes');
+});
