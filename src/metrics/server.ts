@@ -10,7 +10,7 @@ import type { MetricsSource } from '../config/agent-config.js';
 import { adminRequest } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
 import type { AdminAddress } from '../render/envoy-config.js';
-import type { Component } from '../supervisor/component.js';
+import { closeServer, listenOn, type Component } from '../supervisor/component.js';
 import type { Lifecycle } from '../supervisor/lifecycle.js';
 import { UserError } from '../util/errors.js';
 import type { AgentStats } from './agent-stats.js';
@@ -52,23 +52,15 @@ export class MetricsServer implements Component {
   async start(): Promise<void> {
     this.registries = await this.agentRegistries();
     const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new UserError(`--metrics-address (KUMA_DATAPLANE_METRICS_ADDRESS): cannot listen on ${this.opts.host}:${this.opts.port} (${err.code === 'EADDRINUSE' ? 'the port is in use; pick another one' : (err.code ?? err.message)})`)),
-      );
-      server.listen(this.opts.port, this.opts.host, () => resolve());
-    });
+    await listenOn(server, this.opts.port, this.opts.host, (err) =>
+      new UserError(`--metrics-address (KUMA_DATAPLANE_METRICS_ADDRESS): cannot listen on ${this.opts.host}:${this.opts.port} (${err.code === 'EADDRINUSE' ? 'the port is in use; pick another one' : (err.code ?? err.message)})`),
+    );
     this.server = server;
     this.opts.log.info('merged metrics endpoint listening', { address: this.opts.host, port: this.port, path: '/metrics', sources: ['envoy', ...this.opts.sources.map((s) => s.name), 'kuma-dp'] });
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 
   /** The agent's own series, registered in a text and an OpenMetrics registry, read from AgentStats at scrape time. */

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { envoyServerState } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
 import type { AdminAddress } from '../render/envoy-config.js';
-import type { Component } from '../supervisor/component.js';
+import { closeServer, listenOn, type Component } from '../supervisor/component.js';
 import type { AgentControls, Lifecycle } from '../supervisor/lifecycle.js';
 import { UserError } from '../util/errors.js';
 import { isLoopback } from './loopback.js';
@@ -45,25 +45,17 @@ export class ReadinessReporter implements Component {
   async start(): Promise<void> {
     const host = this.opts.inPod ? '0.0.0.0' : '127.0.0.1';
     const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE') {
-          reject(new UserError(`KUMA_READINESS_PORT: port ${this.opts.port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`));
-        } else reject(new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${this.opts.port} (${err.code ?? err.message})`));
-      });
-      server.listen(this.opts.port, host, () => resolve());
-    });
+    await listenOn(server, this.opts.port, host, (err) =>
+      err.code === 'EADDRINUSE'
+        ? new UserError(`KUMA_READINESS_PORT: port ${this.opts.port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`)
+        : new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${this.opts.port} (${err.code ?? err.message})`),
+    );
     this.server = server;
     this.opts.log.info('readiness reporter listening', { address: host, port: this.opts.port });
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

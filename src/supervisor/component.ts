@@ -1,5 +1,6 @@
 // The one lifecycle shape of everything that runs beside Envoy (readiness,
 // metrics, notify, drain...), as kuma-dp's component manager has it.
+import type { Server } from 'node:http';
 import type { Logger } from '../log/logger.js';
 
 export interface Component {
@@ -41,4 +42,21 @@ export class ComponentManager {
       }
     }
   }
+}
+
+/** Listens; a failure (port in use...) rejects with the error `explain` makes of it, which names the setting to change. */
+export function listenOn(server: Server, port: number, host: string, explain: (err: NodeJS.ErrnoException) => Error): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(explain(err)));
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/** Closes a component's HTTP server, ending kept-alive connections too. */
+export function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

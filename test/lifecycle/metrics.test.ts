@@ -73,6 +73,7 @@ t.test('one exposition: Envoy\'s, the applications\' and the agent\'s series; te
   const agent = startAgent(t, x, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--metrics-aggregate', `app=http://127.0.0.1:${flagged.port}/metrics`]);
   await waitForReadiness(x, '200 READY');
   await agent.waitForLog((l) => l.msg === 'merged metrics endpoint listening', 'metrics listening');
+  await agent.waitForLog((l) => l.msg === 'Envoy is live', 'the supervisor saw Envoy live');
 
   const text = await http(metricsPort, 'GET', '/metrics');
   t.equal(text.status, 200);
