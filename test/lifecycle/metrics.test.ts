@@ -107,6 +107,7 @@ t.test('an unreachable source is left out and reported, the rest is served', asy
   x.cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(x.s.adminPort) });
   const agent = startAgent(t, x, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--metrics-aggregate', 'gone=http://127.0.0.1:1/metrics']);
   await agent.waitForLog((l) => l.msg === 'merged metrics endpoint listening', 'metrics listening');
+  await agent.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy is live');
   const res = await http(metricsPort, 'GET', '/metrics');
   t.equal(res.status, 200);
   t.match(res.body, /^kuma_dp_metrics_source_up\{source="gone"\} 0$/m);
