@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { TYPE_URL, type DiscoveryResponse } from '../../src/xds/ads-proto.js';
 import { KUMA_MINI_CP, start, type Running } from '../../test/helpers/cli.js';
 import { waitFor } from '../../test/helpers/wait.js';
@@ -72,13 +73,11 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 
 /** An Envoy-like proxy: CDS, then EDS for the services, then LDS, ACKing every response at once. */
 class Proxy {
-  firstConfigAt: number | undefined;
-  lastEdsVersion = '';
-  lastEdsAt = 0;
   private acked = new Set<string>();
   constructor(
     readonly client: AdsClient<AnyResponse>,
     private readonly delta: boolean,
+    private readonly report: (event: ProxyEvent) => void,
   ) {}
 
   private subscribe(type: string, names: string[]): void {
@@ -93,19 +92,54 @@ class Proxy {
       if (this.delta) this.client.deltaRequest({ type_url: type, response_nonce: response.nonce });
       else this.client.ack(response as DiscoveryResponse, type === TYPE_URL.endpoint ? names : []);
       if (type === TYPE_URL.endpoint) {
-        this.lastEdsVersion = 'version_info' in response ? response.version_info : response.system_version_info;
-        this.lastEdsAt = performance.now();
+        this.report({ kind: 'eds', version: 'version_info' in response ? response.version_info : response.system_version_info, at: now() });
       }
       if (!this.acked.has(type)) {
         this.acked.add(type);
         if (type === TYPE_URL.cluster) this.subscribe(TYPE_URL.endpoint, names);
         if (type === TYPE_URL.endpoint) this.subscribe(TYPE_URL.listener, []);
-        if (this.acked.size === 3) this.firstConfigAt = performance.now();
+        if (this.acked.size === 3) this.report({ kind: 'first', at: now() });
       }
       this.client.responses.length = 0; // keep memory flat: the benchmark reads versions, not history
     };
     this.subscribe(TYPE_URL.cluster, []);
   }
+}
+
+/** A timestamp comparable between threads. */
+const now = (): number => performance.timeOrigin + performance.now();
+
+type ProxyEvent = { kind: 'first'; at: number } | { kind: 'eds'; version: string; at: number };
+type WorkerMessage = { kind: 'ready' } | (ProxyEvent & { i: number });
+
+interface WorkerData {
+  target: string;
+  from: number;
+  to: number;
+  delta: boolean;
+}
+
+/**
+ * Simulated proxies run in worker threads, so that they use the machine's
+ * cores while the control plane waits on them, as separate Envoys would.
+ */
+async function runProxies({ target, from, to, delta }: WorkerData): Promise<void> {
+  const port = parentPort!;
+  const clients: AdsClient<AnyResponse>[] = [];
+  await AdsClient.open<AnyResponse>({ target, nodeId: 'warm-up', headersOnly: true }).then((c) => c.close()); // loads the protos before timing starts
+  port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
+  port.on('message', async (message: string) => {
+    if (message === 'go') {
+      for (let i = from; i < to; i++) {
+        const client = await AdsClient.open<AnyResponse>({ target, nodeId: `default.dp-${i}`, headersOnly: true, delta });
+        clients.push(client);
+        new Proxy(client, delta, (event) => port.postMessage({ ...event, i } satisfies WorkerMessage)).start();
+      }
+    } else if (message === 'close') {
+      for (const c of clients) c.close();
+      port.close();
+    }
+  });
 }
 
 async function api(base: string, method: string, path: string, body: unknown): Promise<void> {
@@ -123,14 +157,14 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: string[]): Promise<Result> {
+async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: string[], workerCount: number): Promise<Result> {
   const workDir = await mkdtemp(join(tmpdir(), 'xds-scale-'));
   const [dpPort, apiPort, apiHttpsPort, diagPort, madsPort] = await freePorts(5);
   const args = ['run', '--bind-address', '127.0.0.1', '--dp-server-port', String(dpPort), '--api-server-http-port', String(apiPort), '--api-server-https-port', String(apiHttpsPort),
     '--diagnostics-port', String(diagPort), '--mads-port', String(madsPort), '--no-dp-server-tls', '--auth', 'none', '--work-dir', workDir, '--log-level', 'warn'];
   // With node flags (profiling), run the CLI's module under node directly; otherwise as users do.
   const cp: Running = cpNodeArgs.length > 0 ? start(process.execPath, [...cpNodeArgs, CLI_MODULE, ...args]) : start(KUMA_MINI_CP, args);
-  const proxies: Proxy[] = [];
+  const workers: Worker[] = [];
   try {
     await waitFor(`the control plane to be ready\n${cp.stderr().slice(-500)}`, async () => (await fetch(`http://127.0.0.1:${diagPort}/ready`)).ok, { timeoutMs: 30_000, intervalMs: 100 });
     const base = `http://127.0.0.1:${apiPort}`;
@@ -139,15 +173,30 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
     }
 
     const target = `127.0.0.1:${dpPort}`;
-    const cpuAtStart = cpuSeconds(cp.child.pid!);
-    const startedAt = performance.now();
-    for (let i = 0; i < n; i++) {
-      const proxy = new Proxy(await AdsClient.open<AnyResponse>({ target, nodeId: `default.dp-${i}`, headersOnly: true, delta }), delta);
-      proxies.push(proxy);
-      proxy.start();
+    const firstConfigAt = new Array<number | undefined>(n).fill(undefined);
+    const lastEdsVersion = new Array<string>(n).fill('');
+    const lastEdsAt = new Array<number>(n).fill(0);
+    let ready = 0;
+    const perWorker = Math.ceil(n / workerCount);
+    for (let w = 0; w < workerCount && w * perWorker < n; w++) {
+      const worker = new Worker(new URL(import.meta.url), { workerData: { target, from: w * perWorker, to: Math.min(n, (w + 1) * perWorker), delta } satisfies WorkerData });
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.kind === 'ready') ready++;
+        else if (m.kind === 'first') firstConfigAt[m.i] = m.at;
+        else {
+          lastEdsVersion[m.i] = m.version;
+          lastEdsAt[m.i] = m.at;
+        }
+      });
+      worker.on('error', (err) => console.error(`proxy worker ${w} failed: ${err.message}`));
+      workers.push(worker);
     }
-    await waitFor(`all ${n} proxies to ACK their first config`, () => proxies.every((p) => p.firstConfigAt !== undefined), { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 10 });
-    const firstConfigMs = Math.max(...proxies.map((p) => p.firstConfigAt!)) - startedAt;
+    await waitFor('the proxy workers to load', () => ready === workers.length, { timeoutMs: 30_000 });
+    const cpuAtStart = cpuSeconds(cp.child.pid!);
+    const startedAt = now();
+    for (const worker of workers) worker.postMessage('go');
+    await waitFor(`all ${n} proxies to ACK their first config`, () => firstConfigAt.every((at) => at !== undefined), { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 10 });
+    const firstConfigMs = Math.max(...(firstConfigAt as number[])) - startedAt;
     const afterFirst = rssMb(cp.child.pid!);
     const cpuAfterFirst = cpuSeconds(cp.child.pid!);
 
@@ -157,11 +206,11 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
     for (let c = 0; c < changes; c++) {
       const i = (c * 7) % n;
       isReady[i] = !isReady[i];
-      const before = proxies.map((p) => p.lastEdsVersion);
-      const t0 = performance.now();
+      const before = [...lastEdsVersion];
+      const t0 = now();
       await api(base, 'PUT', `/meshes/default/dataplanes/dp-${i}`, dataplane(i, isReady[i]));
-      await waitFor(`change ${c} to reach all ${n} proxies`, () => proxies.every((p, k) => p.lastEdsVersion !== before[k]), { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 2 });
-      latencies.push(Math.max(...proxies.map((p) => p.lastEdsAt)) - t0);
+      await waitFor(`change ${c} to reach all ${n} proxies`, () => lastEdsVersion.every((v, k) => v !== before[k]), { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 2 });
+      latencies.push(Math.max(...lastEdsAt) - t0);
     }
     latencies.sort((a, b) => a - b);
     const end = rssMb(cp.child.pid!);
@@ -182,7 +231,8 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
     result.holds = result.firstConfigMs <= TARGETS.firstConfigMs && result.pushP99Ms <= TARGETS.pushP99Ms && result.rssPeakMb <= TARGETS.rssMb;
     return result;
   } finally {
-    for (const p of proxies) p.client.close();
+    for (const worker of workers) worker.postMessage('close');
+    await Promise.all(workers.map((w) => Promise.race([new Promise((r) => w.once('exit', r)), new Promise((r) => setTimeout(r, 5_000)).then(() => w.terminate())])));
     cp.kill('SIGTERM');
     const exited = await Promise.race([cp.exited, new Promise((r) => setTimeout(r, 10_000, undefined))]);
     if (!exited) cp.kill('SIGKILL');
@@ -190,45 +240,51 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
   }
 }
 
-const { values } = parseArgs({
-  options: {
-    n: { type: 'string', multiple: true },
-    changes: { type: 'string', default: '30' },
-    // Incremental xDS (what Kuma 3 proxies use) instead of state-of-the-world.
-    delta: { type: 'boolean', default: false },
-    'find-max': { type: 'boolean', default: false },
-    'max-n': { type: 'string', default: '6000' },
-    step: { type: 'string', default: '1000' },
-    // e.g. --cp-node-arg=--cpu-prof --cp-node-arg=--cpu-prof-dir=/tmp/cp-prof to profile the control plane alone
-    'cp-node-arg': { type: 'string', multiple: true },
-  },
-});
-const changes = Number(values.changes);
-const sizes = (values.n ?? ['100', '1000']).map(Number);
-const results: Result[] = [];
-const report = (r: Result) => {
-  results.push(r);
-  console.log(JSON.stringify(r));
-};
-for (const n of sizes) report(await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? []));
-if (values['find-max']) {
-  const step = Number(values.step);
-  // Upwards from the largest size given, while the targets hold.
-  let n = Math.max(...sizes) + step;
-  while (results.find((r) => r.n === Math.max(...sizes))?.holds && n <= Number(values['max-n'])) {
-    let r: Result;
-    try {
-      r = await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? []);
-    } catch (err) {
-      console.log(JSON.stringify({ n, error: (err as Error).message.split('\n')[0] }));
-      break;
+if (!isMainThread) {
+  await runProxies(workerData as WorkerData);
+} else {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', multiple: true },
+      changes: { type: 'string', default: '30' },
+      // Incremental xDS (what Kuma 3 proxies use) instead of state-of-the-world.
+      delta: { type: 'boolean', default: false },
+      // Threads the simulated proxies are spread over.
+      workers: { type: 'string', default: '2' },
+      'find-max': { type: 'boolean', default: false },
+      'max-n': { type: 'string', default: '6000' },
+      step: { type: 'string', default: '1000' },
+      // e.g. --cp-node-arg=--cpu-prof --cp-node-arg=--cpu-prof-dir=/tmp/cp-prof to profile the control plane alone
+      'cp-node-arg': { type: 'string', multiple: true },
+    },
+  });
+  const changes = Number(values.changes);
+  const sizes = (values.n ?? ['100', '1000']).map(Number);
+  const results: Result[] = [];
+  const report = (r: Result) => {
+    results.push(r);
+    console.log(JSON.stringify(r));
+  };
+  for (const n of sizes) report(await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? [], Number(values.workers)));
+  if (values['find-max']) {
+    const step = Number(values.step);
+    // Upwards from the largest size given, while the targets hold.
+    let n = Math.max(...sizes) + step;
+    while (results.find((r) => r.n === Math.max(...sizes))?.holds && n <= Number(values['max-n'])) {
+      let r: Result;
+      try {
+        r = await runOnce(n, changes, values.delta, values['cp-node-arg'] ?? [], Number(values.workers));
+      } catch (err) {
+        console.log(JSON.stringify({ n, error: (err as Error).message.split('\n')[0] }));
+        break;
+      }
+      report(r);
+      if (!r.holds) break;
+      n += step;
     }
-    report(r);
-    if (!r.holds) break;
-    n += step;
+    const held = results.filter((r) => r.holds).map((r) => r.n);
+    console.log(`largest N holding the targets (first config ≤ ${TARGETS.firstConfigMs} ms, push p99 ≤ ${TARGETS.pushP99Ms} ms, RSS ≤ ${TARGETS.rssMb} MB): ${held.length ? Math.max(...held) : 'none'}`);
   }
-  const held = results.filter((r) => r.holds).map((r) => r.n);
-  console.log(`largest N holding the targets (first config ≤ ${TARGETS.firstConfigMs} ms, push p99 ≤ ${TARGETS.pushP99Ms} ms, RSS ≤ ${TARGETS.rssMb} MB): ${held.length ? Math.max(...held) : 'none'}`);
+  console.table(results);
+  process.exit(0);
 }
-console.table(results);
-process.exit(0);
