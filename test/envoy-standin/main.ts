@@ -31,6 +31,19 @@ async function checkStatic(bootstrap: Json): Promise<void> {
   for (const l of bootstrap.static_resources?.listeners ?? []) checkListener(l);
 }
 
+/** Envoy exits at once on SIGTERM/SIGINT and ignores SIGHUP; installed first thing, so even a signal during start-up is handled. */
+function installSignalHandlers(): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      log('warning', `caught ${signal}`);
+      log('info', 'exiting');
+      process.exit(0);
+    });
+  }
+  process.on('SIGHUP', () => log('debug', 'caught SIGHUP; ignored'));
+  process.on('SIGUSR1', () => log('debug', 'caught SIGUSR1 (reopen access logs); nothing to reopen'));
+}
+
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
@@ -54,17 +67,6 @@ async function main(argv: string[]): Promise<void> {
   if (typeof logPath === 'string' && logPath) setLogPath(logPath);
   // Node's deprecation notices (e.g. TLS servername set to an IP by the gRPC client) are not Envoy output.
   process.noDeprecation = true;
-  // Envoy exits at once on these; SIGHUP does nothing.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      log('warning', `caught ${signal}`);
-      log('info', 'exiting');
-      process.exit(0);
-    });
-  }
-  process.on('SIGHUP', () => log('debug', 'caught SIGHUP; ignored'));
-  process.on('SIGUSR1', () => log('debug', 'caught SIGUSR1 (reopen access logs); nothing to reopen'));
-
   log('info', `envoy-standin (a test double for Envoy, not Envoy) version: ${buildVersion()}`);
   log('info', `initializing epoch ${options.restartEpoch} (base id=${options.baseId}, hot restart version=disabled)`);
   // Only --version, --help and parse errors come before this: they need none of the rest.
@@ -106,6 +108,7 @@ async function main(argv: string[]): Promise<void> {
   if (options.mode === 'init_only') quit();
 }
 
+installSignalHandlers();
 main(process.argv.slice(2)).catch((err: unknown) => {
   log('critical', `${(err as Error).stack ?? String(err)}`);
   process.exit(1);
