@@ -100,7 +100,10 @@ async function main(argv: string[]): Promise<number> {
             throw new UserError((err as Error).message);
           }
         };
-        setLogLevel(String(args['log-level']));
+        const { AGENT_LOG_LEVELS } = await import('../config/agent-config.js');
+        const level = String(args['log-level']);
+        if (!(AGENT_LOG_LEVELS as readonly string[]).includes(level)) throw new UserError(`--log-level: '${level}' must be one of ${AGENT_LOG_LEVELS.join(', ')}`);
+        setLogLevel(level);
         await waitUntilReady({ url: String(args.url), timeoutMs: ms('timeout'), checkFrequencyMs: ms('check-frequency'), requestTimeoutMs: ms('request-timeout'), log: createLogger('kuma-dp.wait') });
       },
     )

@@ -30,6 +30,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   const stats = new AgentStats();
   let workDir: WorkDir | undefined;
   let keepWorkDir = false;
+  // SIGUSR2 drains inbound listeners once Envoy runs; before that it must not kill the agent (its default action).
+  const earlyUsr2 = (): void => log.info('SIGUSR2 received before Envoy runs: nothing to drain');
+  process.on('SIGUSR2', earlyUsr2);
   try {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
@@ -122,6 +125,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       ...(fetched.kumaSidecarConfiguration ? { sidecar: fetched.kumaSidecarConfiguration } : {}),
       log,
     });
+    process.off('SIGUSR2', earlyUsr2);
     try {
       return await supervisor.run(proc, components);
     } finally {
@@ -134,6 +138,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     }
     throw err;
   } finally {
+    process.off('SIGUSR2', earlyUsr2);
     signals.dispose();
     if (keepWorkDir && workDir?.temporary) log.warn('the temporary work dir is kept: it holds the config dump of a crashed Envoy', { path: workDir.path });
     else workDir?.cleanup();

@@ -95,3 +95,15 @@ t.test('SIGUSR2 and POST /drain drain inbound listeners and leave the agent runn
   agent.kill('SIGTERM');
   t.equal((await agent.exited).code, 0);
 });
+
+t.test('SIGUSR2 before Envoy runs does not kill the agent', async (t) => {
+  const x = await setup(t);
+  x.cp.respond({ status: 503, body: 'not yet' });
+  const agent = startAgent(t, x, [], { KUMA_CONTROL_PLANE_RETRY_BACKOFF: '30s' });
+  await waitFor('first bootstrap attempt', () => x.cp.requests.length >= 1);
+  agent.kill('SIGUSR2');
+  await agent.waitForLog((l) => l.msg === 'SIGUSR2 received before Envoy runs: nothing to drain', 'SIGUSR2 noted');
+  t.equal(agent.child.exitCode, null, 'still running');
+  agent.kill('SIGTERM');
+  t.equal((await agent.exited).code, 0);
+});
