@@ -108,9 +108,13 @@ export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.Proces
   return agent;
 }
 
-export function http(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+export function http(port: number, method: string, path: string, headers: Record<string, string> = {}) {
+  return hostHttp('127.0.0.1', port, method, path, headers);
+}
+
+export function hostHttp(host: string, port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers, timeout: 5000, agent: false }, (res) => {
+    const req = request({ host, port, method, path, headers, timeout: 5000, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));

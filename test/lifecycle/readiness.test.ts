@@ -1,11 +1,12 @@
 // The readiness reporter on KUMA_READINESS_PORT and the lifecycle endpoints,
 // through the real CLI with the Envoy stand-in.
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { TestAds } from '../envoy-standin/harness.js';
 import { alive, waitFor } from '../helpers/wait.js';
-import { adsBootstrapResponse, http, readiness, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
+import { adsBootstrapResponse, http, hostHttp, readiness, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
 
 t.test('readiness follows Envoy: NOT_READY (503) until Envoy is live, READY (200), TERMINATING (503) while draining', async (t) => {
   const x = await setup(t);
@@ -72,4 +73,31 @@ t.test('KUMA_READINESS_PORT=0 disables the reporter', async (t) => {
   await agent.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy is live');
   t.notOk(agent.logs().some((l) => l.msg === 'readiness reporter listening'));
   await t.rejects(http(x.readinessPort, 'GET', '/ready'), { code: 'ECONNREFUSED' });
+});
+
+const externalIp = Object.values(networkInterfaces())
+  .flat()
+  .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+
+t.test('as a pod (POD_NAME set): /ready on all addresses, lifecycle endpoints for loopback clients only', { skip: externalIp ? false : 'this machine has no non-loopback IPv4 address' }, async (t) => {
+  const x = await setup(t);
+  x.cp.respond(staticBootstrap(x));
+  const agent = startAgent(t, x, [], { POD_NAME: 'web-1-abc' });
+  await waitForReadiness(x, '200 READY');
+  const ready = await hostHttp(externalIp!, x.readinessPort, 'GET', '/ready');
+  t.equal(`${ready.status} ${ready.body}`, '200 READY', 'the kubelet can probe from outside');
+  const quit = await hostHttp(externalIp!, x.readinessPort, 'POST', '/quitquitquit');
+  t.equal(quit.status, 403);
+  t.equal(quit.body, 'lifecycle endpoints answer loopback clients only\n');
+  t.equal(agent.child.exitCode, null, 'a remote /quitquitquit does nothing');
+  t.equal((await http(x.readinessPort, 'POST', '/quitquitquit')).status, 200, 'from loopback it works');
+  t.equal((await agent.exited).code, 0);
+});
+
+t.test('without POD_NAME the reporter listens on loopback only', { skip: externalIp ? false : 'this machine has no non-loopback IPv4 address' }, async (t) => {
+  const x = await setup(t);
+  x.cp.respond(staticBootstrap(x));
+  startAgent(t, x, []);
+  await waitForReadiness(x, '200 READY');
+  await t.rejects(hostHttp(externalIp!, x.readinessPort, 'GET', '/ready'), { code: 'ECONNREFUSED' });
 });
