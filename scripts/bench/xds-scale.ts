@@ -250,7 +250,7 @@ if (!isMainThread) {
       // Incremental xDS (what Kuma 3 proxies use) instead of state-of-the-world.
       delta: { type: 'boolean', default: false },
       // Threads the simulated proxies are spread over.
-      workers: { type: 'string', default: '2' },
+      workers: { type: 'string', default: '1' },
       'find-max': { type: 'boolean', default: false },
       'max-n': { type: 'string', default: '6000' },
       step: { type: 'string', default: '1000' },
