@@ -1,7 +1,10 @@
+import { EXPECTED_ENVOY_VERSION } from '../../src/envoy/binary.js';
+
 // What `--version` and /server_info report. The build SHA is a fixed made-up
 // value; ENVOY_STANDIN_VERSION lets a test pose as another Envoy release.
 const BUILD_SHA = '5e5f1c2b8a3d4e6f7081920a3b4c5d6e7f809a1b';
-const DEFAULT_VERSION = '1.34.1';
+// The release the agent is built against, so kuma-dp sees a compatible Envoy.
+const DEFAULT_VERSION = EXPECTED_ENVOY_VERSION;
 
 export function versionNumber(): string {
   return process.env.ENVOY_STANDIN_VERSION || DEFAULT_VERSION;
