@@ -14,7 +14,7 @@ const valid = { admin: adminBlock, static_resources: { listeners: [tcpListener('
 t.test('--version prints Envoy\'s banner exactly, and the version can be overridden', async (t) => {
   const r = await run(STANDIN, ['--version']);
   t.equal(r.code, 0);
-  t.match(r.stdout, /^\nenvoy {2}version: [0-9a-f]{40}\/1\.34\.1\/Clean\/RELEASE\/BoringSSL\n\n$/);
+  t.match(r.stdout, /^\nenvoy {2}version: [0-9a-f]{40}\/1\.39\.0\/Clean\/RELEASE\/BoringSSL\n\n$/);
   const other = await run(STANDIN, ['--version'], { env: { ENVOY_STANDIN_VERSION: '1.29.7' } });
   t.match(other.stdout, /^\nenvoy {2}version: [0-9a-f]{40}\/1\.29\.7\/Clean\/RELEASE\/BoringSSL\n\n$/);
 });
