@@ -178,7 +178,12 @@ export class Supervisor {
       return 0;
     }
     this.envoy = this.opts.launch();
-    await this.envoy.start();
+    try {
+      await this.envoy.start();
+    } catch (err) {
+      await stopComponents();
+      throw new UserError(`could not restart Envoy: ${(err as Error).message}; check --binary-path (KUMA_DATAPLANE_RUNTIME_BINARY_PATH)`);
+    }
     stats.envoyStarts += 1;
     stats.envoyRestarts += 1;
     this.lifecycle.enter('starting', { pid: this.envoy.pid, restart: decision.attempt });
