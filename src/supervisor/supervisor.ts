@@ -44,6 +44,7 @@ export interface SuperviseOptions {
 
 const SIGNAL_STATUS: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 const LIVE_POLL_MAX_MS = 1000;
+const LIVE_POLL_SLOW_MS = 5000;
 
 function delay(ms: number): { promise: Promise<'elapsed'>; cancel: () => void } {
   let timer: NodeJS.Timeout | undefined;
@@ -81,7 +82,7 @@ export class Supervisor {
     if (res.status !== 200) throw new Error(`Envoy answered /drain_listeners with ${res.status}: ${res.body.trim()}`);
   }
 
-  /** Polls Envoy's /ready (growing intervals, at most once a second) until LIVE, then enters 'live'. */
+  /** Polls Envoy's /ready (growing intervals, at most once a second, slower after a minute) until LIVE, then enters 'live'. */
   private watchUntilLive(envoy: EnvoyProcess): void {
     let gone = false;
     void envoy.exited.then(() => (gone = true));
@@ -95,8 +96,11 @@ export class Supervisor {
         this.dumps.refreshEvery();
         return;
       }
-      setTimeout(() => void poll(Math.min(LIVE_POLL_MAX_MS, wait * 2)), wait).unref();
+      // Once a second at most; after a minute without LIVE (Envoy waiting on its control plane), every few seconds.
+      const cap = Date.now() - began > 60_000 ? LIVE_POLL_SLOW_MS : LIVE_POLL_MAX_MS;
+      setTimeout(() => void poll(Math.min(cap, wait * 2)), wait).unref();
     };
+    const began = Date.now();
     void poll(50);
   }
 
