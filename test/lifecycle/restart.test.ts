@@ -1,7 +1,7 @@
 // --envoy-restart through the real CLI: restarts with growing delays, the
 // crash-loop limit with Envoy's last lines in the error, and the config dump
 // kept when Envoy dies.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { alive, waitFor } from '../helpers/wait.js';
@@ -82,4 +82,19 @@ t.test('bad restart flags name themselves', async (t) => {
     t.match(agent.stderr(), expected);
   }
   t.equal(x.cp.requests.length, 0, 'refused before the control plane is contacted');
+});
+
+t.test('never (the default): a crashed Envoy ends the agent with its status, and a temporary work dir is kept for its config dump', async (t) => {
+  const x = await setup(t);
+  x.cp.respond(staticBootstrap(x));
+  const agent = startAgent(t, x, []);
+  await waitForReadiness(x, '200 READY');
+  const workDir = String(agent.logs().find((l) => l.msg === 'work directory')!.path);
+  t.teardown(() => rmSync(workDir, { recursive: true, force: true }));
+  await waitFor('config dump saved when Envoy went live', () => existsSync(join(workDir, 'config_dump.json')));
+  process.kill(agent.logs().find((l) => l.msg === 'envoy running')!.pid as number, 'SIGSEGV');
+  t.equal((await agent.exited).code, 128 + 11);
+  const kept = agent.logs().find((l) => l.msg === 'Envoy exited abnormally; its last config dump is kept for study')!;
+  t.ok(existsSync(String(kept.file)), 'the crash dump is there after the agent exited');
+  t.match(agent.logs().find((l) => l.msg === 'the temporary work dir is kept: it holds the config dump of a crashed Envoy'), { path: workDir });
 });
