@@ -7,6 +7,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Dataplane } from '../dataplane/types.js';
 import { createLogger } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
 import { Templates } from '../render/templates.js';
@@ -75,6 +76,22 @@ function nodeMetadataString(node: Node, key: string): string | undefined {
   return value?.kind === 'stringValue' || value?.stringValue !== undefined ? value.stringValue : undefined;
 }
 
+/**
+ * The Dataplane a proxy started with --dataplane-file carries in its node
+ * metadata (as with Kuma universal), when valid and named as the node is.
+ */
+function metadataDataplane(node: Node): Dataplane | undefined {
+  const text = nodeMetadataString(node, 'dataplane.resource');
+  const id = splitProxyId(node.id ?? '');
+  if (!text || !id) return undefined;
+  const checked = checkDataplaneText(text, 'node.metadata["dataplane.resource"]');
+  if (!checked.ok || checked.dataplane.mesh !== id.mesh || checked.dataplane.name !== id.name) {
+    log.warn('ignoring the Dataplane in node metadata', { proxy: node.id, errors: checked.ok ? ['mesh/name differ from node.id'] : checked.errors });
+    return undefined;
+  }
+  return checked.dataplane;
+}
+
 function splitProxyId(id: string): { mesh: string; name: string } | undefined {
   const dot = id.indexOf('.');
   return dot > 0 ? { mesh: id.slice(0, dot), name: id.slice(dot + 1) } : undefined;
@@ -121,24 +138,16 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       const token = metadata.get('authorization')[0];
       try {
         const identity = await tokens.verify(typeof token === 'string' ? token : token?.toString(), id.mesh, id.name);
-        const stored = store.get(id.mesh, id.name);
-        if (stored) checkTokenTags(identity, stored.dataplane);
+        const dataplane = store.get(id.mesh, id.name)?.dataplane ?? metadataDataplane(node);
+        if (dataplane) checkTokenTags(identity, dataplane);
       } catch (err) {
         if (!(err instanceof TokenError)) throw err;
         throw new StreamRefused(err.kind === 'forbidden' ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, err.message);
       }
     },
     onConnect: async (proxyId, node) => {
-      // A proxy started with --dataplane-file carries its Dataplane in node metadata (as with Kuma universal).
-      const text = nodeMetadataString(node, 'dataplane.resource');
-      const id = splitProxyId(proxyId);
-      if (!text || !id || !store.hasMesh(id.mesh)) return;
-      const checked = checkDataplaneText(text, 'node.metadata["dataplane.resource"]');
-      if (!checked.ok || checked.dataplane.mesh !== id.mesh || checked.dataplane.name !== id.name) {
-        log.warn('ignoring the Dataplane in node metadata', { proxy: proxyId, errors: checked.ok ? ['mesh/name differ from node.id'] : checked.errors });
-        return;
-      }
-      await store.put(checked.dataplane, 'proxy');
+      const dataplane = metadataDataplane(node);
+      if (dataplane && store.hasMesh(dataplane.mesh)) await store.put(dataplane, 'proxy');
     },
     onDisconnect: (proxyId) => {
       const id = splitProxyId(proxyId);

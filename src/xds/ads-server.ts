@@ -273,6 +273,8 @@ export class AdsServer {
     log.info('xDS stream closed', { stream: stream.id, proxy: proxyId });
     if (record.streams.size === 0) {
       record.lastDisconnectAt = new Date().toISOString();
+      // Only proxies with NACKs to show are remembered once gone, so churn cannot grow this map without bound.
+      if (record.nacks.length === 0) this.proxies.delete(proxyId);
       this.options.onDisconnect?.(proxyId);
     }
   }

@@ -12,6 +12,8 @@ export interface ClientOptions {
   nodeId: string;
   delta?: boolean;
   metadata?: Record<string, string>;
+  /** String fields of node.metadata (a google.protobuf.Struct), e.g. 'dataplane.resource'. */
+  nodeMetadata?: Record<string, string>;
   /**
    * Decode only version, type and nonce of each response, never the
    * resources (for the benchmark, where the simulated proxies must cost as
@@ -61,10 +63,11 @@ export class AdsClient<R extends AnyResponse = AnyResponse> {
     return new AdsClient<R>(client, call, options);
   }
 
-  private node(): { node?: { id: string; cluster: string } } {
+  private node(): { node?: { id: string; cluster: string; metadata?: unknown } } {
     if (this.sentNode) return {};
     this.sentNode = true;
-    return { node: { id: this.options.nodeId, cluster: 'test' } };
+    const fields = Object.fromEntries(Object.entries(this.options.nodeMetadata ?? {}).map(([k, v]) => [k, { stringValue: v }]));
+    return { node: { id: this.options.nodeId, cluster: 'test', ...(this.options.nodeMetadata ? { metadata: { fields } } : {}) } };
   }
 
   /** A SotW request; the node goes on the stream's first message only, as Envoy does. */

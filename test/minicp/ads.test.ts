@@ -195,3 +195,16 @@ t.test('delta: subscribe, unsubscribe, removals', async (t) => {
   const ldsRemoval = await byType(TYPE_URL.listener, beforeRemoval);
   t.same(ldsRemoval.removed_resources, ['outbound:127.0.0.1:20001']);
 });
+
+t.test('a proxy can register its Dataplane through node metadata, and is deregistered when it leaves', async (t) => {
+  const dp = dataplane('self-1', { service: 'self', address: '127.0.0.10' });
+  const client = await AdsClient.open<DiscoveryResponse>({ target, nodeId: 'default.self-1', nodeMetadata: { 'dataplane.resource': JSON.stringify(dp) } });
+  clients.push(client);
+  client.request({ type_url: TYPE_URL.listener, resource_names: [] });
+  const lds = await client.next('LDS for a self-registered proxy', (r) => r.type_url === TYPE_URL.listener);
+  t.same(names(await decodeAll(lds.resources)), ['inbound:127.0.0.10:10001']);
+  t.equal((await api(cp, 'GET', '/meshes/default/dataplanes/self-1')).status, 200);
+  client.close();
+  await waitFor('the Dataplane to be removed', async () => (await api(cp, 'GET', '/meshes/default/dataplanes/self-1')).status === 404);
+  t.pass('removed after the stream closed');
+});
