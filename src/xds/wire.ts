@@ -80,8 +80,8 @@ export function encodeDeltaDiscoveryResponse(systemVersion: string, resources: r
   return Buffer.concat([stringField(1, systemVersion), ...resources.map(deltaEntry), stringField(4, typeUrl), stringField(5, nonce), ...removed.map((name) => stringField(6, name))]);
 }
 
-/** Reads protobuf fields; `undefined` from a handler means "not for the fast path". */
-function readFields(bytes: Buffer, onField: (fieldNo: number, wireType: number, value: number | Buffer) => boolean): boolean {
+/** Reads the varint and length-delimited fields of a message in order; a handler returning false (or another wire type) stops it with false. */
+export function readFields(bytes: Buffer, onField: (fieldNo: number, wireType: number, value: number | Buffer) => boolean): boolean {
   let pos = 0;
   const varintAt = (): number => {
     let result = 0;

@@ -2,6 +2,7 @@
 // protos (src/xds/ads-proto.ts), SotW or delta, that records every response.
 import type * as grpcTypes from '@grpc/grpc-js';
 import { loadAdsDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/ads-proto.js';
+import { readFields } from '../../src/xds/wire.js';
 import { waitFor } from '../helpers/wait.js';
 
 export interface ClientOptions {
@@ -105,33 +106,13 @@ export class AdsClient<R extends AnyResponse = AnyResponse> {
 
 /** version (field 1), type_url (4) and nonce (5) of a (Delta)DiscoveryResponse, skipping every other field. */
 function decodeHeaders(bytes: Buffer, delta: boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = { resources: [], type_url: '', nonce: '', [delta ? 'system_version_info' : 'version_info']: '' };
-  let pos = 0;
-  const readVarint = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = bytes[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return result;
-      shift += 7;
-    }
-  };
-  while (pos < bytes.length) {
-    const tag = readVarint();
-    const wireType = tag & 7;
-    const fieldNo = tag >>> 3;
-    if (wireType === 0) {
-      readVarint();
-      continue;
-    }
-    if (wireType !== 2) throw new Error(`unexpected wire type ${wireType}`);
-    const length = readVarint();
-    const text = fieldNo === 1 || fieldNo === 4 || fieldNo === 5 ? bytes.toString('utf8', pos, pos + length) : undefined;
-    if (fieldNo === 1) out[delta ? 'system_version_info' : 'version_info'] = text;
-    if (fieldNo === 4) out.type_url = text;
-    if (fieldNo === 5) out.nonce = text;
-    pos += length;
-  }
+  const versionKey = delta ? 'system_version_info' : 'version_info';
+  const out: Record<string, unknown> = { resources: [], type_url: '', nonce: '', [versionKey]: '' };
+  const keys: Record<number, string> = { 1: versionKey, 4: 'type_url', 5: 'nonce' };
+  readFields(bytes, (fieldNo, wireType, value) => {
+    const key = keys[fieldNo];
+    if (key && wireType === 2) out[key] = (value as Buffer).toString('utf8');
+    return true;
+  });
   return out;
 }
