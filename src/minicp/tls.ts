@@ -46,7 +46,7 @@ export async function setUpTls(workDir: string, options: { certFile?: string; ke
     // The chain's last certificate is its root (or the certificate itself when self-signed).
     const caPem = certs[certs.length - 1]! + '\n';
     await writeFile(caCertPath, caPem);
-    return { caPem, caCertPath, server: { certPem, keyPem } };
+    return { caPem, caCertPath, server: { certPem: certs.join('\n') + '\n', keyPem } };
   }
   const caKeyPath = join(workDir, CA_KEY_FILE);
   let ca: KeyPair;

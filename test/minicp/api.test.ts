@@ -1,8 +1,10 @@
 // The HTTP API (plain and TLS), tokens, diagnostics and MADS of an in-process mini-CP.
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as https from 'node:https';
-import { networkInterfaces } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import t from 'tap';
+import { createCa, issueCert } from '../../src/tls/certs.js';
 import { api, dataplane, inProcessCp } from './fixtures.js';
 
 const { cp } = await inProcessCp({ auth: 'dp-token' });
@@ -141,4 +143,21 @@ t.test('other hosts may read but not write or mint tokens', async (t) => {
   t.match(((await put.json()) as { title: string }).title, /only accepted from this host.*--api-admin-from-anywhere/);
   t.equal((await fetch(`${base}/tokens/dataplane`, { method: 'POST', body: '{"name":"x"}' })).status, 403);
   t.equal((await api(open.cp, 'PUT', '/meshes/default/dataplanes/x', dataplane('x', { service: 'x' }))).status, 201, 'from this host it is accepted');
+});
+
+t.test('--tls-cert-file/--tls-key-file: the chain is served and its root handed out as ca.crt', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mini-cp-own-cert-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const ca = await createCa('my CA');
+  const server = await issueCert(ca, { commonName: 'cp', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  await writeFile(join(dir, 'tls.crt'), `${server.certPem.trim()}\n${ca.certPem.trim()}\n`);
+  await writeFile(join(dir, 'tls.key'), server.keyPem);
+  const own = await inProcessCp({ workDir: join(dir, 'work'), tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key') });
+  t.teardown(() => own.cp.close());
+  t.equal((await readFile(own.cp.caCertPath, 'utf8')).trim(), ca.certPem.trim(), 'ca.crt is the chain’s root');
+  const status = await new Promise<number>((resolve, reject) => {
+    https.get(`https://localhost:${own.cp.ports.apiHttps}/meshes`, { ca: ca.certPem }, (res) => resolve(res.statusCode!)).on('error', reject);
+  });
+  t.equal(status, 200, 'a client trusting only that CA reaches the HTTPS API');
+  await t.rejects(inProcessCp({ workDir: join(dir, 'half'), tlsCertFile: join(dir, 'tls.crt') }), /--tls-cert-file and --tls-key-file go together/);
 });
