@@ -1,43 +1,32 @@
 // kuma-dp: the command line. Flags come from src/config/flags.ts; each command
 // loads its implementation lazily so `run` pays only for what it uses.
-import yargs, { type Options } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { ENV_ONLY, RUN_FLAGS } from '../config/flags.js';
+import { ENV_ONLY } from '../config/flags.js';
 import { setLogLevel } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
 import { buildInfo } from './build-info.js';
-
-function yargsOptions(): Record<string, Options> {
-  const options: Record<string, Options> = {};
-  for (const flag of RUN_FLAGS) {
-    const env = flag.env?.length ? ` [env ${flag.env.join(', ')}]` : '';
-    options[flag.name] = {
-      // Numbers and durations are parsed by the config layer, which names the flag in its errors.
-      type: flag.type === 'boolean' ? 'boolean' : 'string',
-      describe: flag.describe + env,
-      ...(flag.alias ? { alias: flag.alias } : {}),
-      ...(flag.default !== undefined ? { default: flag.default } : {}),
-      ...(flag.type === 'array' ? { requiresArg: true } : {}),
-    };
-  }
-  return options;
-}
+import { fastRunFlags, normalizeRunFlags, runOptions } from './run-args.js';
 
 const envEpilogue = `Environment-only settings:\n${ENV_ONLY.map((e) => `  ${e.env} (default ${e.default || 'unset'}): ${e.describe}`).join('\n')}\nEnvironment variables override flags, as in Kuma.`;
 
-/** The run flags as yargs parsed them → the agent's configuration (`run` and `doctor` share it). */
-async function agentConfig(args: Record<string, unknown>) {
+/** The run flags → the agent's configuration (`run` and `doctor` share it). */
+async function agentConfig(flags: Record<string, unknown>) {
   const { buildAgentConfig } = await import('../config/agent-config.js');
-  const flags: Record<string, unknown> = { ...args };
-  for (const flag of RUN_FLAGS) {
-    const value = flags[flag.name];
-    if (flag.type === 'array') flags[flag.name] = value === undefined ? [] : Array.isArray(value) ? value : [value];
-    else if (Array.isArray(value)) flags[flag.name] = value[value.length - 1]; // the last one wins, as with Kuma's flags
-  }
   return buildAgentConfig(flags, process.env);
 }
 
+async function runCommand(flags: Record<string, unknown>): Promise<number> {
+  const config = await agentConfig(flags);
+  setLogLevel(config.logLevel);
+  const { runAgent } = await import('./run.js');
+  return runAgent(config);
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'run') {
+    const flags = fastRunFlags(argv.slice(1));
+    if (flags) return runCommand(flags);
+  }
+  const { default: yargs } = await import('yargs');
   let status = 0;
   await yargs(argv)
     .scriptName('kuma-dp')
@@ -45,20 +34,17 @@ async function main(argv: string[]): Promise<number> {
     .command(
       'run',
       'Fetch the bootstrap from the control plane, launch Envoy and supervise it',
-      (y) => y.options(yargsOptions()).epilogue(envEpilogue),
+      (y) => y.options(runOptions()).epilogue(envEpilogue),
       async (args) => {
-        const config = await agentConfig(args);
-        setLogLevel(config.logLevel);
-        const { runAgent } = await import('./run.js');
-        status = await runAgent(config);
+        status = await runCommand(normalizeRunFlags(args));
       },
     )
     .command(
       'doctor',
       'Check what `kuma-dp run` needs with the same flags: Envoy, the control plane and its TLS, the token, the Dataplane, the ports, the work dir',
-      (y) => y.options(yargsOptions()).epilogue(envEpilogue),
+      (y) => y.options(runOptions()).epilogue(envEpilogue),
       async (args) => {
-        const config = await agentConfig(args);
+        const config = await agentConfig(normalizeRunFlags(args));
         setLogLevel('error');
         const { runChecks, formatResults } = await import('../doctor/checks.js');
         const results = await runChecks(config);
@@ -132,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
   return status;
 }
 
-main(hideBin(process.argv)).then(
+main(process.argv.slice(2)).then(
   (status) => {
     // Exit now: nothing is left to do, and a library's idle handle (a keep-alive
     // socket, a timer) must not keep a stopping sidecar around.
