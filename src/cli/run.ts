@@ -36,6 +36,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   try {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
+    // The bootstrap client (undici) takes a while to load: load it while `envoy --version` runs.
+    const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js')]);
+    bootstrapModules.catch(() => undefined); // a failure surfaces where it is awaited
     const [dataplane, envoy] = await Promise.all([loadDataplane({ ...config.dataplane }), envoyVersion(binary)]);
     if (envoy.kumaDpCompatible) log.info('Envoy version is compatible', { path: binary, version: envoy.version });
     else log.warn('Envoy version may not be compatible with this kuma-dp', { path: binary, version: envoy.version, build: envoy.build });
@@ -45,8 +48,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const token = await resolveToken(config, workDir);
     const caCertPem = config.controlPlane.caCertPem ?? (config.controlPlane.caCertFile ? await readCaFile(config.controlPlane.caCertFile) : undefined);
 
-    const { buildBootstrapRequest } = await import('../bootstrap/request.js');
-    const { fetchBootstrap } = await import('../bootstrap/client.js');
+    const [{ buildBootstrapRequest }, { fetchBootstrap }] = await bootstrapModules;
     const request = buildBootstrapRequest({
       mesh: dataplane.mesh,
       name: dataplane.name,
