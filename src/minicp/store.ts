@@ -34,6 +34,8 @@ export const dataplaneKey = (mesh: string, name: string): string => `${mesh}.${n
 export class Store {
   private readonly events = new EventEmitter();
   private writing: Promise<void> = Promise.resolve();
+  /** A write that has not started yet: changes made now ride on it. */
+  private queued: Promise<void> | undefined;
 
   private constructor(
     private readonly file: string | undefined,
@@ -154,14 +156,25 @@ export class Store {
     this.events.emit('change', change);
   }
 
+  /**
+   * Resolves once the current state is on disk. Writes never overlap, and
+   * changes that arrive while one is under way share the next one, so a burst
+   * of registrations costs a few writes, not one per Dataplane.
+   */
   private persist(): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
-    // Snapshot now; writes are chained so the file always ends at the latest state.
-    const state: FileState = { version: 1, meshes: this.meshes(), dataplanes: [...this.dataplanes.values()] };
-    const text = JSON.stringify(state, null, 2) + '\n';
-    this.writing = this.writing.catch(() => undefined).then(() => writeAtomically(file, text));
-    return this.writing;
+    if (this.queued) return this.queued;
+    const queued = this.writing
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined; // from here on, a change needs the next write
+        const state: FileState = { version: 1, meshes: this.meshes(), dataplanes: [...this.dataplanes.values()] };
+        return writeAtomically(file, JSON.stringify(state, null, 2) + '\n');
+      });
+    this.queued = queued;
+    this.writing = queued;
+    return queued;
   }
 }
 
