@@ -19,8 +19,9 @@ export function createDiagnostics(store: Store, ads: AdsServer): Diagnostics {
   new Gauge({ name: 'kuma_mini_cp_dataplanes', help: 'Dataplane resources in the store', registers: [registry], collect() { this.set(store.size()); } });
   new Gauge({ name: 'kuma_mini_cp_xds_streams', help: 'Open ADS streams', registers: [registry], collect() { this.set(ads.streamCount()); } });
   new Gauge({ name: 'kuma_mini_cp_xds_connected_proxies', help: 'Proxies with at least one ADS stream', registers: [registry], collect() { this.set(ads.connectedProxies()); } });
+  // Counted by the ADS server itself; exposed as Prometheus counters at scrape time.
   const counterFrom = (name: string, help: string, read: () => number): void => {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
   };
   counterFrom('kuma_mini_cp_xds_responses_total', 'xDS responses sent', () => ads.counters.responses);
   counterFrom('kuma_mini_cp_xds_acks_total', 'xDS responses ACKed', () => ads.counters.acks);

@@ -107,6 +107,9 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
     t.equal(stream.types[TYPE_URL.listener].acked.version, web1.lds.version_info, 'the last ACKed listener version stays the previous one');
     t.equal(stream.types[TYPE_URL.cluster].acked.version, cds.version_info);
     t.ok(stream.types[TYPE_URL.cluster].acked.resources.some((c: any) => c.name === 'db'), 'the API shows the ACKed resources');
+    const metrics = await (await fetch(`${cp.addresses.diagnostics}/metrics`)).text();
+    t.match(metrics, /^kuma_mini_cp_xds_nacks_total 1$/m, 'counted in /metrics');
+    t.match(metrics, /^kuma_mini_cp_xds_connected_proxies 2$/m);
 
     // Another change, to endpoints only: the NACKed listeners are not sent again.
     const afterNack = web1.client.responses.length;

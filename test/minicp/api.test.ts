@@ -105,6 +105,8 @@ t.test('diagnostics: healthy, ready, metrics', async (t) => {
   const metrics = await (await get('/metrics')).text();
   t.match(metrics, /^kuma_mini_cp_dataplanes \d+$/m);
   t.match(metrics, /^kuma_mini_cp_xds_streams 0$/m);
+  t.match(metrics, /^# TYPE kuma_mini_cp_xds_nacks_total counter$/m);
+  t.match(metrics, /^kuma_mini_cp_xds_nacks_total 0$/m);
   t.match(metrics, /kuma_mini_cp_process_resident_memory_bytes/);
 });
 
