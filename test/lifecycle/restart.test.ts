@@ -18,7 +18,6 @@ t.test('on-failure: restarts with doubling delays, then gives up at the crash-lo
   t.equal(starts.length, 4, 'the first start and three restarts');
   const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
   t.ok(gaps[0]! >= 200 && gaps[1]! >= 400 && gaps[2]! >= 800, `delays double: ${gaps.join(', ')} ms`);
-  t.ok(gaps[1]! > gaps[0]! && gaps[2]! > gaps[1]!, 'and grow');
   t.match(agent.stderr(), /Error: Envoy keeps exiting: it was restarted 3 times within 5m \(--envoy-max-restarts 3, --envoy-restart-window 5m\) and exited again with status 3\. Envoy's last lines:\n {2}\[critical\]\[main\] error initializing configuration: listener inbound:1 bind failed\n {2}exiting\nFix the cause above, or raise --envoy-max-restarts \(KUMA_DATAPLANE_RUNTIME_ENVOY_MAX_RESTARTS\)/);
   const restarts = agent.logs().filter((l) => l.msg === 'Envoy exited; restarting it');
   t.same(restarts.map((l) => l.delayMs), [200, 400, 800]);
