@@ -211,3 +211,14 @@ t.test('a proxy can register its Dataplane through node metadata, and is deregis
   await waitFor('the Dataplane to be removed', async () => (await api(cp, 'GET', '/meshes/default/dataplanes/self-1')).status === 404);
   t.pass('removed after the stream closed');
 });
+
+t.test('a proxy that connects before its Dataplane exists gets its configuration once it does', async (t) => {
+  const client = await AdsClient.open<DiscoveryResponse>({ target, nodeId: 'default.late-1' });
+  clients.push(client);
+  client.request({ type_url: TYPE_URL.listener, resource_names: [] });
+  await waitForLog(logs, (l) => l.msg === 'xDS stream opened' && l.proxy === 'default.late-1');
+  t.same(client.responses, [], 'nothing to send yet');
+  t.equal((await api(cp, 'PUT', '/meshes/default/dataplanes/late-1', dataplane('late-1', { service: 'late', address: '127.0.0.11' }))).status, 201);
+  const lds = await client.next('LDS once the Dataplane exists', (r) => r.type_url === TYPE_URL.listener);
+  t.same(names(await decodeAll(lds.resources)), ['inbound:127.0.0.11:10001']);
+});
