@@ -12,7 +12,6 @@ import type { Logger } from '../log/logger.js';
 import { AgentStats } from '../metrics/agent-stats.js';
 import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
-import { buildEnvoyConfig } from '../render/envoy-config.js';
 import { SignalCounter } from '../supervisor/signals.js';
 import { UserError } from '../util/errors.js';
 import { buildInfo } from './build-info.js';
@@ -36,9 +35,11 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   try {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
-    // The bootstrap client (undici) takes a while to load: load it while `envoy --version` runs.
+    // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
     const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js')]);
+    const renderModule = import('../render/envoy-config.js');
     bootstrapModules.catch(() => undefined); // a failure surfaces where it is awaited
+    renderModule.catch(() => undefined);
     const [dataplane, envoy] = await Promise.all([loadDataplane({ ...config.dataplane }), envoyVersion(binary)]);
     if (envoy.kumaDpCompatible) log.info('Envoy version is compatible', { path: binary, version: envoy.version });
     else log.warn('Envoy version may not be compatible with this kuma-dp', { path: binary, version: envoy.version, build: envoy.build });
@@ -78,6 +79,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     });
     stats.bootstrapAttempts += 1;
 
+    const { buildEnvoyConfig } = await renderModule;
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
     if (config.envoy.validateConfig) await validateConfig(envoyConfig.json);
     const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
