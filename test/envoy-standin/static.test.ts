@@ -73,7 +73,7 @@ t.test('static resources: traffic, admin endpoints and drain', async (t) => {
   // Admin reports.
   const info = JSON.parse((await adminGet(s, '/server_info')).body);
   t.equal(info.state, 'LIVE');
-  t.match(info.version, /^[0-9a-f]{40}\/1\.34\.1\/Clean\/RELEASE\/BoringSSL$/);
+  t.match(info.version, /^[0-9a-f]{40}\/1\.39\.0\/Clean\/RELEASE\/BoringSSL$/);
   t.equal(info.command_line_options.disable_hot_restart, true);
   t.equal(info.node.id, 'static-node');
   const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
