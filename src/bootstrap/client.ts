@@ -53,6 +53,11 @@ let undici: Promise<{ Client: ClientClass; request: RequestFn }> | undefined;
 // agent lingered ~1 s after a bootstrap fetch. The baseline code parses one
 // small response per attempt just as well, so the optimising tier is turned
 // off (this agent runs no other WebAssembly).
+/** Starts loading the HTTP client now (e.g. while Envoy's version is read), so the first request does not wait for it. */
+export function preloadHttpClient(): void {
+  loadUndici().catch(() => undefined); // a failure surfaces at the request
+}
+
 function loadUndici(): Promise<{ Client: ClientClass; request: RequestFn }> {
   undici ??= import('node:v8')
     .then((v8) => v8.setFlagsFromString('--liftoff-only'))

@@ -1,7 +1,6 @@
 // `kuma-dp run`: the agent's one-way pipeline
 //   flags + env → config → Dataplane → bootstrap request → bootstrap
 //   → Envoy config → validation → Envoy process → supervision.
-import { hostname } from 'node:os';
 import type { AgentConfig } from '../config/agent-config.js';
 import { checkTokenShape, readTokenFile } from '../config/token.js';
 import { loadDataplane } from '../dataplane/load.js';
@@ -14,6 +13,7 @@ import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { SignalCounter } from '../supervisor/signals.js';
 import { UserError } from '../util/errors.js';
+import type { Validator } from '../validate/worker.js';
 import { buildInfo } from './build-info.js';
 
 const log = createLogger('kuma-dp');
@@ -28,6 +28,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   const signals = new SignalCounter((signal, count) => log.info('signal received', { signal, count }));
   const stats = new AgentStats();
   let workDir: WorkDir | undefined;
+  let validator: Validator | undefined;
   let keepWorkDir = false;
   // SIGUSR2 drains inbound listeners once Envoy runs; before that it must not kill the agent (its default action).
   const earlyUsr2 = (): void => log.info('SIGUSR2 received before Envoy runs: nothing to drain');
@@ -37,6 +38,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const binary = findEnvoyBinary(config.envoy.binaryPath);
     // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
     const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js')]);
+    bootstrapModules.then(([, client]) => client.preloadHttpClient(), () => undefined);
+    // Envoy's types load in the validation worker meanwhile, on the other core.
+    validator = config.envoy.validateConfig ? (await import('../validate/worker.js')).startValidator() : undefined;
     const renderModule = import('../render/envoy-config.js');
     bootstrapModules.catch(() => undefined); // a failure surfaces where it is awaited
     renderModule.catch(() => undefined);
@@ -66,7 +70,6 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       metricsKeyPath: config.metrics.keyPath,
       ipv6Enabled: false,
     });
-    log.info('fetching bootstrap', { cpAddress: config.controlPlane.url, mesh: dataplane.mesh, name: dataplane.name, host: hostname() });
     const fetched = await fetchBootstrap(request, {
       cpAddress: config.controlPlane.url,
       ...(caCertPem ? { caCertPem } : {}),
@@ -81,7 +84,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
 
     const { buildEnvoyConfig } = await renderModule;
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
-    if (config.envoy.validateConfig) await validateConfig(envoyConfig.json);
+    if (validator) await validateConfig(validator, envoyConfig.json);
     const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
     log.info('bootstrap configuration saved to a file', { file: configPath, mode: envoyConfig.mode, admin: `${envoyConfig.admin.address}:${envoyConfig.admin.port}` });
     if (signals.received > 0) {
@@ -142,6 +145,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     }
     throw err;
   } finally {
+    validator?.cancel(); // a no-op once it has answered
     process.off('SIGUSR2', earlyUsr2);
     signals.dispose();
     if (keepWorkDir && workDir?.temporary) log.warn('the temporary work dir is kept: it holds the config dump of a crashed Envoy', { path: workDir.path });
@@ -185,9 +189,8 @@ async function readCaFile(path: string): Promise<string> {
 }
 
 /** Strict validation against Envoy's protos, in a short-lived worker so the memory is given back. */
-async function validateConfig(json: Record<string, unknown>): Promise<void> {
-  const { validateInWorker } = await import('../validate/worker.js');
-  const issues = await validateInWorker(json, 'envoy.config.bootstrap.v3.Bootstrap');
+async function validateConfig(validator: Validator, json: Record<string, unknown>): Promise<void> {
+  const issues = await validator.validate(json, 'envoy.config.bootstrap.v3.Bootstrap');
   if (issues.length > 0) {
     const list = issues.slice(0, 20).map((i) => `  ${i.path}: ${i.message}`).join('\n');
     throw new UserError(`the Envoy config would be rejected by Envoy (${issues.length} error${issues.length > 1 ? 's' : ''}); not starting Envoy:\n${list}\n(--skip-config-validation starts Envoy anyway)`);

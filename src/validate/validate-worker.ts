@@ -1,7 +1,10 @@
-// Entry point of the worker started by validateInWorker (worker.ts).
-import { parentPort, workerData } from 'node:worker_threads';
+// Entry point of the worker started by startValidator (worker.ts): loads
+// Envoy's types at once, then validates the one document it is sent.
+import { parentPort } from 'node:worker_threads';
 import { loadEnvoyTypes } from './envoy-types.js';
 
-const { json, typeName } = workerData as { json: unknown; typeName: string };
-const types = await loadEnvoyTypes();
-parentPort!.postMessage(types.validate(json, typeName));
+const types = loadEnvoyTypes();
+parentPort!.once('message', async ({ json, typeName }: { json: unknown; typeName: string }) => {
+  parentPort!.postMessage((await types).validate(json, typeName));
+  parentPort!.close();
+});
