@@ -111,7 +111,7 @@ const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 
 try {
   for (const [label, args] of [
-    ['default (config validated in a worker)', []],
+    ['default (config validated in a short-lived child process)', []],
     ['--skip-config-validation', ['--skip-config-validation']],
   ] as const) {
     await once([...args], false); // warm the file cache

@@ -2,7 +2,7 @@
 // `node dist/scripts/bench/validate.js`):
 //  - cold: a fresh process loads the descriptor and validates a typical bootstrap (median of runs);
 //  - warm: validate (and encode) per resource once loaded, median over many rounds;
-//  - memory: the parent's RSS and JS heap after validating in a worker thread vs in-process.
+//  - memory: the parent's RSS and JS heap after validating in a short-lived child process vs in-process.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { renderSampleResources } from './validate-resources.js';
@@ -49,10 +49,10 @@ async function main(): Promise<void> {
   }
   console.log(`warm: validate ${(median(validateTimes) * 1000).toFixed(1)} µs/resource, encode (validate + binary) ${(median(encodeTimes) * 1000).toFixed(1)} µs/resource (median of ${rounds} rounds over ${resources.length} resources: rendered listeners, clusters, load assignments, and a bootstrap); bootstrap alone ${(median(bootstrapTimes) * 1000).toFixed(1)} µs`);
 
-  const worker = child(MEMORY, 'worker');
+  const inChild = child(MEMORY, 'child');
   const inline = child(MEMORY, 'inline');
   const line = (r: Record<string, number>) => `RSS ${mb(r.before!)} → ${mb(r.after!)} (${signed(r.after! - r.before!)}), JS heap ${signed(r.heapAfter! - r.heapBefore!)}`;
-  console.log(`memory of the parent after one bootstrap validation: in a worker (exited): ${line(worker)}; in-process: ${line(inline)}`);
+  console.log(`memory of the parent after one bootstrap validation: in a child process (exited): ${line(inChild)}; in-process: ${line(inline)}`);
 }
 
 await main();

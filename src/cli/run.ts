@@ -13,7 +13,7 @@ import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { SignalCounter } from '../supervisor/signals.js';
 import { UserError } from '../util/errors.js';
-import type { Validator } from '../validate/worker.js';
+import type { Validator } from '../validate/validator-process.js';
 import { buildInfo } from './build-info.js';
 
 const log = createLogger('kuma-dp');
@@ -39,8 +39,8 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
     const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js')]);
     bootstrapModules.then(([, client]) => client.preloadHttpClient(), () => undefined);
-    // Envoy's types load in the validation worker meanwhile, on the other core.
-    validator = config.envoy.validateConfig ? (await import('../validate/worker.js')).startValidator() : undefined;
+    // Envoy's types load in the validator process meanwhile, on the other core.
+    validator = config.envoy.validateConfig ? (await import('../validate/validator-process.js')).startValidator() : undefined;
     const renderModule = import('../render/envoy-config.js');
     bootstrapModules.catch(() => undefined); // a failure surfaces where it is awaited
     renderModule.catch(() => undefined);
@@ -188,7 +188,7 @@ async function readCaFile(path: string): Promise<string> {
   return pem;
 }
 
-/** Strict validation against Envoy's protos, in a short-lived worker so the memory is given back. */
+/** Strict validation against Envoy's protos, in a short-lived child process so the memory is given back. */
 async function validateConfig(validator: Validator, json: Record<string, unknown>): Promise<void> {
   const issues = await validator.validate(json, 'envoy.config.bootstrap.v3.Bootstrap');
   if (issues.length > 0) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { KUMA_DP, run } from '../helpers/cli.js';
 import { TYPE_NAME } from '../../src/validate/envoy-types.js';
-import { validateInWorker } from '../../src/validate/worker.js';
+import { validateInChildProcess } from '../../src/validate/validator-process.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'validate-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -121,11 +121,11 @@ t.test('unreadable files, bad YAML and empty files get a clear message and exit 
   t.equal(r4.stderr, `${empty}: the file is empty; expected an Envoy config\n`);
 });
 
-t.test('validateInWorker answers like validate and its thread exits', async (t) => {
+t.test('validateInChildProcess answers like validate, from a process that exits', async (t) => {
   const { parse } = await import('yaml');
-  t.same(await validateInWorker(parse(BOOTSTRAP), TYPE_NAME.bootstrap), []);
-  const issues = await validateInWorker({ name: 'c', connect_timeout: 'soon' }, TYPE_NAME.cluster);
+  t.same(await validateInChildProcess(parse(BOOTSTRAP), TYPE_NAME.bootstrap), []);
+  const issues = await validateInChildProcess({ name: 'c', connect_timeout: 'soon' }, TYPE_NAME.cluster);
   t.same(issues, [{ path: 'connect_timeout', message: 'expected a duration string such as "5s" or "0.250s", got \'soon\'' }]);
-  const unknownType = await validateInWorker({}, 'envoy.config.nope.v3.Nope');
+  const unknownType = await validateInChildProcess({}, 'envoy.config.nope.v3.Nope');
   t.match(unknownType[0]?.message, /is not a message of Envoy's v3 API/);
 });
