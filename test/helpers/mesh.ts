@@ -44,6 +44,22 @@ export interface MiniCp {
   stop(): Promise<void>;
 }
 
+/** A call to a Kuma-shaped HTTP API; a string body is sent as given (for malformed-JSON cases). */
+export async function apiCall(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+  const res = await fetch(base + path, {
+    method,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
 export async function startMiniCp(args: string[] = []): Promise<MiniCp> {
   const workDir = mkdtempSync(join(tmpdir(), 'kuma-mini-cp-'));
   const proc = start(KUMA_MINI_CP, [
@@ -54,17 +70,7 @@ export async function startMiniCp(args: string[] = []): Promise<MiniCp> {
   ]);
   const ready = await proc.waitForLog((l) => l.msg === 'kuma-mini-cp ready', 'kuma-mini-cp ready', 30_000);
   const addresses = ready.addresses as Record<string, string>;
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(addresses.apiHttp + path, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json, text };
-  };
+  const api = (method: string, path: string, body?: unknown) => apiCall(addresses.apiHttp!, method, path, body);
   return {
     proc,
     dpServer: addresses.dpServer!,

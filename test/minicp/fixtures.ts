@@ -3,6 +3,7 @@ import { setLogSink } from '../../src/log/logger.js';
 import { startMiniCp, type MiniCp, type MiniCpOptions } from '../../src/minicp/index.js';
 import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 import { typeNameOf, type AnyMessage } from '../../src/xds/ads-proto.js';
+import { apiCall } from '../helpers/mesh.js';
 
 export const FREE_PORTS = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0 };
 export const FREE_PORT_FLAGS = ['--dp-server-port', '0', '--api-server-http-port', '0', '--api-server-https-port', '0', '--diagnostics-port', '0', '--mads-port', '0', '--bind-address', '127.0.0.1'];
@@ -30,19 +31,8 @@ export async function inProcessCp(options: MiniCpOptions = {}): Promise<{ cp: Mi
   return { cp, logs };
 }
 
-export async function api(cp: MiniCp, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
-  const res = await fetch(`${cp.addresses.apiHttp}${path}`, {
-    method,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
+export function api(cp: MiniCp, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+  return apiCall(cp.addresses.apiHttp, method, path, body);
 }
 
 /** Decodes every resource of a response with the strict Envoy types and checks each one validates. */
