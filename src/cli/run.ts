@@ -37,7 +37,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
     // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
-    const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js')]);
+    const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js'), import('../bootstrap/host.js')]);
     bootstrapModules.then(([, client]) => client.preloadHttpClient(), () => undefined);
     // Envoy's types load in the validator process meanwhile, on the other core.
     validator = config.envoy.validateConfig ? (await import('../validate/validator-process.js')).startValidator() : undefined;
@@ -53,7 +53,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const token = await resolveToken(config, workDir);
     const caCertPem = config.controlPlane.caCertPem ?? (config.controlPlane.caCertFile ? await readCaFile(config.controlPlane.caCertFile) : undefined);
 
-    const [{ buildBootstrapRequest }, { fetchBootstrap }] = await bootstrapModules;
+    const [{ buildBootstrapRequest }, { fetchBootstrap }, host] = await bootstrapModules;
     const request = buildBootstrapRequest({
       mesh: dataplane.mesh,
       name: dataplane.name,
@@ -68,7 +68,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       workdir: workDir.path,
       metricsCertPath: config.metrics.certPath,
       metricsKeyPath: config.metrics.keyPath,
-      ipv6Enabled: false,
+      // As Kuma: the cgroup's memory limit sizes Envoy's overload manager; IPv6 only where the host has it.
+      maxHeapSizeBytes: await host.detectMaxMemory(),
+      ipv6Enabled: host.hasLocalIPv6(),
     });
     const fetched = await fetchBootstrap(request, {
       cpAddress: config.controlPlane.url,
