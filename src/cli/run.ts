@@ -69,8 +69,8 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       metricsCertPath: config.metrics.certPath,
       metricsKeyPath: config.metrics.keyPath,
       // As Kuma: the cgroup's memory limit sizes Envoy's overload manager; IPv6 only where the host has it.
-      maxHeapSizeBytes: await host.detectMaxMemory(),
-      ipv6Enabled: host.hasLocalIPv6(),
+      maxHeapSizeBytes: config.host.maxMemoryBytes || (await host.detectMaxMemory()),
+      ipv6Enabled: config.host.ipv6Enabled ?? host.hasLocalIPv6(),
     });
     const fetched = await fetchBootstrap(request, {
       cpAddress: config.controlPlane.url,

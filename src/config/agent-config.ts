@@ -60,6 +60,8 @@ export interface AgentConfig {
   notifySocket?: string;
   watchdogMs?: number;
   dnsPort: number;
+  /** Host facts sent to the control plane; undefined: detect them. */
+  host: { ipv6Enabled?: boolean; maxMemoryBytes?: number };
   logLevel: string;
 }
 
@@ -199,6 +201,14 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
     ...(optionalString(env.NOTIFY_SOCKET) ? { notifySocket: String(env.NOTIFY_SOCKET) } : {}),
     ...(watchdogUsec !== undefined ? { watchdogMs: Math.max(1, Math.floor(watchdogUsec / 1000)) } : {}),
     dnsPort: asNumber(envOnly('KUMA_DNS_PROXY_PORT').value, 'KUMA_DNS_PROXY_PORT', 0, 65535) ?? 15053,
+    host: {
+      ...(optionalString(env.KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED) !== undefined
+        ? { ipv6Enabled: asBoolean(env.KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED, 'KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED') }
+        : {}),
+      ...(optionalString(env.KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES) !== undefined
+        ? { maxMemoryBytes: asNumber(env.KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES, 'KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES', 0, Number.MAX_SAFE_INTEGER)! }
+        : {}),
+    },
     logLevel,
   };
 }

@@ -53,6 +53,8 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: s
   { env: 'KUMA_CONTROL_PLANE_RETRY_MAX_DURATION', default: '5m', describe: 'Give up fetching the bootstrap after this long' },
   { env: 'KUMA_READINESS_PORT', default: '9902', describe: 'Readiness reporter port (GET /ready; POST /drain, /quitquitquit, /config_dump from loopback); 0 disables. Sent to the control plane' },
   { env: 'KUMA_DNS_PROXY_PORT', default: '15053', describe: 'DNS proxy port sent to the control plane' },
+  { env: 'KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED', default: '', describe: 'Whether the host has IPv6, sent to the control plane (default: detected from the non-loopback interfaces)' },
+  { env: 'KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES', default: '', describe: 'Memory Envoy may use, sent to the control plane for its overload manager (default: the cgroup memory limit, 0 when none)' },
   { env: 'POD_NAME', default: '', describe: 'When set (running as a pod), the readiness port listens on all addresses instead of loopback' },
   { env: 'NOTIFY_SOCKET', default: '', describe: 'Set by systemd (Type=notify): kuma-dp sends READY=1 once Envoy is live, STATUS= on each transition, STOPPING=1 on drain' },
   { env: 'WATCHDOG_USEC', default: '', describe: 'Set by systemd (WatchdogSec=): kuma-dp sends WATCHDOG=1 every half period' },

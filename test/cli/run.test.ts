@@ -357,3 +357,20 @@ t.test('the final config is validated against Envoy\'s protos before Envoy start
   t.match(bad.stderr(), /node\.clustr_typo/);
   t.equal(s.events().length, before, 'Envoy was not started');
 });
+
+t.test('host facts: detected by default, overridden by Kuma\'s variables', async (t) => {
+  const { s, cp, dpFile, vars } = await setup(t);
+  cp.respond({ status: 422, body: 'stop here' });
+  const given = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED: 'true', KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES: '123456789' });
+  t.equal((await given.exited).code, 1);
+  t.match(JSON.parse(cp.requests[0]!.body), { ipv6Enabled: true, resources: { maxHeapSizeBytes: 123456789 } });
+
+  const off = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED: 'false' });
+  t.equal((await off.exited).code, 1);
+  t.match(JSON.parse(cp.requests[1]!.body), { ipv6Enabled: false });
+
+  const bad = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES: 'lots' });
+  t.equal((await bad.exited).code, 1);
+  t.match(bad.stderr(), /KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES: 'lots' must be a whole number/);
+  t.equal(cp.requests.length, 2, 'a bad value stops the agent before the CP is contacted');
+});
