@@ -2,6 +2,8 @@
 //   flags + env → config → Dataplane → bootstrap request → bootstrap
 //   → Envoy config → validation → Envoy process → supervision.
 import type { AgentConfig } from '../config/agent-config.js';
+import { isAbortError } from '../bootstrap/retry.js';
+import { readCaCert } from '../config/ca.js';
 import { checkTokenShape, readTokenFile } from '../config/token.js';
 import { loadDataplane } from '../dataplane/load.js';
 import { envoyArgs } from '../envoy/args.js';
@@ -18,10 +20,6 @@ import { buildInfo } from './build-info.js';
 
 const log = createLogger('kuma-dp');
 const ENVOY_KILL_GRACE_MS = 5000;
-
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
 
 /** Runs the agent until Envoy is gone; resolves with the exit status. */
 export async function runAgent(config: AgentConfig): Promise<number> {
@@ -51,7 +49,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     workDir = openWorkDir(config.envoy.workDir);
     log.info('work directory', { path: workDir.path, temporary: workDir.temporary });
     const token = await resolveToken(config, workDir);
-    const caCertPem = config.controlPlane.caCertPem ?? (config.controlPlane.caCertFile ? await readCaFile(config.controlPlane.caCertFile) : undefined);
+    const caCertPem = await readCaCert(config.controlPlane);
 
     const [{ buildBootstrapRequest }, { fetchBootstrap }, host] = await bootstrapModules;
     const request = buildBootstrapRequest({
@@ -141,7 +139,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       keepWorkDir = supervisor.keepWorkDir;
     }
   } catch (err) {
-    if (isAbort(err) || (signals.received > 0 && !(err instanceof UserError))) {
+    if (isAbortError(err) || (signals.received > 0 && !(err instanceof UserError))) {
       log.info('stopped before Envoy was started', { signal: true });
       return 0;
     }
@@ -176,18 +174,6 @@ async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ va
     return { value, path: workDir.writePrivate('dataplane-token', value) };
   }
   return undefined;
-}
-
-async function readCaFile(path: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  let pem: string;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new UserError(`--ca-cert-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UserError(`--ca-cert-file ${path}: no PEM certificate in it`);
-  return pem;
 }
 
 /** Strict validation against Envoy's protos, in a short-lived child process so the memory is given back. */

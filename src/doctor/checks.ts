@@ -7,6 +7,7 @@ import { createServer, connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { readCaCert } from '../config/ca.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { checkTokenShape } from '../config/token.js';
 import { loadDataplane } from '../dataplane/load.js';
@@ -62,9 +63,9 @@ export async function checkControlPlane(config: AgentConfig): Promise<CheckResul
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let ca: string | undefined;
   try {
-    ca = config.controlPlane.caCertPem ?? (config.controlPlane.caCertFile ? await readFile(config.controlPlane.caCertFile, 'utf8') : undefined);
+    ca = await readCaCert(config.controlPlane);
   } catch (err) {
-    return fail(name, `--ca-cert-file ${config.controlPlane.caCertFile}: cannot be read (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, 'correct --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)');
+    return fail(name, messageOf(err), 'correct --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)');
   }
   const tls = url.protocol === 'https:';
   const socket: Socket | TLSSocket = tls
