@@ -2,6 +2,7 @@
 // writes dist/build-info.json (git commit, date); from a source checkout
 // without it, the version comes from package.json alone.
 import { readFileSync } from 'node:fs';
+import { installPath } from '../util/install-paths.js';
 
 export interface BuildInfo {
   version: string;
@@ -12,9 +13,9 @@ export interface BuildInfo {
 
 let cached: BuildInfo | undefined;
 
-function readJson(url: URL): Record<string, string> | undefined {
+function readJson(path: string): Record<string, string> | undefined {
   try {
-    return JSON.parse(readFileSync(url, 'utf8')) as Record<string, string>;
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>;
   } catch {
     return undefined;
   }
@@ -22,8 +23,8 @@ function readJson(url: URL): Record<string, string> | undefined {
 
 export function buildInfo(): BuildInfo {
   if (cached) return cached;
-  const pkg = readJson(new URL('../../../package.json', import.meta.url)) ?? {};
-  const built = readJson(new URL('../../build-info.json', import.meta.url)) ?? {};
+  const pkg = readJson(installPath('package.json')) ?? {};
+  const built = readJson(installPath('dist', 'build-info.json')) ?? {};
   const version = pkg.version ?? '0.0.0';
   cached = {
     version,

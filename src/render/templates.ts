@@ -2,11 +2,11 @@
 // (never as text), so a value can't break the YAML it lands in.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { installPath } from '../util/install-paths.js';
 
-export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../../envoy-templates/', import.meta.url));
+export const DEFAULT_TEMPLATES_DIR = installPath('envoy-templates');
 
 export const TEMPLATE_NAMES = [
   'listener',

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { installPath } from '../util/install-paths.js';
 import { PROTO_DEPS_DIR, PROTO_INCLUDE_DIRS } from '../xds/ads-proto.js';
 
 /** protoc-gen-validate rules of one field, as written in the proto (e.g. `{ string: { min_len: 1 } }`). */
@@ -61,7 +61,7 @@ export interface Descriptor {
 }
 
 const FORMAT_VERSION = 3;
-export const DESCRIPTOR_FILE = fileURLToPath(new URL('./envoy-descriptor.json', import.meta.url));
+export const DESCRIPTOR_FILE = installPath('dist', 'src', 'validate', 'envoy-descriptor.json');
 
 /** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
 const ROOTS: Array<{ dir: string; under: string; match: RegExp }> = [
