@@ -1,6 +1,7 @@
 // Fetches Envoy's bootstrap from the control plane: `POST <cp>/bootstrap`,
 // retried as Kuma's kuma-dp does (remote_bootstrap.go), with errors that say
 // what to change.
+import { setFlagsFromString } from 'node:v8';
 import type { Logger } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
 import { formatDuration } from '../util/duration.js';
@@ -59,10 +60,10 @@ export function preloadHttpClient(): void {
 }
 
 function loadUndici(): Promise<{ Client: ClientClass; request: RequestFn }> {
-  undici ??= import('node:v8')
-    .then((v8) => v8.setFlagsFromString('--liftoff-only'))
-    .then(() => Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]))
-    .then(([client, request]) => ({ Client: client.default, request: request.default }));
+  if (!undici) {
+    setFlagsFromString('--liftoff-only');
+    undici = Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]).then(([client, request]) => ({ Client: client.default, request: request.default }));
+  }
   return undici;
 }
 

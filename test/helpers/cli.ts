@@ -1,11 +1,34 @@
 // Starts the project's executables as a user would, and collects what they print.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const KUMA_DP = `${ROOT}bin/kuma-dp`;
 export const KUMA_MINI_CP = `${ROOT}bin/kuma-mini-cp`;
+
+/**
+ * bin/kuma-dp runs dist/kuma-dp.cjs, a bundle of dist/src/. After a bare `tsc`
+ * (no `npm run build`) the bundle would be older than the modules and the
+ * tests would exercise stale code: rebuild it first.
+ */
+function ensureFreshBundle(): void {
+  const bundle = join(ROOT, 'dist', 'kuma-dp.cjs');
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : e.name.endsWith('.js') ? statSync(join(dir, e.name)).mtimeMs : 0)));
+  let built = 0;
+  try {
+    built = statSync(bundle).mtimeMs;
+  } catch {
+    // missing: build it
+  }
+  if (built >= newest(join(ROOT, 'dist', 'src'))) return;
+  process.stderr.write(`test helpers: ${bundle} is older than dist/src/ (tsc without 'npm run build'?): rebuilding it\n`);
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-bundle.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+ensureFreshBundle();
 
 export interface Running {
   child: ChildProcess;
