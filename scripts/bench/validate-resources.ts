@@ -1,9 +1,12 @@
 // The Envoy resources our templates render for a sample dataplane (HTTP and
 // TCP inbounds; HTTP, TCP and hostname outbounds, over EDS and static), as
-// [message name, resource] pairs; shared by the validator's benchmark and tests.
+// [message name, resource] pairs, and the typical bootstrap with them rendered
+// in; shared by the validator's benchmark and tests.
 import { parseDataplane } from '../../src/dataplane/parse.js';
+import { buildEnvoyConfig } from '../../src/render/envoy-config.js';
 import { inboundResources, loadAssignment, outboundResources } from '../../src/render/resources.js';
 import { Templates } from '../../src/render/templates.js';
+import { typicalBootstrap } from './validate-sample.js';
 
 export const SAMPLE_DATAPLANE = `
 type: Dataplane
@@ -40,4 +43,13 @@ export function renderSampleResources(templates = Templates.load()): Resource[] 
     [ENDPOINT, loadAssignment(templates, 'backend', [{ address: '10.0.0.7', port: 8080 }, { address: '10.0.0.8', port: 8080 }])],
     [ENDPOINT, loadAssignment(templates, 'backend', [])],
   ];
+}
+
+/** The typical bootstrap without lds_config, so `kuma-dp run` renders the sample dataplane's inbounds and outbounds into it. */
+export function renderSampleBootstrap(): Record<string, unknown> {
+  const bootstrap = typicalBootstrap();
+  delete (bootstrap.dynamic_resources as Record<string, unknown>).lds_config;
+  const config = buildEnvoyConfig(JSON.stringify(bootstrap), parseDataplane(SAMPLE_DATAPLANE, 'sample dataplane'));
+  if (config.mode !== 'static') throw new Error('the sample bootstrap was not rendered');
+  return config.json;
 }

@@ -15,7 +15,6 @@ import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { SignalCounter } from '../supervisor/signals.js';
 import { UserError } from '../util/errors.js';
-import type { Validator } from '../validate/validator-process.js';
 import { buildInfo } from './build-info.js';
 
 const log = createLogger('kuma-dp');
@@ -26,7 +25,6 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   const signals = new SignalCounter((signal, count) => log.info('signal received', { signal, count }));
   const stats = new AgentStats();
   let workDir: WorkDir | undefined;
-  let validator: Validator | undefined;
   let keepWorkDir = false;
   // SIGUSR2 drains inbound listeners once Envoy runs; before that it must not kill the agent (its default action).
   const earlyUsr2 = (): void => log.info('SIGUSR2 received before Envoy runs: nothing to drain');
@@ -37,8 +35,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
     const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js'), import('../bootstrap/host.js')]);
     bootstrapModules.then(([, client]) => client.preloadHttpClient(), () => undefined);
-    // Envoy's types load in the validator process meanwhile, on the other core.
-    validator = config.envoy.validateConfig ? (await import('../validate/validator-process.js')).startValidator() : undefined;
+    // The validator's code loads meanwhile; Envoy's descriptor is read only to validate, and dropped after.
+    const validation = config.envoy.validateConfig ? import('../validate/validation.js') : undefined;
+    validation?.catch(() => undefined);
     const renderModule = import('../render/envoy-config.js');
     bootstrapModules.catch(() => undefined); // a failure surfaces where it is awaited
     renderModule.catch(() => undefined);
@@ -84,7 +83,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
 
     const { buildEnvoyConfig } = await renderModule;
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
-    if (validator) await validateConfig(validator, envoyConfig.json);
+    if (validation) await validateConfig(await validation, envoyConfig.json);
     const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
     log.info('bootstrap configuration saved to a file', { file: configPath, mode: envoyConfig.mode, admin: `${envoyConfig.admin.address}:${envoyConfig.admin.port}` });
     if (signals.received > 0) {
@@ -145,7 +144,6 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     }
     throw err;
   } finally {
-    validator?.cancel(); // a no-op once it has answered
     process.off('SIGUSR2', earlyUsr2);
     signals.dispose();
     if (keepWorkDir && workDir?.temporary) log.warn('the temporary work dir is kept: it holds the config dump of a crashed Envoy', { path: workDir.path });
@@ -176,9 +174,9 @@ async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ va
   return undefined;
 }
 
-/** Strict validation against Envoy's protos, in a short-lived child process so the memory is given back. */
-async function validateConfig(validator: Validator, json: Record<string, unknown>): Promise<void> {
-  const issues = await validator.validate(json, 'envoy.config.bootstrap.v3.Bootstrap');
+/** Strict validation against Envoy's protos, in-process: the descriptor is read for this call only, so its memory is given back. */
+async function validateConfig({ validateOnce, BOOTSTRAP_TYPE }: typeof import('../validate/validation.js'), json: Record<string, unknown>): Promise<void> {
+  const issues = await validateOnce(json, BOOTSTRAP_TYPE);
   if (issues.length > 0) {
     const list = issues.slice(0, 20).map((i) => `  ${i.path}: ${i.message}`).join('\n');
     throw new UserError(`the Envoy config would be rejected by Envoy (${issues.length} error${issues.length > 1 ? 's' : ''}); not starting Envoy:\n${list}\n(--skip-config-validation starts Envoy anyway)`);

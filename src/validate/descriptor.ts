@@ -1,10 +1,12 @@
 // A compact, JSON-serialisable description of Envoy's v3 messages, enums and
 // protoc-gen-validate rules, made from the .proto files @grpc/grpc-js-xds
 // ships. Parsing ~360 .proto files takes about a second, so the build writes
-// the result next to this module once; loading it is a JSON.parse.
+// the result next to this module once, in a form read one entry at a time
+// (descriptor-file.ts).
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
+import { DescriptorFile, serializeDescriptor } from './descriptor-file.js';
 import { installPath } from '../util/install-paths.js';
 import { PROTO_DEPS_DIR, PROTO_INCLUDE_DIRS } from '../xds/ads-proto.js';
 
@@ -60,8 +62,8 @@ export interface Descriptor {
   unverifiable: Record<string, string>;
 }
 
-const FORMAT_VERSION = 3;
-export const DESCRIPTOR_FILE = installPath('dist', 'src', 'validate', 'envoy-descriptor.json');
+const FORMAT_VERSION = 4;
+export const DESCRIPTOR_FILE = installPath('dist', 'src', 'validate', 'envoy-descriptor.jsonl');
 
 /** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
 const ROOTS: Array<{ dir: string; under: string; match: RegExp }> = [
@@ -224,30 +226,35 @@ function describeMessage(protobuf: typeof import('protobufjs'), type: import('pr
 }
 
 /**
- * The descriptor written at build time, or — when it is missing or was made
+ * The descriptor written at build time, opened for lookups (its entries are
+ * parsed as they are asked for), or — when it is missing, damaged or was made
  * from other protos — one built now (and written for the next start, when the
  * directory is writable).
  */
-export async function loadDescriptor(file = DESCRIPTOR_FILE): Promise<Descriptor> {
+export async function loadDescriptor(file = DESCRIPTOR_FILE): Promise<DescriptorFile> {
   const expected = depsVersion();
   try {
-    const cached = JSON.parse(readFileSync(file, 'utf8')) as Descriptor;
-    if (cached.source === expected) return cached;
+    const cached = DescriptorFile.open(readFileSync(file));
+    if (cached?.source === expected) return cached;
   } catch {
     // missing or unreadable: rebuild below
   }
-  const built = await buildDescriptor();
+  const bytes = serializeDescriptor(await buildDescriptor());
   try {
-    writeDescriptor(built, file);
+    writeBytes(bytes, file);
   } catch {
     // read-only install: keep it in memory only
   }
-  return built;
+  return DescriptorFile.open(bytes)!;
+}
+
+export function writeDescriptor(descriptor: Descriptor, file = DESCRIPTOR_FILE): void {
+  writeBytes(serializeDescriptor(descriptor), file);
 }
 
 /** Writes via a temporary file and a rename, so a concurrent reader never sees half a file. */
-export function writeDescriptor(descriptor: Descriptor, file = DESCRIPTOR_FILE): void {
+function writeBytes(bytes: Buffer, file: string): void {
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify(descriptor));
+  writeFileSync(temp, bytes);
   renameSync(temp, file);
 }

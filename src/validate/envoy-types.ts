@@ -1,17 +1,17 @@
 // The validator's API: check an Envoy v3 config (a bootstrap or any xDS
 // resource) as strictly as `envoy --mode validate`, and convert between
 // proto3 JSON and protobuf binary.
-import { checkBootstrap } from './bootstrap-checks.js';
 import type { MessageDesc } from './descriptor.js';
 import { loadDescriptor } from './descriptor.js';
-import { Reader, type ValidationIssue } from './json-reader.js';
+import type { ValidationIssue } from './json-reader.js';
 import { Schema } from './schema.js';
+import { BOOTSTRAP_TYPE, messageOfType, readDocument, unknownTypeIssue } from './validation.js';
 import { DecodeError, decodeToJson, encodeMessage } from './wire.js';
 
 export type { ValidationIssue } from './json-reader.js';
 
 export const TYPE_NAME = {
-  bootstrap: 'envoy.config.bootstrap.v3.Bootstrap',
+  bootstrap: BOOTSTRAP_TYPE,
   listener: 'envoy.config.listener.v3.Listener',
   cluster: 'envoy.config.cluster.v3.Cluster',
   endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
@@ -45,31 +45,17 @@ class Types implements EnvoyTypes {
   constructor(private readonly schema: Schema) {}
 
   private desc(typeName: string): MessageDesc {
-    const name = typeName.slice(typeName.lastIndexOf('/') + 1);
-    const desc = this.schema.message(name);
-    if (!desc) throw new EnvoyConfigError(typeName, [{ path: '(document)', message: `type '${typeName}' is not a message of Envoy's v3 API` }]);
+    const desc = messageOfType(this.schema, typeName);
+    if (!desc) throw new EnvoyConfigError(typeName, [unknownTypeIssue(typeName)]);
     return desc;
   }
 
-  /** Proto-level issues, then (for a valid bootstrap) the checks Envoy makes when it builds a server from it. */
-  private read(json: unknown, typeName: string) {
-    const reader = new Reader(this.schema);
-    const msg = reader.message(json, this.desc(typeName), '');
-    const issues = reader.issues.length === 0 && msg?.desc.name === TYPE_NAME.bootstrap ? checkBootstrap(json as Record<string, unknown>) : reader.issues;
-    return { msg, issues, unverified: reader.unverified };
-  }
-
   validate(json: unknown, typeName: string): ValidationIssue[] {
-    try {
-      return this.read(json, typeName).issues;
-    } catch (err) {
-      if (err instanceof EnvoyConfigError) return err.issues;
-      throw err;
-    }
+    return readDocument(this.schema, json, typeName).issues;
   }
 
   encode(json: unknown, typeName: string): Uint8Array {
-    const { msg, issues, unverified } = this.read(json, typeName);
+    const { msg, issues, unverified } = readDocument(this.schema, json, typeName);
     if (issues.length > 0 || unverified.length > 0 || !msg) throw new EnvoyConfigError(typeName, [...issues, ...unverified]);
     return encodeMessage(msg);
   }
@@ -89,7 +75,7 @@ class Types implements EnvoyTypes {
 
 let loading: Promise<EnvoyTypes> | undefined;
 
-/** Loads Envoy's message descriptions once per process. */
+/** Loads Envoy's message descriptions once per process, shared and kept (validateOnce in validation.ts keeps nothing). */
 export function loadEnvoyTypes(): Promise<EnvoyTypes> {
   loading ??= loadDescriptor().then((d) => new Types(new Schema(d)));
   return loading;

@@ -203,7 +203,7 @@ export class Reader {
     if (!typeName) return this.issue(at, `'${url}' is not a type URL; expected type.googleapis.com/<message name>`);
     const inner = this.schema.message(typeName);
     if (!inner) {
-      const file = this.schema.descriptor.unverifiable?.[typeName];
+      const file = this.schema.unverifiableFile(typeName);
       if (file) return void this.unverified.push({ path, message: `${typeName} is defined in ${file}, whose imports @grpc/grpc-js-xds does not ship; it was not checked and cannot be encoded` });
       return this.issue(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
     }

@@ -1,6 +1,8 @@
-// Fast look-ups over a Descriptor, built lazily per message so a process
-// only pays for the types it actually meets.
-import type { Descriptor, EnumDesc, FieldDesc, MessageDesc } from './descriptor.js';
+// Fast look-ups over the descriptor, built lazily per message so a process
+// only pays for the types it actually meets: a message or enum is parsed from
+// the descriptor file when first asked for, then kept here.
+import type { DescriptorFile } from './descriptor-file.js';
+import type { EnumDesc, FieldDesc, MessageDesc } from './descriptor.js';
 
 /** A message value read from JSON or binary: the fields that are present, in a form the wire encoder writes. */
 export interface NMessage {
@@ -19,18 +21,30 @@ export type NScalarKey = string | number | bigint | boolean;
 export const WELL_KNOWN = 'google.protobuf.';
 
 export class Schema {
+  private readonly messages = new Map<string, MessageDesc>();
+  private readonly enums = new Map<string, EnumDesc>();
   private readonly byKey = new WeakMap<MessageDesc, Map<string, FieldDesc>>();
   private readonly byId = new WeakMap<MessageDesc, Map<number, FieldDesc>>();
   private readonly enumNames = new WeakMap<EnumDesc, Map<number, string>>();
 
-  constructor(readonly descriptor: Descriptor) {}
+  constructor(readonly descriptor: DescriptorFile) {}
 
   message(name: string): MessageDesc | undefined {
-    return Object.hasOwn(this.descriptor.messages, name) ? this.descriptor.messages[name] : undefined;
+    return cached(this.messages, name, () => this.descriptor.readMessage(name));
   }
 
   enum(name: string): EnumDesc | undefined {
-    return Object.hasOwn(this.descriptor.enums, name) ? this.descriptor.enums[name] : undefined;
+    return cached(this.enums, name, () => this.descriptor.readEnum(name));
+  }
+
+  /** The file a message Envoy knows was declared in, when that file could not be read (see DescriptorFile.unverifiable). */
+  unverifiableFile(name: string): string | undefined {
+    return Object.hasOwn(this.descriptor.unverifiable, name) ? this.descriptor.unverifiable[name] : undefined;
+  }
+
+  /** How many messages and enums this schema has parsed, of how many the descriptor holds. */
+  entries(): { parsed: number; indexed: number } {
+    return { parsed: this.messages.size + this.enums.size, indexed: this.descriptor.messageNames().length + this.descriptor.enumNames().length };
   }
 
   /** A message's fields by their proto name and their JSON name. */
@@ -66,6 +80,16 @@ export class Schema {
     }
     return names.get(value);
   }
+}
+
+// Only found entries are kept: names that miss come from documents (an Any's @type) and would grow the cache without bound.
+function cached<T>(cache: Map<string, T>, name: string, read: () => T | undefined): T | undefined {
+  let value = cache.get(name);
+  if (value === undefined) {
+    value = read();
+    if (value !== undefined) cache.set(name, value);
+  }
+  return value;
 }
 
 /** The message name a type URL names: the part after the last '/'. */

@@ -1,12 +1,10 @@
-// `kuma-dp validate FILE [--type T]` as a user runs it, and validation in a
-// worker thread.
+// `kuma-dp validate FILE [--type T]` as a user runs it.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { KUMA_DP, run } from '../helpers/cli.js';
 import { TYPE_NAME } from '../../src/validate/envoy-types.js';
-import { validateInChildProcess } from '../../src/validate/validator-process.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'validate-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -119,13 +117,4 @@ t.test('unreadable files, bad YAML and empty files get a clear message and exit 
   const r4 = await run(KUMA_DP, ['validate', empty]);
   t.equal(r4.code, 1);
   t.equal(r4.stderr, `${empty}: the file is empty; expected an Envoy config\n`);
-});
-
-t.test('validateInChildProcess answers like validate, from a process that exits', async (t) => {
-  const { parse } = await import('yaml');
-  t.same(await validateInChildProcess(parse(BOOTSTRAP), TYPE_NAME.bootstrap), []);
-  const issues = await validateInChildProcess({ name: 'c', connect_timeout: 'soon' }, TYPE_NAME.cluster);
-  t.same(issues, [{ path: 'connect_timeout', message: 'expected a duration string such as "5s" or "0.250s", got \'soon\'' }]);
-  const unknownType = await validateInChildProcess({}, 'envoy.config.nope.v3.Nope');
-  t.match(unknownType[0]?.message, /is not a message of Envoy's v3 API/);
 });

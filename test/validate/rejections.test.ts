@@ -3,6 +3,7 @@
 import t from 'tap';
 import { Reader } from '../../src/validate/json-reader.js';
 import { Schema } from '../../src/validate/schema.js';
+import { DescriptorFile, serializeDescriptor } from '../../src/validate/descriptor-file.js';
 import { TYPE_NAME, loadEnvoyTypes, type ValidationIssue } from '../../src/validate/envoy-types.js';
 
 const types = await loadEnvoyTypes();
@@ -148,21 +149,25 @@ t.test('PGV string rules: min_len and max_len', async (t) => {
 
 // No field of Envoy's v3 API carries a string prefix rule, so this one is checked on a made-up message.
 t.test('PGV string prefix (and other string rules) on a synthetic message', async (t) => {
-  const schema = new Schema({
-    source: 'test',
-    skippedFiles: [],
-    unverifiable: {},
-    enums: {},
-    messages: {
-      'test.Prefixed': {
-        name: 'test.Prefixed',
-        fields: [
-          { name: 'path', json: 'path', id: 1, type: 'string', kind: 'scalar', rules: { string: { prefix: '/', max_len: 8, not_contains: '..' } } },
-          { name: 'ip', json: 'ip', id: 2, type: 'string', kind: 'scalar', rules: { string: { ip: true, ignore_empty: true } } },
-        ],
-      },
-    },
-  });
+  const schema = new Schema(
+    DescriptorFile.open(
+      serializeDescriptor({
+        source: 'test',
+        skippedFiles: [],
+        unverifiable: {},
+        enums: {},
+        messages: {
+          'test.Prefixed': {
+            name: 'test.Prefixed',
+            fields: [
+              { name: 'path', json: 'path', id: 1, type: 'string', kind: 'scalar', rules: { string: { prefix: '/', max_len: 8, not_contains: '..' } } },
+              { name: 'ip', json: 'ip', id: 2, type: 'string', kind: 'scalar', rules: { string: { ip: true, ignore_empty: true } } },
+            ],
+          },
+        },
+      }),
+    )!,
+  );
   const check = (json: unknown) => {
     const reader = new Reader(schema);
     reader.message(json, schema.message('test.Prefixed')!, '');

@@ -1,0 +1,43 @@
+// Reading a document as an Envoy message with all its checks, without the
+// wire codec (so protobufjs is not loaded): validation is all `kuma-dp run`
+// needs on its start path.
+import { checkBootstrap } from './bootstrap-checks.js';
+import { loadDescriptor } from './descriptor.js';
+import type { MessageDesc } from './descriptor.js';
+import { Reader, type ValidationIssue } from './json-reader.js';
+import { Schema, type NMessage } from './schema.js';
+
+export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
+
+/** The message a full type name or a type URL names. */
+export function messageOfType(schema: Schema, typeName: string): MessageDesc | undefined {
+  return schema.message(typeName.slice(typeName.lastIndexOf('/') + 1));
+}
+
+export const unknownTypeIssue = (typeName: string): ValidationIssue => ({ path: '(document)', message: `type '${typeName}' is not a message of Envoy's v3 API` });
+
+export interface ReadDocument {
+  msg: NMessage | undefined;
+  issues: ValidationIssue[];
+  /** Any values of types whose .proto is not shipped: accepted unchecked. */
+  unverified: ValidationIssue[];
+}
+
+/** Proto-level issues, then (for a valid bootstrap) the checks Envoy makes when it builds a server from it. */
+export function readDocument(schema: Schema, json: unknown, typeName: string): ReadDocument {
+  const desc = messageOfType(schema, typeName);
+  if (!desc) return { msg: undefined, issues: [unknownTypeIssue(typeName)], unverified: [] };
+  const reader = new Reader(schema);
+  const msg = reader.message(json, desc, '');
+  const issues = reader.issues.length === 0 && desc.name === BOOTSTRAP_TYPE ? checkBootstrap(json as Record<string, unknown>) : reader.issues;
+  return { msg, issues, unverified: reader.unverified };
+}
+
+/**
+ * Validates one document with a schema of its own, shared with nothing: once
+ * this resolves, the descriptor's bytes and every entry parsed for it are
+ * garbage. For a long-running process (`kuma-dp run`) that validates once.
+ */
+export async function validateOnce(json: unknown, typeName: string): Promise<ValidationIssue[]> {
+  return readDocument(new Schema(await loadDescriptor()), json, typeName).issues;
+}
