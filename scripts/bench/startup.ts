@@ -4,7 +4,13 @@
 //   node dist/scripts/bench/startup.js [runs]
 // The Envoy here is a shell-script double that records when it was exec'd, so
 // the figures are the agent's own cost, not a Node-based stand-in's start-up.
-import { spawn } from 'node:child_process';
+// BENCH_KUMA_DP=<executable> measures another kuma-dp (e.g. Kuma's own) instead.
+//
+// For scale it also measures floors on the same machine: Node's own start-up,
+// and scripts/bench/floor-client.cjs, which does only the I/O the agent cannot
+// avoid (envoy --version, POST /bootstrap, write the file, spawn Envoy), once
+// with node:http and once with undici's client bundled as the agent bundles it.
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const KUMA_DP = join(ROOT, 'bin/kuma-dp');
+const KUMA_DP = process.env.BENCH_KUMA_DP ?? join(ROOT, 'bin/kuma-dp');
 const runs = Number(process.argv[2] ?? 15);
 const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-bench-'));
 
@@ -80,10 +86,12 @@ interface Sample {
   wakeupsPerSec?: number;
 }
 
-async function once(extraArgs: string[], measureIdle: boolean): Promise<Sample> {
+const agentCommand = (extraArgs: readonly string[]): string[] => [KUMA_DP, 'run', '--cp-address', cpUrl, '--name', 'bench', '--mesh', 'default', '--binary-path', envoyDouble, '--drain-time', '0s', ...extraArgs];
+
+async function once(command: readonly string[], measureIdle: boolean): Promise<Sample> {
   const spawnedFile = join(dir, `spawned-${Math.random().toString(36).slice(2)}`);
   const wall0 = BigInt(Date.now()) * 1_000_000n;
-  const child = spawn(KUMA_DP, ['run', '--cp-address', cpUrl, '--name', 'bench', '--mesh', 'default', '--binary-path', envoyDouble, '--drain-time', '0s', ...extraArgs], {
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { ...process.env, BENCH_SPAWNED_FILE: spawnedFile },
   });
@@ -108,22 +116,51 @@ async function once(extraArgs: string[], measureIdle: boolean): Promise<Sample> 
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
+const summary = (times: number[]) => `median ${median(times).toFixed(0)} ms, p90 ${p90(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)} ms over ${times.length} runs`;
+
+async function startupTimes(command: readonly string[]): Promise<number[]> {
+  await once(command, false); // warm the file cache
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push((await once(command, false)).ms);
+  return times;
+}
+
+/** Exec → exit of `node -e 0`: what any Node program pays before its first line. */
+function nodeBootTimes(): number[] {
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** floor-client.cjs with undici bundled into it, as dist/kuma-dp.cjs bundles it. */
+async function bundledFloorClient(): Promise<string> {
+  const esbuild = await import('esbuild');
+  const outfile = join(dir, 'floor-client-bundled.cjs');
+  await esbuild.build({ entryPoints: [join(ROOT, 'scripts/bench/floor-client.cjs')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', minifyWhitespace: true, minifySyntax: true, outfile, logLevel: 'error' });
+  return outfile;
+}
 
 try {
   for (const [label, args] of [
-    ['default (config validated in a short-lived child process)', []],
+    ['default (config validated)', []],
     ['--skip-config-validation', ['--skip-config-validation']],
   ] as const) {
-    await once([...args], false); // warm the file cache
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) times.push((await once([...args], false)).ms);
-    console.log(`startup ${label}: median ${median(times).toFixed(0)} ms, p90 ${p90(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)} ms over ${runs} runs`);
+    console.log(`startup ${label}: ${summary(await startupTimes(agentCommand(args)))}`);
   }
+  const floorDir = mkdtempSync(join(dir, 'floor-'));
+  const floor = (script: string, client: string) => [process.execPath, script, client, cpUrl, envoyDouble, floorDir];
+  console.log(`floor: node -e 0 (exec to exit): ${summary(nodeBootTimes())}`);
+  console.log(`floor: the agent's unavoidable I/O with node:http: ${summary(await startupTimes(floor(join(ROOT, 'scripts/bench/floor-client.cjs'), 'http')))}`);
+  console.log(`floor: the same with undici's client, bundled: ${summary(await startupTimes(floor(await bundledFloorClient(), 'undici')))}`);
   for (const [label, args] of [
     ['default', []],
     ['--skip-config-validation', ['--skip-config-validation']],
   ] as const) {
-    const idle = await once([...args], true);
+    const idle = await once(agentCommand(args), true);
     console.log(`supervising an idle Envoy (${label}): RSS ${idle.rssMb!.toFixed(1)} MB, ${idle.wakeupsPerSec!.toFixed(1)} context switches/s over 5 s`);
   }
 } finally {
