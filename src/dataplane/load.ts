@@ -1,7 +1,7 @@
 // Where the Dataplane comes from (inline, file, stdin), templated with
 // --dataplane-var, parsed strictly and validated — all before the control
 // plane is contacted. Also settles the name and mesh the agent runs as.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { UserError, formatFieldErrors } from '../util/errors.js';
 import type { Dataplane } from './types.js';
 import { validateDataplane, validateMeshName, validateResourceName } from './validate.js';
@@ -36,7 +36,7 @@ async function readSource(src: DataplaneSource): Promise<{ text: string; where: 
   if (src.file === undefined) return undefined;
   if (src.file === '-') return { text: await (src.readStdin ?? readStdin)(), where: '--dataplane-file - (stdin)' };
   try {
-    return { text: await readFile(src.file, 'utf8'), where: src.file };
+    return { text: readFileSync(src.file, 'utf8'), where: src.file };
   } catch (err) {
     throw new UserError(`--dataplane-file ${src.file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
