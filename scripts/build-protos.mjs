@@ -1,5 +1,5 @@
 // Build step: reduce Envoy's .proto files (from @grpc/grpc-js-xds) to the
-// JSON descriptor the validator loads at run time (dist/src/validate/envoy-descriptor.jsonl).
+// descriptor the validator loads at run time (dist/src/validate/envoy-descriptor.bin, see src/validate/descriptor-file.ts).
 // Runs after tsc; the descriptor is generated, never committed.
 import { DESCRIPTOR_FILE, buildDescriptor, writeDescriptor } from '../dist/src/validate/descriptor.js';
 

@@ -62,8 +62,8 @@ export interface Descriptor {
   unverifiable: Record<string, string>;
 }
 
-const FORMAT_VERSION = 4;
-export const DESCRIPTOR_FILE = installPath('dist', 'src', 'validate', 'envoy-descriptor.jsonl');
+const FORMAT_VERSION = 5;
+export const DESCRIPTOR_FILE = installPath('dist', 'src', 'validate', 'envoy-descriptor.bin');
 
 /** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
 const ROOTS: Array<{ dir: string; under: string; match: RegExp }> = [
@@ -226,16 +226,17 @@ function describeMessage(protobuf: typeof import('protobufjs'), type: import('pr
 }
 
 /**
- * The descriptor written at build time, opened for lookups (its entries are
- * parsed as they are asked for), or — when it is missing, damaged or was made
- * from other protos — one built now (and written for the next start, when the
- * directory is writable).
+ * The descriptor written at build time, open for lookups (its entries are
+ * read as they are asked for; close() it when done), or — when it is missing,
+ * damaged or was made from other protos — one built now (and written for the
+ * next start, when the directory is writable).
  */
 export async function loadDescriptor(file = DESCRIPTOR_FILE): Promise<DescriptorFile> {
   const expected = depsVersion();
   try {
-    const cached = DescriptorFile.open(readFileSync(file));
+    const cached = DescriptorFile.openFile(file);
     if (cached?.source === expected) return cached;
+    cached?.close();
   } catch {
     // missing or unreadable: rebuild below
   }

@@ -35,9 +35,14 @@ export function readDocument(schema: Schema, json: unknown, typeName: string): R
 
 /**
  * Validates one document with a schema of its own, shared with nothing: once
- * this resolves, the descriptor's bytes and every entry parsed for it are
- * garbage. For a long-running process (`kuma-dp run`) that validates once.
+ * this resolves, the descriptor file is closed and every entry parsed for it
+ * is garbage. For a long-running process (`kuma-dp run`) that validates once.
  */
 export async function validateOnce(json: unknown, typeName: string): Promise<ValidationIssue[]> {
-  return readDocument(new Schema(await loadDescriptor()), json, typeName).issues;
+  const descriptor = await loadDescriptor();
+  try {
+    return readDocument(new Schema(descriptor), json, typeName).issues;
+  } finally {
+    descriptor.close();
+  }
 }

@@ -1,6 +1,7 @@
 // The descriptor written at build time is used as is; a missing, stale or
 // damaged one is rebuilt from the .proto files and written back. Its entries
 // are parsed only when looked up: validating a bootstrap reads a small part.
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 const PORT_VALUE = { name: 'port_value', json: 'portValue', id: 3, type: 'uint32', kind: 'scalar', oneof: 'port_specifier', rules: { uint32: { lte: 65535 } } };
 
 t.test('a stale descriptor (older format, other source) is rebuilt and rewritten', async (t) => {
-  const file = join(dir, 'stale.jsonl');
+  const file = join(dir, 'stale.bin');
   // format 3 was one JSON document
   await writeFile(file, JSON.stringify({ source: 'some older build', messages: {}, enums: {}, skippedFiles: [] }));
   const fresh = await loadDescriptor(file);
@@ -41,7 +42,7 @@ t.test('a cut-off descriptor is rebuilt rather than read', async (t) => {
   t.ok(DescriptorFile.open(shipped), 'the whole file opens');
   t.equal(DescriptorFile.open(shipped.subarray(0, shipped.length - 100)), undefined, 'a file that ends early does not');
   t.equal(DescriptorFile.open(shipped.subarray(0, 1000)), undefined, 'nor one cut inside the header');
-  const file = join(dir, 'cut.jsonl');
+  const file = join(dir, 'cut.bin');
   await writeFile(file, shipped.subarray(0, shipped.length - 100));
   const rebuilt = await loadDescriptor(file);
   t.same(rebuilt.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'), PORT_VALUE);
@@ -49,23 +50,35 @@ t.test('a cut-off descriptor is rebuilt rather than read', async (t) => {
 });
 
 t.test('a missing descriptor is built; the build-time one is read as is', async (t) => {
-  const built = await loadDescriptor(join(dir, 'missing.jsonl'));
+  const built = await loadDescriptor(join(dir, 'missing.bin'));
   const shipped = await loadDescriptor(DESCRIPTOR_FILE);
+  t.teardown(() => shipped.close());
   t.equal(shipped.source, built.source);
   t.same(shipped.messageNames(), built.messageNames());
   t.same(shipped.enumNames(), built.enumNames());
   t.ok(shipped.messageNames().length > 1000, `${shipped.messageNames().length} messages`);
   t.same(shipped.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'), PORT_VALUE);
   t.equal(shipped.readMessage('envoy.config.nope.v3.Nope'), undefined);
-  t.equal(shipped.readMessage('__proto__'), undefined, 'names are looked up as own keys only');
+  for (const near of ['__proto__', 'envoy.config.core.v3.Addres', 'envoy.config.core.v3.AddressX', 'envoy.config.core.v3', 'envoy.\u0163onfig.core.v3.Address', 'envoy.config.core.v3.Address"', '', 'zzz', ' ']) {
+    t.equal(shipped.readMessage(near), undefined, `no message ${JSON.stringify(near)}`);
+  }
+  t.equal(shipped.readMessage('envoy.config.core.v3.TrafficDirection'), undefined, 'an enum is not a message');
+  t.equal(shipped.readEnum('envoy.config.core.v3.Address'), undefined, 'nor a message an enum');
   // every entry of the index can be read, and is the message or enum it is filed under
   for (const name of shipped.messageNames()) if (shipped.readMessage(name)?.name !== name) t.fail(`message ${name} reads as another`);
   for (const name of shipped.enumNames()) if (shipped.readEnum(name)?.name !== name) t.fail(`enum ${name} reads as another`);
+  const inMemory = DescriptorFile.open(await readFile(DESCRIPTOR_FILE))!;
+  for (const name of shipped.messageNames()) if (inMemory.readMessage(name)?.name !== name) t.fail(`message ${name} reads as another from memory`);
+
+  shipped.close();
+  t.throws(() => shipped.readMessage('envoy.config.core.v3.Address'), /closed/, 'a closed file is not read');
 });
 
 t.test('validating a bootstrap parses only the entries it meets, once each', async (t) => {
   for (const [what, bootstrap] of [['the typical bootstrap', typicalBootstrap()], ['a bootstrap with rendered inbounds and outbounds', renderSampleBootstrap()]] as const) {
-    const schema = new Schema(await loadDescriptor());
+    const descriptor = await loadDescriptor();
+    t.teardown(() => descriptor.close());
+    const schema = new Schema(descriptor);
     t.same(schema.entries().parsed, 0, 'opening parses no entry');
     t.same(readDocument(schema, bootstrap, BOOTSTRAP_TYPE).issues, [], `${what} is valid`);
     const { parsed, indexed } = schema.entries();
@@ -75,8 +88,19 @@ t.test('validating a bootstrap parses only the entries it meets, once each', asy
   }
 });
 
-t.test('validateOnce answers like the shared types', async (t) => {
+/** How many of this process's file descriptors are open on the descriptor file. */
+const descriptorFds = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`) === DESCRIPTOR_FILE;
+  } catch {
+    return false; // closed meanwhile (readdir's own descriptor)
+  }
+}).length;
+
+t.test('validateOnce answers like the shared types, and leaves the descriptor closed', async (t) => {
+  const before = descriptorFds();
   t.same(await validateOnce(typicalBootstrap(), BOOTSTRAP_TYPE), []);
+  t.equal(descriptorFds(), before, 'no descriptor left open');
   t.same(await validateOnce({ name: 'c', connect_timeout: 'soon' }, 'envoy.config.cluster.v3.Cluster'), [
     { path: 'connect_timeout', message: 'expected a duration string such as "5s" or "0.250s", got \'soon\'' },
   ]);
