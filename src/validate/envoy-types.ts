@@ -1,8 +1,7 @@
 // The validator's API: check an Envoy v3 config (a bootstrap or any xDS
 // resource) as strictly as `envoy --mode validate`, and convert between
 // proto3 JSON and protobuf binary.
-import type { MessageDesc } from './descriptor.js';
-import { loadDescriptor } from './descriptor.js';
+import { loadDescriptor, type MessageDesc } from './descriptor.js';
 import type { ValidationIssue } from './json-reader.js';
 import { Schema } from './schema.js';
 import { BOOTSTRAP_TYPE, messageOfType, readDocument, unknownTypeIssue } from './validation.js';

@@ -2,8 +2,7 @@
 // wire codec (so protobufjs is not loaded): validation is all `kuma-dp run`
 // needs on its start path.
 import { checkBootstrap } from './bootstrap-checks.js';
-import { loadDescriptor } from './descriptor.js';
-import type { MessageDesc } from './descriptor.js';
+import { loadDescriptor, type MessageDesc } from './descriptor.js';
 import { Reader, type ValidationIssue } from './json-reader.js';
 import { Schema, type NMessage } from './schema.js';
 
