@@ -163,6 +163,13 @@ export class DescriptorFile {
     return this.header.unverifiable;
   }
 
+  /** How many messages and enums the file holds (counted in the table: nothing is parsed). */
+  entryCount(): number {
+    let count = 0;
+    for (let slot = 0; slot < this.header.slots; slot++) if (this.table.getUint32(slot * SLOT_BYTES + 8, true) > 0) count++;
+    return count;
+  }
+
   /** Every message's name, sorted; reads every entry (for tests and tools, not lookups). */
   messageNames(): string[] {
     return this.allEntries().flatMap((e) => (isMessage(e) ? [e.name] : [])).sort();

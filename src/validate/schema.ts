@@ -44,7 +44,7 @@ export class Schema {
 
   /** How many messages and enums this schema has parsed, of how many the descriptor holds. */
   entries(): { parsed: number; indexed: number } {
-    return { parsed: this.messages.size + this.enums.size, indexed: this.descriptor.messageNames().length + this.descriptor.enumNames().length };
+    return { parsed: this.messages.size + this.enums.size, indexed: this.descriptor.entryCount() };
   }
 
   /** A message's fields by their proto name and their JSON name. */

@@ -57,6 +57,7 @@ t.test('a missing descriptor is built; the build-time one is read as is', async 
   t.same(shipped.messageNames(), built.messageNames());
   t.same(shipped.enumNames(), built.enumNames());
   t.ok(shipped.messageNames().length > 1000, `${shipped.messageNames().length} messages`);
+  t.equal(shipped.entryCount(), shipped.messageNames().length + shipped.enumNames().length, 'the table counts every message and enum');
   t.same(shipped.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'), PORT_VALUE);
   t.equal(shipped.readMessage('envoy.config.nope.v3.Nope'), undefined);
   for (const near of ['__proto__', 'envoy.config.core.v3.Addres', 'envoy.config.core.v3.AddressX', 'envoy.config.core.v3', 'envoy.\u0163onfig.core.v3.Address', 'envoy.config.core.v3.Address"', '', 'zzz', ' ']) {
