@@ -10,7 +10,7 @@
 // and scripts/bench/floor-client.cjs, which does only the I/O the agent cannot
 // avoid (envoy --version, POST /bootstrap, write the file, spawn Envoy), once
 // with node:http and once with undici's client bundled as the agent bundles it.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -118,22 +118,25 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
 const summary = (times: number[]) => `median ${median(times).toFixed(0)} ms, p90 ${p90(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)} ms over ${times.length} runs`;
 
-async function startupTimes(command: readonly string[]): Promise<number[]> {
-  await once(command, false); // warm the file cache
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push((await once(command, false)).ms);
-  return times;
+/** Exec → exit of `node -e 0`: what any Node program pays before its first line. */
+async function nodeBoot(): Promise<number> {
+  const t0 = performance.now();
+  await new Promise((resolve) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('exit', resolve));
+  return performance.now() - t0;
 }
 
-/** Exec → exit of `node -e 0`: what any Node program pays before its first line. */
-function nodeBootTimes(): number[] {
-  const times: number[] = [];
-  for (let i = 0; i <= runs; i++) {
-    const t0 = performance.now();
-    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-    if (i > 0) times.push(performance.now() - t0);
+/**
+ * Runs every measurement once per round, round after round, so that a load
+ * change on the host (this is a shared 2-core VM) shifts them all alike and
+ * the differences between them stay meaningful.
+ */
+async function interleaved(measures: ReadonlyArray<{ label: string; run: () => Promise<number> }>): Promise<void> {
+  for (const m of measures) await m.run(); // warm the file cache
+  const times = measures.map(() => [] as number[]);
+  for (let round = 0; round < runs; round++) {
+    for (const [i, m] of measures.entries()) times[i]!.push(await m.run());
   }
-  return times;
+  for (const [i, m] of measures.entries()) console.log(`${m.label}: ${summary(times[i]!)}`);
 }
 
 /** floor-client.cjs with undici bundled into it, as dist/kuma-dp.cjs bundles it. */
@@ -145,17 +148,17 @@ async function bundledFloorClient(): Promise<string> {
 }
 
 try {
-  for (const [label, args] of [
-    ['default (config validated)', []],
-    ['--skip-config-validation', ['--skip-config-validation']],
-  ] as const) {
-    console.log(`startup ${label}: ${summary(await startupTimes(agentCommand(args)))}`);
-  }
   const floorDir = mkdtempSync(join(dir, 'floor-'));
   const floor = (script: string, client: string) => [process.execPath, script, client, cpUrl, envoyDouble, floorDir];
-  console.log(`floor: node -e 0 (exec to exit): ${summary(nodeBootTimes())}`);
-  console.log(`floor: the agent's unavoidable I/O with node:http: ${summary(await startupTimes(floor(join(ROOT, 'scripts/bench/floor-client.cjs'), 'http')))}`);
-  console.log(`floor: the same with undici's client, bundled: ${summary(await startupTimes(floor(await bundledFloorClient(), 'undici')))}`);
+  const undiciFloor = floor(await bundledFloorClient(), 'undici');
+  const spawnTime = (command: readonly string[]) => async () => (await once(command, false)).ms;
+  await interleaved([
+    { label: 'startup default (config validated)', run: spawnTime(agentCommand([])) },
+    { label: 'startup --skip-config-validation', run: spawnTime(agentCommand(['--skip-config-validation'])) },
+    { label: 'floor: node -e 0 (exec to exit)', run: nodeBoot },
+    { label: "floor: the agent's unavoidable I/O with node:http", run: spawnTime(floor(join(ROOT, 'scripts/bench/floor-client.cjs'), 'http')) },
+    { label: "floor: the same with undici's client, bundled", run: spawnTime(undiciFloor) },
+  ]);
   for (const [label, args] of [
     ['default', []],
     ['--skip-config-validation', ['--skip-config-validation']],
