@@ -68,14 +68,9 @@ export async function loadDataplane(src: DataplaneSource): Promise<LoadedDatapla
 
 /** ZoneIngress / ZoneEgress resources are passed to the control plane, which validates them. */
 async function loadZoneProxy(text: string, where: string, proxyType: 'ingress' | 'egress'): Promise<LoadedDataplane> {
-  const { parse } = await import('yaml');
+  const { parseYamlOrJson } = await import('./parse.js');
   const expected = proxyType === 'ingress' ? 'ZoneIngress' : 'ZoneEgress';
-  let value: Record<string, unknown>;
-  try {
-    value = parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new UserError(`${where}: not valid YAML or JSON: ${(err as Error).message}`);
-  }
+  const value = parseYamlOrJson(text, where) as Record<string, unknown> | null;
   if (!value || value.type !== expected) throw new UserError(`${where}: type: must be '${expected}' for --proxy-type ${proxyType}`);
   const errors: { field: string; message: string }[] = [];
   validateResourceName(value.name, 'name', errors);

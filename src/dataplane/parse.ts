@@ -1,8 +1,8 @@
 // Text (YAML or JSON, possibly a mustache template) → a Dataplane object,
 // checked strictly for shape. Semantic rules live in validate.ts.
 import Mustache from 'mustache';
-import { parseDocument } from 'yaml';
 import { UserError, formatFieldErrors } from '../util/errors.js';
+import { parseYaml } from '../util/yaml.js';
 import { checkShape, dataplaneSchema, toCamelCase } from './schema.js';
 import type { Dataplane } from './types.js';
 
@@ -63,13 +63,18 @@ export function renderTemplate(text: string, vars: Record<string, unknown>, sour
   return Mustache.render(text, vars, {}, { escape: (value: string) => value });
 }
 
+/** One YAML or JSON document (duplicate keys rejected); errors name `source`. */
+export function parseYamlOrJson(text: string, source: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new UserError(`${source}: not valid YAML or JSON: ${(err as Error).message}`);
+  }
+}
+
 /** Parses a Dataplane document; `source` names where it came from in every error. */
 export function parseDataplane(text: string, source: string): Dataplane {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new UserError(`${source}: not valid YAML or JSON: ${doc.errors[0]!.message}`);
-  }
-  const value: unknown = doc.toJS();
+  const value = parseYamlOrJson(text, source);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new UserError(`${source}: expected a Dataplane resource (an object with type, mesh, name, networking)`);
   }

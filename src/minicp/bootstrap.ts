@@ -2,7 +2,6 @@
 // cluster points back at this DP server, with Kuma's status codes.
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { stringify } from 'yaml';
 import { encodeBootstrapResponse } from '../bootstrap/response.js';
 import { SERVICE_TAG, type Dataplane } from '../dataplane/types.js';
 import { DEFAULT_ADMIN_PORT } from '../dataplane/validate.js';
@@ -10,6 +9,7 @@ import { createLogger } from '../log/logger.js';
 import { staticCluster, type EnvoyResource } from '../render/resources.js';
 import type { Templates } from '../render/templates.js';
 import type { FieldError } from '../util/errors.js';
+import { stringifyYaml } from '../util/yaml.js';
 import type { Store } from './store.js';
 import { checkTokenTags, TokenError, type DataplaneIdentity, type DataplaneTokens } from './tokens.js';
 
@@ -150,7 +150,7 @@ export async function handleBootstrap(settings: BootstrapSettings, body: string,
     log.error('generated bootstrap is not valid', { mesh, name, problems: invalid });
     return text(500, `generated bootstrap is not valid: ${invalid.join('; ')}`);
   }
-  const yaml = stringify(bootstrap, { aliasDuplicateObjects: false });
+  const yaml = stringifyYaml(bootstrap);
   log.info('bootstrap served', { mesh, name, xdsHost: host, xdsPort: port, delta: usesDelta(request) });
   if ((accept ?? '').includes('application/json')) {
     return {

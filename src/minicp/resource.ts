@@ -1,10 +1,10 @@
 // A Dataplane arriving over the network (API body, bootstrap request) →
 // a validated Dataplane or every field error, never an exception.
-import { parse } from 'yaml';
 import { checkShape, dataplaneSchema, toCamelCase } from '../dataplane/schema.js';
 import type { Dataplane } from '../dataplane/types.js';
 import { validateDataplane } from '../dataplane/validate.js';
 import type { FieldError } from '../util/errors.js';
+import { parseYaml } from '../util/yaml.js';
 
 export type Checked = { ok: true; dataplane: Dataplane } | { ok: false; errors: FieldError[] };
 
@@ -24,9 +24,9 @@ export function checkDataplane(value: unknown): Checked {
 export function checkDataplaneText(text: string, field: string): Checked {
   let value: unknown;
   try {
-    value = parse(text, { uniqueKeys: true });
+    value = parseYaml(text);
   } catch (err) {
-    return { ok: false, errors: [{ field, message: `is not valid JSON or YAML: ${(err as Error).message.split('\n')[0]}` }] };
+    return { ok: false, errors: [{ field, message: `is not valid JSON or YAML: ${(err as Error).message}` }] };
   }
   return checkDataplane(value);
 }

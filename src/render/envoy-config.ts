@@ -2,9 +2,9 @@
 // brings listeners over xDS (lds_config) is used exactly as given; otherwise
 // the agent renders the Dataplane's inbounds and outbounds into
 // static_resources from the shared templates.
-import { parse, stringify } from 'yaml';
 import type { Dataplane, Outbound } from '../dataplane/types.js';
 import { UserError } from '../util/errors.js';
+import { parseYaml, stringifyYaml } from '../util/yaml.js';
 import { inboundResources, outboundResources, type Endpoint } from './resources.js';
 import { Templates } from './templates.js';
 
@@ -39,7 +39,7 @@ export function adminAddressOf(bootstrap: Obj): AdminAddress {
 function parseBootstrap(text: string): Obj {
   let value: unknown;
   try {
-    value = parse(text);
+    value = parseYaml(text);
   } catch (err) {
     throw new UserError(`the control plane sent a bootstrap that is not valid YAML: ${(err as Error).message}`);
   }
@@ -79,5 +79,5 @@ export function buildEnvoyConfig(bootstrapYaml: string, dataplane: Dataplane | u
     },
   };
   delete merged.staticResources;
-  return { text: stringify(merged), json: merged, mode: 'static', admin };
+  return { text: stringifyYaml(merged), json: merged, mode: 'static', admin };
 }

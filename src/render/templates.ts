@@ -2,9 +2,9 @@
 // (never as text), so a value can't break the YAML it lands in.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { installPath } from '../util/install-paths.js';
+import { parseYaml } from '../util/yaml.js';
 
 export const DEFAULT_TEMPLATES_DIR = installPath('envoy-templates');
 
@@ -40,7 +40,7 @@ export class Templates {
         throw new UserError(`envoy template ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); --envoy-templates-dir must hold ${TEMPLATE_NAMES.map((n) => `${n}.yaml`).join(', ')}`);
       }
       try {
-        parsed.set(name, parse(text));
+        parsed.set(name, parseYaml(text));
       } catch (err) {
         throw new UserError(`envoy template ${file} is not valid YAML: ${(err as Error).message}`);
       }

@@ -1,7 +1,7 @@
 // `kuma-dp validate <file>`: checks an Envoy config file (YAML or JSON) as
 // `envoy --mode validate` would, and prints every problem with its path.
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { parseYaml } from '../util/yaml.js';
 import { TYPE_NAME, loadEnvoyTypes, resolveTypeName, type ValidationIssue } from './envoy-types.js';
 import { isObject } from './json-reader.js';
 
@@ -26,9 +26,12 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
   } catch (err) {
     return fail(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) return fail(`not valid YAML or JSON: ${doc.errors.map((e) => e.message.replace(/\s+/g, ' ').trim()).join('; ')}`);
-  const json: unknown = doc.toJS();
+  let json: unknown;
+  try {
+    json = parseYaml(text);
+  } catch (err) {
+    return fail(`not valid YAML or JSON: ${(err as Error).message}`);
+  }
   if (json === null || json === undefined) return fail('the file is empty; expected an Envoy config');
 
   const types = await loadEnvoyTypes();

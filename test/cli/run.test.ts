@@ -3,7 +3,7 @@
 import { statSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { parse } from 'yaml';
+import { parseYaml } from '../../src/util/yaml.js';
 import { bootstrapYaml, jsonBootstrapResponse, startFakeCp } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { alive, waitFor } from '../helpers/wait.js';
@@ -85,7 +85,7 @@ t.test('renders static listeners and clusters when the CP sends no lds_config', 
   const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--skip-config-validation']);
   t.teardown(() => agent.kill('SIGKILL'));
   await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
-  const config = parse(readFileSync(join(workDir, 'bootstrap.yaml'), 'utf8'));
+  const config = parseYaml(readFileSync(join(workDir, 'bootstrap.yaml'), 'utf8')) as Record<string, any>;
   const listeners = config.static_resources.listeners.map((l: any) => l.name);
   const clusters = config.static_resources.clusters.map((c: any) => `${c.name}:${c.type}`);
   t.same(listeners, ['inbound:127.0.0.1:20001', 'outbound:127.0.0.1:20003']);

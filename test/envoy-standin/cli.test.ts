@@ -3,7 +3,7 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { stringifyYaml } from '../../src/util/yaml.js';
 import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 import { run, start } from '../helpers/cli.js';
 import { alive, waitFor } from '../helpers/wait.js';
@@ -45,7 +45,7 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
   const dir = tempDir(t);
   const write = (name: string, doc: unknown, edit = (text: string): string => text): string => {
     const path = join(dir, name);
-    writeFileSync(path, edit(stringify(doc)));
+    writeFileSync(path, edit(stringifyYaml(doc)));
     return path;
   };
   const good = write('good.yaml', valid);
@@ -96,7 +96,7 @@ t.test('--mode validate: OK for a valid bootstrap, the reason for an invalid one
 t.test('serve with an invalid config exits 1 with the reason in a critical log line', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'bad.yaml');
-  writeFileSync(path, stringify({ ...valid, admin: { address: { socket_address: { address: '127.0.0.1', port_value: 'x' } } } }));
+  writeFileSync(path, stringifyYaml({ ...valid, admin: { address: { socket_address: { address: '127.0.0.1', port_value: 'x' } } } }));
   const r = await run(STANDIN, ['-c', path]);
   t.equal(r.code, 1);
   t.match(r.stderr, new RegExp(`\\]\\[critical\\]\\[main\\] error initializing configuration '${path}': .*port_value`));
@@ -126,7 +126,7 @@ t.test('SIGHUP is ignored; SIGTERM and SIGINT exit 0 at once', async (t) => {
 t.test('logs use Envoy\'s line shape and say this is a test double', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'good.yaml');
-  writeFileSync(path, stringify(valid));
+  writeFileSync(path, stringifyYaml(valid));
   const p = start(STANDIN, ['-c', path, '-l', 'info']);
   t.teardown(() => p.kill('SIGKILL'));
   await waitFor('start-up lines', () => p.stderr().includes('starting workers'));

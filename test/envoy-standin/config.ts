@@ -4,7 +4,7 @@
 // turned into canonical proto3 JSON (snake_case), the only form the rest of
 // the stand-in reads.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../../src/util/yaml.js';
 import { envoyTypes, type EnvoyTypes } from './types.js';
 
 export type Json = Record<string, any>;

@@ -8,7 +8,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { stringifyYaml } from '../../src/util/yaml.js';
 import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 import { loadAdsDefinition, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/ads-proto.js';
 import { start, type Running } from '../helpers/cli.js';
@@ -33,7 +33,7 @@ export function tempDir(t: { teardown(fn: () => void): void }): string {
 export async function startStandin(t: { teardown(fn: () => void | Promise<void>): void }, bootstrap: unknown, extraArgs: string[] = []): Promise<Standin> {
   const dir = tempDir(t);
   const config = join(dir, 'bootstrap.yaml');
-  writeFileSync(config, stringify(bootstrap));
+  writeFileSync(config, stringifyYaml(bootstrap));
   const adminFile = join(dir, 'admin.txt');
   const proc = start(STANDIN, ['-c', config, '--admin-address-path', adminFile, '--disable-hot-restart', ...extraArgs]);
   const stop = async (): Promise<void> => {

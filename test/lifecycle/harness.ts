@@ -6,7 +6,7 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { join } from 'node:path';
 import { request } from 'node:http';
 import type { Test } from 'tap';
-import { stringify } from 'yaml';
+import { stringifyYaml } from '../../src/util/yaml.js';
 import { DATAPLANE_YAML, scratch, type Scratch } from '../cli/agent-harness.js';
 
 // The shared Dataplane, with an address for the outbound so that a bootstrap without ADS can be rendered.
@@ -66,7 +66,7 @@ export function staticBootstrap(x: Setup): ScriptedResponse {
 
 /** A bootstrap whose listeners and clusters come from an ADS server (the stand-in stays NOT LIVE until it answers). */
 export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedResponse {
-  const yaml = stringify({
+  const yaml = stringifyYaml({
     node: { id: 'default.web-1', cluster: 'web' },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: x.s.adminPort } } },
     dynamic_resources: {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import t, { type Test } from 'tap';
-import { parse } from 'yaml';
+import { parseYaml } from '../../src/util/yaml.js';
 import { loadEnvoyTypes, TYPE_NAME } from '../../src/validate/envoy-types.js';
 import { api, dataplane, inProcessCp } from './fixtures.js';
 
@@ -42,7 +42,7 @@ t.test('JSON answer for a stored Dataplane: ADS over TLS with the CA and the tok
   t.match(res.type, /application\/json/);
   const answer = JSON.parse(res.body);
   t.same(answer.kumaSidecarConfiguration.networking, { address: '127.0.0.1' });
-  const bootstrap = parse(Buffer.from(answer.bootstrap, 'base64').toString('utf8'));
+  const bootstrap = parseYaml(Buffer.from(answer.bootstrap, 'base64').toString('utf8')) as Record<string, any>;
   checkBootstrap(t, bootstrap);
   t.equal(bootstrap.node.id, 'default.web-1');
   t.equal(bootstrap.node.cluster, 'web');
@@ -67,7 +67,7 @@ t.test('YAML answer, delta feature, admin port and a Dataplane in the request (s
   const res = await post(request('web-2', { dataplaneToken: await token('web-2'), dataplaneResource: JSON.stringify(dp), features: ['feature-delta-grpc'] }));
   t.equal(res.status, 200, res.body);
   t.equal(res.type, 'text/x-yaml');
-  const bootstrap = parse(res.body);
+  const bootstrap = parseYaml(res.body) as Record<string, any>;
   checkBootstrap(t, bootstrap);
   t.equal(bootstrap.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   t.equal(bootstrap.admin.address.socket_address.port_value, 9902);
@@ -91,7 +91,7 @@ t.test('HTTP/2 (ALPN h2, as a Go client negotiates) reaches the bootstrap handle
     stream.end(request('web-1', { dataplaneToken: web1Token }));
   });
   t.equal(status, 200, body);
-  checkBootstrap(t, parse(Buffer.from(JSON.parse(body).bootstrap, 'base64').toString()));
+  checkBootstrap(t, parseYaml(Buffer.from(JSON.parse(body).bootstrap, 'base64').toString()) as Record<string, any>);
 });
 
 t.test('a host missing from the certificate is a 400 that says how to fix it', async (t) => {
@@ -141,7 +141,7 @@ t.test('plaintext, no auth: unknown mesh is 422; the bootstrap has no TLS and no
     body: JSON.stringify({ mesh: 'default', name: 'p', dataplaneResource: JSON.stringify(dataplane('p', { service: 'p' })) }),
   });
   t.equal(plain.status, 200);
-  const bootstrap = parse(Buffer.from(((await plain.json()) as { bootstrap: string }).bootstrap, 'base64').toString());
+  const bootstrap = parseYaml(Buffer.from(((await plain.json()) as { bootstrap: string }).bootstrap, 'base64').toString()) as Record<string, any>;
   checkBootstrap(t, bootstrap);
   t.notOk(bootstrap.static_resources.clusters[0].transport_socket, 'no TLS with --no-dp-server-tls');
   t.notOk(bootstrap.dynamic_resources.ads_config.grpc_services[0].initial_metadata, 'no token, no metadata');

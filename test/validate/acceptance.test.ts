@@ -2,7 +2,7 @@
 // JSON forms, deprecated fields, every resource our templates render, and a
 // bootstrap of the shape Kuma's control plane hands out.
 import t from 'tap';
-import { parse } from 'yaml';
+import { parseYaml } from '../../src/util/yaml.js';
 import { renderSampleResources } from '../../scripts/bench/validate-resources.js';
 import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 
@@ -199,7 +199,7 @@ defaultRegexEngine:
 `;
 
 t.test('a Kuma-shaped bootstrap validates, and a typo in it is found', async (t) => {
-  const bootstrap = parse(KUMA_SHAPED_BOOTSTRAP) as Record<string, any>;
+  const bootstrap = parseYaml(KUMA_SHAPED_BOOTSTRAP) as Record<string, any>;
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), []);
   bootstrap.staticResources.clusters[0].typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicitHttpConfig.http2ProtocolOption = {};
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => i.path), [

@@ -112,7 +112,7 @@ t.test('unreadable files, bad YAML and empty files get a clear message and exit 
   const dupKeys = await file('dup.yaml', 'node: { id: a }\nnode: { id: b }\n');
   const r3 = await run(KUMA_DP, ['validate', dupKeys]);
   t.equal(r3.code, 1);
-  t.match(r3.stderr, /not valid YAML or JSON: Map keys must be unique/);
+  t.match(r3.stderr, new RegExp(`^${dupKeys.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid YAML or JSON: .*duplicate.*line 2, column 1`));
   const empty = await file('empty.yaml', '');
   const r4 = await run(KUMA_DP, ['validate', empty]);
   t.equal(r4.code, 1);

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { parse } from 'yaml';
+import { parseYaml } from '../../src/util/yaml.js';
 import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 
 const GOLDEN_DIR = 'pkg/xds/bootstrap/testdata';
@@ -67,17 +67,17 @@ if (typeof goldens === 'string') {
   t.ok(goldens.size >= 3, `found ${goldens.size} golden files in ${kumaDir}`);
   for (const [name, text] of goldens) {
     t.test(name, async (t) => {
-      t.same(types.validate(parse(text), TYPE_NAME.bootstrap), [], 'the golden file is valid');
+      t.same(types.validate(parseYaml(text), TYPE_NAME.bootstrap), [], 'the golden file is valid');
 
       // one top-level field misspelt
-      const top = parse(text) as Json;
+      const top = parseYaml(text) as Json;
       const firstKey = Object.keys(top)[0]!;
       const topName = renameKey(top, firstKey);
       const topIssues = types.validate(top, TYPE_NAME.bootstrap);
       t.ok(topIssues.some((i) => i.path === topName && /unknown field/.test(i.message)), `'${firstKey}' misspelt as '${topName}' is found: ${JSON.stringify(topIssues)}`);
 
       // one field inside the first typed config (an Any) misspelt
-      const deep = parse(text) as Json;
+      const deep = parseYaml(text) as Json;
       const any = firstAny(deep, '');
       t.ok(any, 'the golden file has a typed config');
       if (!any) return;
@@ -89,9 +89,9 @@ if (typeof goldens === 'string') {
       t.ok(deepIssues.some((i) => i.path === expected && /unknown field/.test(i.message)), `'${key}' misspelt at ${expected} is found: ${JSON.stringify(deepIssues)}`);
 
       // one field of the first static cluster misspelt
-      const clusters = (parse(text) as { staticResources?: { clusters?: Json[] } }).staticResources?.clusters;
+      const clusters = (parseYaml(text) as { staticResources?: { clusters?: Json[] } }).staticResources?.clusters;
       if (clusters?.[0]) {
-        const doc = parse(text) as { staticResources: { clusters: Json[] } };
+        const doc = parseYaml(text) as { staticResources: { clusters: Json[] } };
         const cluster = doc.staticResources.clusters[0]!;
         const lastKey = Object.keys(cluster).at(-1)!;
         const clusterName = renameKey(cluster, lastKey);
