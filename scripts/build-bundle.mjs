@@ -2,7 +2,7 @@
 // CommonJS file, dist/kuma-dp.cjs, which bin/kuma-dp runs.
 //
 // Why: a sidecar pays its start-up once per pod. Node loads ~70 separate ES
-// modules (ours, yaml's, undici's client) about 100 ms slower than one
+// modules (ours, js-yaml's, undici's client) about 100 ms slower than one
 // CommonJS file with the same code (measured with `npm run bench:startup`).
 // The code is tsc's output, unchanged; only how it is packaged differs.
 //
