@@ -8,7 +8,7 @@
 //
 // Libraries used only after Envoy is started, or only by other commands, stay
 // outside the bundle and load from node_modules when needed.
-import { renameSync, statSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -36,6 +36,22 @@ const relativeToModule = {
   },
 };
 
+// bin/kuma-dp compiles the bundle with vm.Script to use V8's code cache, and
+// there an import() needs an experimental loader hook. Libraries left outside
+// the bundle are therefore loaded with require() (Node >= 20.19 requires ES
+// modules too), through a one-line module per library.
+const requireExternals = {
+  name: 'require-externals',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || args.namespace === 'required-external') return undefined;
+      const external = args.path.startsWith('node:') || EXTERNAL.some((e) => (e.endsWith('/*') ? args.path.startsWith(e.slice(0, -1)) : args.path === e));
+      return external ? { path: args.path, namespace: 'required-external' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'required-external' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 export async function buildBundle() {
   const result = await esbuild.build({
     entryPoints: [ENTRY],
@@ -50,10 +66,13 @@ export async function buildBundle() {
     legalComments: 'none',
     define: { 'import.meta.url': '__kumaDpBundleUrl' },
     banner: { js: "'use strict';const __kumaDpBundleUrl=require('node:url').pathToFileURL(__filename).href;" },
-    plugins: [relativeToModule],
+    plugins: [relativeToModule, requireExternals],
     write: false,
     logLevel: 'error',
   });
+  const code = result.outputFiles[0].text;
+  if (/\bimport\(/.test(code)) throw new Error('build-bundle: the bundle still has an import() (bin/kuma-dp cannot run it from the code cache); load it with require-externals');
+  rmSync(`${BUNDLE_FILE}.cache`, { force: true }); // V8's code for the previous bundle (scripts/build-code-cache.mjs)
   // Written through a rename: a test run may rebuild it while another process reads it.
   const temp = `${BUNDLE_FILE}.${process.pid}.tmp`;
   writeFileSync(temp, result.outputFiles[0].contents);

@@ -26,7 +26,7 @@ function ensureFreshBundle(): void {
   }
   if (built >= newest(join(ROOT, 'dist', 'src'))) return;
   process.stderr.write(`test helpers: ${bundle} is older than dist/src/ (tsc without 'npm run build'?): rebuilding it\n`);
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-bundle.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const step of ['build-bundle.mjs', 'build-code-cache.mjs']) execFileSync(process.execPath, [join(ROOT, 'scripts', step)], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 ensureFreshBundle();
 
