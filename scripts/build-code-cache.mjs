@@ -11,6 +11,38 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * A control plane on loopback that answers every POST /bootstrap with the
+ * bootstrap Kuma gives a sidecar (listeners and clusters over ADS), for the
+ * code-cache run and the start-up benchmark.
+ */
+export async function startLoopbackControlPlane(name) {
+  const bootstrap = [
+    `node: { id: default.${name}, cluster: ${name} }`,
+    'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }',
+    'dynamic_resources:',
+    '  lds_config: { ads: {}, resource_api_version: V3 }',
+    '  cds_config: { ads: {}, resource_api_version: V3 }',
+    '  ads_config: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: ads_cluster } }] }',
+    'static_resources:',
+    '  clusters:',
+    '    - name: ads_cluster',
+    '      type: STATIC',
+    '      connect_timeout: 1s',
+    '      load_assignment: { cluster_name: ads_cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 5678 } } } }] }] }',
+  ].join('\n');
+  const answer = JSON.stringify({ bootstrap: Buffer.from(bootstrap).toString('base64'), kumaSidecarConfiguration: {} });
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(answer);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+}
+
 export const CODE_CACHE_FILE = `${ROOT}dist/kuma-dp.cjs.cache`;
 
 /**
@@ -24,31 +56,13 @@ export const CODE_CACHE_FILE = `${ROOT}dist/kuma-dp.cjs.cache`;
  */
 export async function buildCodeCache() {
   const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-code-cache-'));
-  const bootstrap = [
-    'node: { id: default.code-cache, cluster: code-cache }',
-    'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }',
-    'dynamic_resources:',
-    '  lds_config: { ads: {}, resource_api_version: V3 }',
-    '  cds_config: { ads: {}, resource_api_version: V3 }',
-    '  ads_config: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: ads_cluster } }] }',
-    'static_resources:',
-    '  clusters:',
-    '    - { name: ads_cluster, type: STATIC, connect_timeout: 1s, load_assignment: { cluster_name: ads_cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 5678 } } } }] }] } }',
-  ].join('\n');
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ bootstrap: Buffer.from(bootstrap).toString('base64'), kumaSidecarConfiguration: {} }));
-    });
-  });
+  const cp = await startLoopbackControlPlane('code-cache');
   try {
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     const envoy = join(dir, 'envoy');
     writeFileSync(envoy, `#!/bin/sh\n[ "$1" = "--version" ] && printf '\\nenvoy  version: 0000000000000000000000000000000000000000/1.39.0/Clean/RELEASE/BoringSSL\\n'\nexit 0\n`);
     chmodSync(envoy, 0o755);
     writeFileSync(join(dir, 'dataplane.yaml'), 'type: Dataplane\nmesh: default\nname: code-cache\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - { port: 10001, servicePort: 8080, tags: { kuma.io/service: code-cache } }\n');
-    const args = ['run', '--cp-address', `http://127.0.0.1:${server.address().port}`, '--dataplane-file', join(dir, 'dataplane.yaml'), '--binary-path', envoy, '--work-dir', join(dir, 'work'), '--drain-time', '0s'];
+    const args = ['run', '--cp-address', cp.url, '--dataplane-file', join(dir, 'dataplane.yaml'), '--binary-path', envoy, '--work-dir', join(dir, 'work'), '--drain-time', '0s'];
     // Without the caller's KUMA_* settings (they override flags) and NODE_OPTIONS (e.g. a test runner's hooks, which change V8's flags and with them the cache).
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KUMA_') && name !== 'NODE_OPTIONS'));
     Object.assign(env, { KUMA_DP_BUILD_CODE_CACHE: '1', KUMA_READINESS_PORT: '0' });
@@ -61,7 +75,7 @@ export async function buildCodeCache() {
     if (code !== 0) return { reason: `kuma-dp run exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` };
     return { size: statSync(CODE_CACHE_FILE).size };
   } finally {
-    server.close();
+    cp.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -12,8 +12,6 @@
 // with node:http and once with undici's client bundled as the agent bundles it.
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -38,30 +36,12 @@ while :; do sleep 3600 & wait $!; done
 );
 chmodSync(envoyDouble, 0o755);
 
-const bootstrap = [
-  'node: { id: default.bench, cluster: bench }',
-  'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }',
-  'dynamic_resources:',
-  '  lds_config: { ads: {}, resource_api_version: V3 }',
-  '  cds_config: { ads: {}, resource_api_version: V3 }',
-  '  ads_config: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: ads_cluster } }] }',
-  'static_resources:',
-  '  clusters:',
-  '    - name: ads_cluster',
-  '      type: STATIC',
-  '      connect_timeout: 1s',
-  '      load_assignment: { cluster_name: ads_cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 5678 } } } }] }] }',
-].join('\n');
-
-const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ bootstrap: Buffer.from(bootstrap).toString('base64'), kumaSidecarConfiguration: {} }));
-  });
-});
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const cpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+// The same loopback control plane the build's code-cache run uses.
+const { startLoopbackControlPlane } = (await import(pathToFileURL(join(ROOT, 'scripts/build-code-cache.mjs')).href)) as {
+  startLoopbackControlPlane: (name: string) => Promise<{ url: string; close: () => void }>;
+};
+const cp = await startLoopbackControlPlane('bench');
+const cpUrl = cp.url;
 
 function procStatus(pid: number): Record<string, string> {
   const out: Record<string, string> = {};
@@ -169,6 +149,6 @@ try {
     console.log(`supervising an idle Envoy (${label}): RSS ${idle.rssMb!.toFixed(1)} MB, ${idle.wakeupsPerSec!.toFixed(1)} context switches/s over 5 s`);
   }
 } finally {
-  server.close();
+  cp.close();
   rmSync(dir, { recursive: true, force: true });
 }
