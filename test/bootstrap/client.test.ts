@@ -6,7 +6,8 @@ import { encodeBootstrapResponse } from '../../src/bootstrap/response.js';
 import { createCa, issueCert } from '../../src/tls/certs.js';
 import { waitFor } from '../helpers/wait.js';
 import { start } from '../helpers/cli.js';
-import { freePort, startFakeCp, type FakeCp, type Script } from './fake-cp.js';
+import { freePort } from '../helpers/ports.js';
+import { startFakeCp, type FakeCp, type Script } from './fake-cp.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-payload.signature';
 const YAML = 'node:\n  id: default.web-1\nadmin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 9901 } }\n';

@@ -59,12 +59,3 @@ export async function startFakeCp(script: Script, opts: { tls?: KeyPair; port?: 
       }),
   };
 }
-
-/** A port that was free a moment ago (nothing listens on it now). */
-export async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
