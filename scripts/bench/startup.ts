@@ -30,8 +30,9 @@ if [ "$1" = "--version" ]; then
   exit 0
 fi
 date +%s%N > "$BENCH_SPAWNED_FILE"
-trap 'exit 0' TERM INT
-while :; do sleep 3600 & wait $!; done
+# A killed double leaves no sleep behind: the trap ends it, and a short one ends by itself after a SIGKILL.
+trap 'kill $! 2>/dev/null; exit 0' TERM INT
+while :; do sleep 1 & wait $!; done
 `,
 );
 chmodSync(envoyDouble, 0o755);
