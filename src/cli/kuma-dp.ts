@@ -2,7 +2,7 @@
 // loads its implementation lazily so `run` pays only for what it uses.
 import { ENV_ONLY } from '../config/flags.js';
 import { setLogLevel } from '../log/logger.js';
-import { UserError } from '../util/errors.js';
+import { reportFailure, UserError } from '../util/errors.js';
 import { buildInfo } from './build-info.js';
 import { fastRunFlags, normalizeRunFlags, runOptions } from './run-args.js';
 
@@ -125,12 +125,6 @@ main(process.argv.slice(2)).then(
     process.exit(status);
   },
   (err: unknown) => {
-    if (err instanceof UserError) {
-      process.stderr.write(`Error: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-    } else {
-      process.stderr.write(`kuma-dp: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 2;
-    }
+    process.exitCode = reportFailure('kuma-dp', err);
   },
 );

@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { createLogger, setLogLevel } from '../log/logger.js';
 import { parseDuration } from '../util/duration.js';
-import { UserError } from '../util/errors.js';
+import { reportFailure, UserError } from '../util/errors.js';
 
 const log = createLogger('kuma-mini-cp');
 
@@ -134,12 +134,6 @@ main(hideBin(process.argv)).then(
     process.exitCode = status;
   },
   (err: unknown) => {
-    if (err instanceof UserError) {
-      process.stderr.write(`Error: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-    } else {
-      process.stderr.write(`kuma-mini-cp: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 2;
-    }
+    process.exitCode = reportFailure('kuma-mini-cp', err);
   },
 );

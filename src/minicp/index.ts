@@ -11,7 +11,7 @@ import type { Dataplane } from '../dataplane/types.js';
 import { createLogger } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
 import { Templates } from '../render/templates.js';
-import { loadEnvoyTypes } from '../validate/envoy-types.js';
+import { TYPE_NAME, loadEnvoyTypes } from '../validate/envoy-types.js';
 import { loadAdsDefinition } from '../xds/ads-proto.js';
 import { AdsServer, StreamRefused, type Node } from '../xds/ads-server.js';
 import { createApiHandler } from './api.js';
@@ -172,7 +172,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     serverCertPem: dpTls ? tls.server.certPem : undefined,
     xdsHost: options.xdsHost,
     xdsPort: ports.dpServer,
-    validate: (bootstrap: object) => types.validate(bootstrap, 'envoy.config.bootstrap.v3.Bootstrap').map((i) => `${i.path}: ${i.message}`),
+    validate: (bootstrap: object) => types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => `${i.path}: ${i.message}`),
     checkDataplaneText,
   };
   const onDpRequest = async (request: PlainRequest): Promise<PlainAnswer> => {

@@ -10,6 +10,20 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * How a command line reports the error that ended it: a UserError's message
+ * and exit code, anything else (a bug) with its stack and exit code 2.
+ * Returns the exit code.
+ */
+export function reportFailure(program: string, err: unknown): number {
+  if (err instanceof UserError) {
+    process.stderr.write(`Error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`${program}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 2;
+}
+
 /** One problem in a structured document, located by a dotted path. */
 export interface FieldError {
   field: string;
