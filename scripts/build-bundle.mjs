@@ -30,7 +30,13 @@ const relativeToModule = {
       const { readFile } = await import('node:fs/promises');
       const text = await readFile(args.path, 'utf8');
       if (/new URL\([^)]*import\.meta\.url/.test(text)) {
-        return { errors: [{ text: `${args.path} resolves a path against import.meta.url; in the bundle that is the bundle's location: use installPath() from src/util/install-paths.ts` }] };
+        return {
+          errors: [
+            {
+              text: `${args.path} resolves a path against import.meta.url; in the bundle that is the bundle's location: use installPath() from src/util/install-paths.ts`,
+            },
+          ],
+        };
       }
       return { contents: text, loader: 'js' };
     });
@@ -49,7 +55,10 @@ const requireExternals = {
       const external = args.path.startsWith('node:') || EXTERNAL.some((e) => (e.endsWith('/*') ? args.path.startsWith(e.slice(0, -1)) : args.path === e));
       return external ? { path: args.path, namespace: 'required-external' } : undefined;
     });
-    build.onLoad({ filter: /.*/, namespace: 'required-external' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'required-external' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -70,7 +79,13 @@ export const lazyUndiciH2 = {
       const real = await readFile(join(dirname(args.importer), 'client-h2.js'), 'utf8');
       const uses = importer.match(/\bconnectH2\b/g)?.length ?? 0;
       if (!/^const connectH2 = require\('\.\/client-h2\.js'\)$/m.test(importer) || uses !== 2 || !/^module\.exports = connectH2$/m.test(real)) {
-        return { errors: [{ text: `undici's ${args.importer} no longer uses client-h2.js as one function called per connection: update or drop lazy-undici-h2 in scripts/build-bundle.mjs` }] };
+        return {
+          errors: [
+            {
+              text: `undici's ${args.importer} no longer uses client-h2.js as one function called per connection: update or drop lazy-undici-h2 in scripts/build-bundle.mjs`,
+            },
+          ],
+        };
       }
       return { path: join(dirname(args.importer), 'client-h2.js'), namespace: 'lazy-undici-h2' };
     });
@@ -102,7 +117,8 @@ export async function buildBundle() {
     logLevel: 'error',
   });
   const code = result.outputFiles[0].text;
-  if (/\bimport\(/.test(code)) throw new Error('build-bundle: the bundle still has an import() (bin/kuma-dp cannot run it from the code cache); load it with require-externals');
+  if (/\bimport\(/.test(code))
+    throw new Error('build-bundle: the bundle still has an import() (bin/kuma-dp cannot run it from the code cache); load it with require-externals');
   rmSync(`${BUNDLE_FILE}.cache`, { force: true }); // V8's code for the previous bundle (scripts/build-code-cache.mjs)
   // Written through a rename: a test run may rebuild it while another process reads it.
   const temp = `${BUNDLE_FILE}.${process.pid}.tmp`;

@@ -59,10 +59,28 @@ export async function buildCodeCache() {
   const cp = await startLoopbackControlPlane('code-cache');
   try {
     const envoy = join(dir, 'envoy');
-    writeFileSync(envoy, `#!/bin/sh\n[ "$1" = "--version" ] && printf '\\nenvoy  version: 0000000000000000000000000000000000000000/1.39.0/Clean/RELEASE/BoringSSL\\n'\nexit 0\n`);
+    writeFileSync(
+      envoy,
+      `#!/bin/sh\n[ "$1" = "--version" ] && printf '\\nenvoy  version: 0000000000000000000000000000000000000000/1.39.0/Clean/RELEASE/BoringSSL\\n'\nexit 0\n`,
+    );
     chmodSync(envoy, 0o755);
-    writeFileSync(join(dir, 'dataplane.yaml'), 'type: Dataplane\nmesh: default\nname: code-cache\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - { port: 10001, servicePort: 8080, tags: { kuma.io/service: code-cache } }\n');
-    const args = ['run', '--cp-address', cp.url, '--dataplane-file', join(dir, 'dataplane.yaml'), '--binary-path', envoy, '--work-dir', join(dir, 'work'), '--drain-time', '0s'];
+    writeFileSync(
+      join(dir, 'dataplane.yaml'),
+      'type: Dataplane\nmesh: default\nname: code-cache\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - { port: 10001, servicePort: 8080, tags: { kuma.io/service: code-cache } }\n',
+    );
+    const args = [
+      'run',
+      '--cp-address',
+      cp.url,
+      '--dataplane-file',
+      join(dir, 'dataplane.yaml'),
+      '--binary-path',
+      envoy,
+      '--work-dir',
+      join(dir, 'work'),
+      '--drain-time',
+      '0s',
+    ];
     // Without the caller's KUMA_* settings (they override flags) and NODE_OPTIONS (e.g. a test runner's hooks, which change V8's flags and with them the cache).
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KUMA_') && name !== 'NODE_OPTIONS'));
     Object.assign(env, { KUMA_DP_BUILD_CODE_CACHE: '1', KUMA_READINESS_PORT: '0' });

@@ -16,8 +16,8 @@ if (envoy.real) {
 } else {
   const banner = [
     '#'.repeat(78),
-    '#  NO ENVOY INSTALLED: this demo runs the project\'s Envoy STAND-IN, a TEST DOUBLE.',
-    '#  It honours Envoy\'s CLI, admin API, xDS and proxying contract, but it is NOT Envoy.',
+    "#  NO ENVOY INSTALLED: this demo runs the project's Envoy STAND-IN, a TEST DOUBLE.",
+    "#  It honours Envoy's CLI, admin API, xDS and proxying contract, but it is NOT Envoy.",
     '#  Install Envoy (README, "Installing Envoy") or set ENVOY_BINARY=/path/to/envoy.',
     '#'.repeat(78),
   ];
@@ -39,7 +39,10 @@ try {
 
   const backendApp = await startHelloApp('backend');
   const webApp = await startHelloApp('web');
-  cleanups.push(() => backendApp.close(), () => webApp.close());
+  cleanups.push(
+    () => backendApp.close(),
+    () => webApp.close(),
+  );
 
   const outboundPort = await freePort();
   const proxies: Array<[string, Proxy]> = [];
@@ -53,15 +56,21 @@ try {
   outputs.push(['kuma-dp web-1', () => web.proc.stderr() + web.proc.stdout()]);
 
   for (const [name, proxy] of proxies) {
-    await waitFor(`${name}'s Envoy to be LIVE`, async () => (await httpGet(`http://127.0.0.1:${proxy.adminPort}/ready`)).body.includes('LIVE'), { timeoutMs: 30_000 });
+    await waitFor(`${name}'s Envoy to be LIVE`, async () => (await httpGet(`http://127.0.0.1:${proxy.adminPort}/ready`)).body.includes('LIVE'), {
+      timeoutMs: 30_000,
+    });
     say(`${name}: Envoy LIVE (admin http://127.0.0.1:${proxy.adminPort}), inbound port ${proxy.inboundPort}`);
   }
 
   const url = `http://127.0.0.1:${outboundPort}/`;
-  const reply = await waitFor('a reply through the mesh', async () => {
-    const res = await httpGet(url);
-    return res.status === 200 && res.body.includes('hello from backend') ? res.body.trim() : undefined;
-  }, { timeoutMs: 30_000 });
+  const reply = await waitFor(
+    'a reply through the mesh',
+    async () => {
+      const res = await httpGet(url);
+      return res.status === 200 && res.body.includes('hello from backend') ? res.body.trim() : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   say(`GET ${url} (web's outbound to backend) → "${reply}"`);
   const dataplanes = await cp.api('GET', '/meshes/default/dataplanes');
   say(`the control plane knows: ${(dataplanes.json?.items ?? []).map((d: { name: string }) => d.name).join(', ')}`);

@@ -14,12 +14,16 @@ const [client, cpUrl, envoy, workDir] = process.argv.slice(2);
 const body = JSON.stringify({ mesh: 'default', name: 'bench', proxyType: 'dataplane' });
 
 function postWithNodeHttp(done) {
-  const req = require('node:http').request(`${cpUrl}/bootstrap`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' } }, (res) => {
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk) => (text += chunk));
-    res.on('end', () => done(text));
-  });
+  const req = require('node:http').request(
+    `${cpUrl}/bootstrap`,
+    { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' } },
+    (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => done(text));
+    },
+  );
   req.end(body);
 }
 

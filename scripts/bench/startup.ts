@@ -67,7 +67,21 @@ interface Sample {
   wakeupsPerSec?: number;
 }
 
-const agentCommand = (extraArgs: readonly string[]): string[] => [KUMA_DP, 'run', '--cp-address', cpUrl, '--name', 'bench', '--mesh', 'default', '--binary-path', envoyDouble, '--drain-time', '0s', ...extraArgs];
+const agentCommand = (extraArgs: readonly string[]): string[] => [
+  KUMA_DP,
+  'run',
+  '--cp-address',
+  cpUrl,
+  '--name',
+  'bench',
+  '--mesh',
+  'default',
+  '--binary-path',
+  envoyDouble,
+  '--drain-time',
+  '0s',
+  ...extraArgs,
+];
 
 async function once(command: readonly string[], measureIdle: boolean): Promise<Sample> {
   const spawnedFile = join(dir, `spawned-${Math.random().toString(36).slice(2)}`);
@@ -97,7 +111,8 @@ async function once(command: readonly string[], measureIdle: boolean): Promise<S
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
-const summary = (times: number[]) => `median ${median(times).toFixed(0)} ms, p90 ${p90(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)} ms over ${times.length} runs`;
+const summary = (times: number[]) =>
+  `median ${median(times).toFixed(0)} ms, p90 ${p90(times).toFixed(0)} ms, min ${Math.min(...times).toFixed(0)} ms over ${times.length} runs`;
 
 /** Exec → exit of `node -e 0`: what any Node program pays before its first line. */
 async function nodeBoot(): Promise<number> {
@@ -126,7 +141,18 @@ async function bundledFloorClient(): Promise<string> {
   const outfile = join(dir, 'floor-client-bundled.cjs');
   // With the agent bundle's deferral of undici's HTTP/2 half, so both pay the same for undici.
   const { lazyUndiciH2 } = (await import(pathToFileURL(join(ROOT, 'scripts/build-bundle.mjs')).href)) as { lazyUndiciH2: import('esbuild').Plugin };
-  await esbuild.build({ entryPoints: [join(ROOT, 'scripts/bench/floor-client.cjs')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', minifyWhitespace: true, minifySyntax: true, outfile, logLevel: 'error', plugins: [lazyUndiciH2] });
+  await esbuild.build({
+    entryPoints: [join(ROOT, 'scripts/bench/floor-client.cjs')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    outfile,
+    logLevel: 'error',
+    plugins: [lazyUndiciH2],
+  });
   return outfile;
 }
 

@@ -18,5 +18,13 @@ const validated = performance.now();
 if (issues.length > 0) throw new Error(`the benchmark bootstrap is invalid: ${JSON.stringify(issues)}`);
 const { parsed, indexed } = schema.entries();
 process.stdout.write(
-  JSON.stringify({ ms: validated - started, importMs: imported - started, loadMs: loaded - imported, validateMs: validated - loaded, parsed, indexed, sinceProcessStart: performance.now() }),
+  JSON.stringify({
+    ms: validated - started,
+    importMs: imported - started,
+    loadMs: loaded - imported,
+    validateMs: validated - loaded,
+    parsed,
+    indexed,
+    sinceProcessStart: performance.now(),
+  }),
 );

@@ -23,4 +23,14 @@ gc?.();
 await sleep(200);
 gc?.();
 const after = process.memoryUsage();
-process.stdout.write(JSON.stringify({ before: before.rss, after: after.rss, heapBefore: before.heapUsed, heapAfter: after.heapUsed, externalBefore: before.external, externalAfter: after.external, kept: kept !== undefined }));
+process.stdout.write(
+  JSON.stringify({
+    before: before.rss,
+    after: after.rss,
+    heapBefore: before.heapUsed,
+    heapAfter: after.heapUsed,
+    externalBefore: before.external,
+    externalAfter: after.external,
+    kept: kept !== undefined,
+  }),
+);

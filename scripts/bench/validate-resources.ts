@@ -40,7 +40,13 @@ export function renderSampleResources(templates = Templates.load()): Resource[] 
   return [
     ...[...inbound.listeners, ...eds.listeners, ...fixed.listeners].map((r): Resource => [LISTENER, r]),
     ...[...inbound.clusters, ...eds.clusters, ...fixed.clusters].map((r): Resource => [CLUSTER, r]),
-    [ENDPOINT, loadAssignment(templates, 'backend', [{ address: '10.0.0.7', port: 8080 }, { address: '10.0.0.8', port: 8080 }])],
+    [
+      ENDPOINT,
+      loadAssignment(templates, 'backend', [
+        { address: '10.0.0.7', port: 8080 },
+        { address: '10.0.0.8', port: 8080 },
+      ]),
+    ],
     [ENDPOINT, loadAssignment(templates, 'backend', [])],
   ];
 }

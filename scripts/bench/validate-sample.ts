@@ -13,7 +13,12 @@ export function typicalBootstrap(): Record<string, unknown> {
     layered_runtime: { layers: [{ name: 'kuma', static_layer: { 're2.max_program_size.error_level': 4294967295, 'envoy.reloadable_features.x': true } }] },
     stats_config: { stats_tags: [{ tag_name: 'name', regex: '^grpc\\.((.+)\\.)' }], use_all_default_tags: false },
     dynamic_resources: {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', set_node_on_first_message_only: true, grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' }, initial_metadata: [{ key: 'authorization', value: 'token' }] }] },
+      ads_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        set_node_on_first_message_only: true,
+        grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' }, initial_metadata: [{ key: 'authorization', value: 'token' }] }],
+      },
       cds_config: { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' },
       lds_config: { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' },
     },
@@ -26,18 +31,26 @@ export function typicalBootstrap(): Record<string, unknown> {
           dns_lookup_family: 'V4_ONLY',
           upstream_connection_options: { tcp_keepalive: { keepalive_probes: 3, keepalive_time: 10, keepalive_interval: 10 } },
           typed_extension_protocol_options: http2Options,
-          load_assignment: { cluster_name: 'ads_cluster', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: 5678 } } } }] }] },
+          load_assignment: {
+            cluster_name: 'ads_cluster',
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: 5678 } } } }] }],
+          },
           transport_socket: {
             name: 'envoy.transport_sockets.tls',
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
               sni: 'localhost',
-              common_tls_context: { tls_params: { tls_minimum_protocol_version: 'TLSv1_2' }, validation_context_sds_secret_config: { name: 'cp_validation_ctx' } },
+              common_tls_context: {
+                tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+                validation_context_sds_secret_config: { name: 'cp_validation_ctx' },
+              },
             },
           },
         },
       ],
-      secrets: [{ name: 'cp_validation_ctx', validation_context: { trusted_ca: { inline_bytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') } } }],
+      secrets: [
+        { name: 'cp_validation_ctx', validation_context: { trusted_ca: { inline_bytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') } } },
+      ],
     },
     stats_flush_interval: '10s',
   };

@@ -17,7 +17,8 @@ const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const signed = (bytes: number): string => `${bytes >= 0 ? '+' : '-'}${mb(Math.abs(bytes))}`;
 
 async function main(): Promise<void> {
-  const child = (script: string, ...args: string[]) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', script, ...args], { encoding: 'utf8' })) as Record<string, number>;
+  const child = (script: string, ...args: string[]) =>
+    JSON.parse(execFileSync(process.execPath, ['--expose-gc', script, ...args], { encoding: 'utf8' })) as Record<string, number>;
 
   for (const bootstrap of ['typical', 'rendered']) {
     const colds = Array.from({ length: 9 }, () => child(COLD, bootstrap));
@@ -52,12 +53,17 @@ async function main(): Promise<void> {
     types.validate(typicalBootstrap(), 'envoy.config.bootstrap.v3.Bootstrap');
     bootstrapTimes.push(performance.now() - t0);
   }
-  console.log(`warm: validate ${(median(validateTimes) * 1000).toFixed(1)} µs/resource, encode (validate + binary) ${(median(encodeTimes) * 1000).toFixed(1)} µs/resource (median of ${rounds} rounds over ${resources.length} resources: rendered listeners, clusters, load assignments, and a bootstrap); bootstrap alone ${(median(bootstrapTimes) * 1000).toFixed(1)} µs`);
+  console.log(
+    `warm: validate ${(median(validateTimes) * 1000).toFixed(1)} µs/resource, encode (validate + binary) ${(median(encodeTimes) * 1000).toFixed(1)} µs/resource (median of ${rounds} rounds over ${resources.length} resources: rendered listeners, clusters, load assignments, and a bootstrap); bootstrap alone ${(median(bootstrapTimes) * 1000).toFixed(1)} µs`,
+  );
 
   const once = child(MEMORY, 'once');
   const kept = child(MEMORY, 'kept');
-  const line = (r: Record<string, number>) => `RSS ${mb(r.before!)} → ${mb(r.after!)} (${signed(r.after! - r.before!)}), JS heap ${signed(r.heapAfter! - r.heapBefore!)}, external ${signed(r.externalAfter! - r.externalBefore!)}`;
-  console.log(`memory after one bootstrap validation (code already imported, after GC): schema dropped (validateOnce, kuma-dp run): ${line(once)}; schema kept (loadEnvoyTypes): ${line(kept)}`);
+  const line = (r: Record<string, number>) =>
+    `RSS ${mb(r.before!)} → ${mb(r.after!)} (${signed(r.after! - r.before!)}), JS heap ${signed(r.heapAfter! - r.heapBefore!)}, external ${signed(r.externalAfter! - r.externalBefore!)}`;
+  console.log(
+    `memory after one bootstrap validation (code already imported, after GC): schema dropped (validateOnce, kuma-dp run): ${line(once)}; schema kept (loadEnvoyTypes): ${line(kept)}`,
+  );
 }
 
 await main();

@@ -51,7 +51,9 @@ function dataplane(i: number, ready = true) {
     name: `dp-${i}`,
     networking: {
       address: address(i),
-      inbound: [{ port: 10001, servicePort: 8080, tags: { 'kuma.io/service': service(i), 'kuma.io/protocol': 'http' }, ...(ready ? {} : { state: 'NotReady' }) }],
+      inbound: [
+        { port: 10001, servicePort: 8080, tags: { 'kuma.io/service': service(i), 'kuma.io/protocol': 'http' }, ...(ready ? {} : { state: 'NotReady' }) },
+      ],
       outbound: Array.from({ length: SERVICES }, (_, s) => ({ port: 20001 + s, tags: { 'kuma.io/service': `svc-${s}` } })),
     },
   };
@@ -150,7 +152,14 @@ async function api(base: string, method: string, path: string, body: unknown): P
 /** Ports free right now (the CP is told them, so it can run at --log-level warn: a busy benchmark draining info lines from a pipe would slow the CP down). */
 async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => resolve(s)); })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve) => {
+          const s = createServer();
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -160,13 +169,36 @@ async function freePorts(count: number): Promise<number[]> {
 async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: string[], workerCount: number): Promise<Result> {
   const workDir = await mkdtemp(join(tmpdir(), 'xds-scale-'));
   const [dpPort, apiPort, apiHttpsPort, diagPort, madsPort] = await freePorts(5);
-  const args = ['run', '--bind-address', '127.0.0.1', '--dp-server-port', String(dpPort), '--api-server-http-port', String(apiPort), '--api-server-https-port', String(apiHttpsPort),
-    '--diagnostics-port', String(diagPort), '--mads-port', String(madsPort), '--no-dp-server-tls', '--auth', 'none', '--work-dir', workDir, '--log-level', 'warn'];
+  const args = [
+    'run',
+    '--bind-address',
+    '127.0.0.1',
+    '--dp-server-port',
+    String(dpPort),
+    '--api-server-http-port',
+    String(apiPort),
+    '--api-server-https-port',
+    String(apiHttpsPort),
+    '--diagnostics-port',
+    String(diagPort),
+    '--mads-port',
+    String(madsPort),
+    '--no-dp-server-tls',
+    '--auth',
+    'none',
+    '--work-dir',
+    workDir,
+    '--log-level',
+    'warn',
+  ];
   // With node flags (profiling), run the CLI's module under node directly; otherwise as users do.
   const cp: Running = cpNodeArgs.length > 0 ? start(process.execPath, [...cpNodeArgs, CLI_MODULE, ...args]) : start(KUMA_MINI_CP, args);
   const workers: Worker[] = [];
   try {
-    await waitFor(`the control plane to be ready\n${cp.stderr().slice(-500)}`, async () => (await fetch(`http://127.0.0.1:${diagPort}/ready`)).ok, { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor(`the control plane to be ready\n${cp.stderr().slice(-500)}`, async () => (await fetch(`http://127.0.0.1:${diagPort}/ready`)).ok, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     const base = `http://127.0.0.1:${apiPort}`;
     for (let i = 0; i < n; i += 50) {
       await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => api(base, 'PUT', `/meshes/default/dataplanes/dp-${i + k}`, dataplane(i + k))));
@@ -179,7 +211,9 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
     let ready = 0;
     const perWorker = Math.ceil(n / workerCount);
     for (let w = 0; w < workerCount && w * perWorker < n; w++) {
-      const worker = new Worker(new URL(import.meta.url), { workerData: { target, from: w * perWorker, to: Math.min(n, (w + 1) * perWorker), delta } satisfies WorkerData });
+      const worker = new Worker(new URL(import.meta.url), {
+        workerData: { target, from: w * perWorker, to: Math.min(n, (w + 1) * perWorker), delta } satisfies WorkerData,
+      });
       worker.on('message', (m: WorkerMessage) => {
         if (m.kind === 'ready') ready++;
         else if (m.kind === 'first') firstConfigAt[m.i] = m.at;
@@ -195,7 +229,10 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
     const cpuAtStart = cpuSeconds(cp.child.pid!);
     const startedAt = now();
     for (const worker of workers) worker.postMessage('go');
-    await waitFor(`all ${n} proxies to ACK their first config`, () => firstConfigAt.every((at) => at !== undefined), { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 10 });
+    await waitFor(`all ${n} proxies to ACK their first config`, () => firstConfigAt.every((at) => at !== undefined), {
+      timeoutMs: PHASE_TIMEOUT_MS,
+      intervalMs: 10,
+    });
     const firstConfigMs = Math.max(...(firstConfigAt as number[])) - startedAt;
     const afterFirst = rssMb(cp.child.pid!);
     const cpuAfterFirst = cpuSeconds(cp.child.pid!);
@@ -209,7 +246,10 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
       const before = [...lastEdsVersion];
       const t0 = now();
       await api(base, 'PUT', `/meshes/default/dataplanes/dp-${i}`, dataplane(i, isReady[i]));
-      await waitFor(`change ${c} to reach all ${n} proxies`, () => lastEdsVersion.every((v, k) => v !== before[k]), { timeoutMs: PHASE_TIMEOUT_MS, intervalMs: 2 });
+      await waitFor(`change ${c} to reach all ${n} proxies`, () => lastEdsVersion.every((v, k) => v !== before[k]), {
+        timeoutMs: PHASE_TIMEOUT_MS,
+        intervalMs: 2,
+      });
       latencies.push(Math.max(...lastEdsAt) - t0);
     }
     latencies.sort((a, b) => a - b);
@@ -232,7 +272,9 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
     return result;
   } finally {
     for (const worker of workers) worker.postMessage('close');
-    await Promise.all(workers.map((w) => Promise.race([new Promise((r) => w.once('exit', r)), new Promise((r) => setTimeout(r, 5_000)).then(() => w.terminate())])));
+    await Promise.all(
+      workers.map((w) => Promise.race([new Promise((r) => w.once('exit', r)), new Promise((r) => setTimeout(r, 5_000)).then(() => w.terminate())])),
+    );
     cp.kill('SIGTERM');
     const exited = await Promise.race([cp.exited, new Promise((r) => setTimeout(r, 10_000, undefined))]);
     if (!exited) cp.kill('SIGKILL');
@@ -283,7 +325,9 @@ if (!isMainThread) {
       n += step;
     }
     const held = results.filter((r) => r.holds).map((r) => r.n);
-    console.log(`largest N holding the targets (first config ≤ ${TARGETS.firstConfigMs} ms, push p99 ≤ ${TARGETS.pushP99Ms} ms, RSS ≤ ${TARGETS.rssMb} MB): ${held.length ? Math.max(...held) : 'none'}`);
+    console.log(
+      `largest N holding the targets (first config ≤ ${TARGETS.firstConfigMs} ms, push p99 ≤ ${TARGETS.pushP99Ms} ms, RSS ≤ ${TARGETS.rssMb} MB): ${held.length ? Math.max(...held) : 'none'}`,
+    );
   }
   console.table(results);
   process.exit(0);

@@ -62,7 +62,10 @@ export function preloadHttpClient(): void {
 function loadUndici(): Promise<{ Client: ClientClass; request: RequestFn }> {
   if (!undici) {
     setFlagsFromString('--liftoff-only');
-    undici = Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]).then(([client, request]) => ({ Client: client.default, request: request.default }));
+    undici = Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]).then(([client, request]) => ({
+      Client: client.default,
+      request: request.default,
+    }));
   }
   return undici;
 }
@@ -135,7 +138,9 @@ function transportFailure(err: unknown, url: URL, options: FetchBootstrapOptions
     );
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
-    return new UserError(`the control plane's certificate at ${url.origin} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${code}); check it and this host's clock, ${skip}`);
+    return new UserError(
+      `the control plane's certificate at ${url.origin} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${code}); check it and this host's clock, ${skip}`,
+    );
   }
   if (code.startsWith('ERR_SSL_')) {
     const reason = (err as { reason?: string }).reason ?? code;

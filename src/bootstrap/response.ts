@@ -60,7 +60,11 @@ function decodeJson(body: string): BootstrapResult {
   if (bootstrap.length % 4 !== 0 || !BASE64.test(bootstrap)) {
     throw new BadBootstrapResponse('the response\'s "bootstrap" field is not base64');
   }
-  if (kumaSidecarConfiguration !== undefined && kumaSidecarConfiguration !== null && (typeof kumaSidecarConfiguration !== 'object' || Array.isArray(kumaSidecarConfiguration))) {
+  if (
+    kumaSidecarConfiguration !== undefined &&
+    kumaSidecarConfiguration !== null &&
+    (typeof kumaSidecarConfiguration !== 'object' || Array.isArray(kumaSidecarConfiguration))
+  ) {
     throw new BadBootstrapResponse('the response\'s "kumaSidecarConfiguration" field is not an object');
   }
   const bootstrapYaml = checkYaml(Buffer.from(bootstrap, 'base64').toString('utf8'), 'the decoded "bootstrap" field');

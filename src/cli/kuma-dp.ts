@@ -30,7 +30,9 @@ async function main(argv: string[]): Promise<number> {
   let status = 0;
   await yargs(argv)
     .scriptName('kuma-dp')
-    .usage('$0 <command> [flags]\n\nData-plane agent for the Kuma service mesh: fetches the Envoy bootstrap from the control plane, launches Envoy and supervises it.')
+    .usage(
+      '$0 <command> [flags]\n\nData-plane agent for the Kuma service mesh: fetches the Envoy bootstrap from the control plane, launches Envoy and supervises it.',
+    )
     .command(
       'run',
       'Fetch the bootstrap from the control plane, launch Envoy and supervise it',
@@ -55,11 +57,14 @@ async function main(argv: string[]): Promise<number> {
     )
     .command(
       'validate <file>',
-      'Check an Envoy config (bootstrap or xDS resource) strictly against Envoy\'s protos',
+      "Check an Envoy config (bootstrap or xDS resource) strictly against Envoy's protos",
       (y) =>
-        y
-          .positional('file', { type: 'string', demandOption: true, describe: 'YAML or JSON file' })
-          .option('type', { type: 'string', choices: ['bootstrap', 'listener', 'cluster', 'endpoint', 'route', 'secret'], default: 'bootstrap', describe: 'What the file holds' }),
+        y.positional('file', { type: 'string', demandOption: true, describe: 'YAML or JSON file' }).option('type', {
+          type: 'string',
+          choices: ['bootstrap', 'listener', 'cluster', 'endpoint', 'route', 'secret'],
+          default: 'bootstrap',
+          describe: 'What the file holds',
+        }),
       async (args) => {
         const { validateCommand } = await import('../validate/command.js');
         status = await validateCommand(String(args.file), { type: String(args.type) });
@@ -70,7 +75,11 @@ async function main(argv: string[]): Promise<number> {
       'Wait until the data plane proxy is ready (its readiness URL answers 200)',
       (y) =>
         y
-          .option('url', { type: 'string', default: 'http://localhost:9901/ready', describe: 'Readiness URL on this host: Envoy\'s admin /ready, or kuma-dp\'s http://localhost:9902/ready' })
+          .option('url', {
+            type: 'string',
+            default: 'http://localhost:9901/ready',
+            describe: "Readiness URL on this host: Envoy's admin /ready, or kuma-dp's http://localhost:9902/ready",
+          })
           .option('timeout', { type: 'string', default: '180s', describe: 'Give up (exit 1) after this long' })
           .option('check-frequency', { type: 'string', default: '1s', describe: 'Time between checks' })
           .option('request-timeout', { type: 'string', default: '500ms', describe: 'Timeout of each check' })
@@ -88,9 +97,16 @@ async function main(argv: string[]): Promise<number> {
         };
         const { AGENT_LOG_LEVELS } = await import('../config/agent-config.js');
         const level = String(args['log-level']);
-        if (!(AGENT_LOG_LEVELS as readonly string[]).includes(level)) throw new UserError(`--log-level: '${level}' must be one of ${AGENT_LOG_LEVELS.join(', ')}`);
+        if (!(AGENT_LOG_LEVELS as readonly string[]).includes(level))
+          throw new UserError(`--log-level: '${level}' must be one of ${AGENT_LOG_LEVELS.join(', ')}`);
         setLogLevel(level);
-        await waitUntilReady({ url: String(args.url), timeoutMs: ms('timeout'), checkFrequencyMs: ms('check-frequency'), requestTimeoutMs: ms('request-timeout'), log: createLogger('kuma-dp.wait') });
+        await waitUntilReady({
+          url: String(args.url),
+          timeoutMs: ms('timeout'),
+          checkFrequencyMs: ms('check-frequency'),
+          requestTimeoutMs: ms('request-timeout'),
+          log: createLogger('kuma-dp.wait'),
+        });
       },
     )
     .command(
@@ -100,7 +116,9 @@ async function main(argv: string[]): Promise<number> {
       (args) => {
         const info = buildInfo();
         if (args.detailed) {
-          process.stdout.write(`Product:       kuma-dp (TypeScript)\nVersion:       ${info.version}\nGit Tag:       ${info.gitTag}\nGit Commit:    ${info.gitCommit}\nBuild Date:    ${info.buildDate}\n`);
+          process.stdout.write(
+            `Product:       kuma-dp (TypeScript)\nVersion:       ${info.version}\nGit Tag:       ${info.gitTag}\nGit Commit:    ${info.gitCommit}\nBuild Date:    ${info.buildDate}\n`,
+          );
         } else {
           process.stdout.write(`kuma-dp: ${info.version}\n`);
         }

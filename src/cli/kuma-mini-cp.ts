@@ -87,32 +87,41 @@ async function run(args: Record<string, unknown>): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   let status = 0;
-  const portOptions = Object.fromEntries(PORTS.map((p) => [p.flag, { type: 'string' as const, describe: `${p.describe} (default ${p.default}) [env ${p.env}]` }]));
+  const portOptions = Object.fromEntries(
+    PORTS.map((p) => [p.flag, { type: 'string' as const, describe: `${p.describe} (default ${p.default}) [env ${p.env}]` }]),
+  );
   await yargs(argv)
     .scriptName('kuma-mini-cp')
-    .usage('$0 <command> [flags]\n\nA small Kuma control plane: bootstrap and xDS for kuma-dp/Envoy, a Kuma-shaped API, tokens, diagnostics and monitoring assignments.')
+    .usage(
+      '$0 <command> [flags]\n\nA small Kuma control plane: bootstrap and xDS for kuma-dp/Envoy, a Kuma-shaped API, tokens, diagnostics and monitoring assignments.',
+    )
     .command(
       'run',
       'Start the control plane and serve until SIGTERM/SIGINT',
       (y) =>
-        y
-          .options(portOptions)
-          .options({
-            'bind-address': { type: 'string', default: '0.0.0.0', describe: 'Address every server listens on' },
-            'work-dir': { type: 'string', describe: 'Directory for ca.crt, the CA key and the token signing key (default: a new temp dir)' },
-            'dp-server-tls': { type: 'boolean', default: true, describe: 'Serve the DP server over TLS (--no-dp-server-tls: plaintext HTTP/1.1 + h2c)' },
-            'tls-cert-file': { type: 'string', describe: 'Server certificate (PEM, chain allowed) instead of a generated one [env KUMA_GENERAL_TLS_CERT_FILE]' },
-            'tls-key-file': { type: 'string', describe: 'Key of --tls-cert-file [env KUMA_GENERAL_TLS_KEY_FILE]' },
-            auth: { type: 'string', describe: 'Proxy authentication: dp-token (default) or none [env KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE]' },
-            'store-file': { type: 'string', describe: 'Keep meshes and dataplanes in this JSON file (atomic writes) instead of only in memory' },
-            mesh: { type: 'string', array: true, describe: 'Meshes that exist from the start (default: default); repeatable' },
-            'xds-host': { type: 'string', describe: 'Host proxies are told to reach ADS on (default: the host they used for the bootstrap) [env KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST]' },
-            hostname: { type: 'string', array: true, describe: 'Extra DNS name or IP for the generated server certificate; repeatable' },
-            'push-debounce': { type: 'string', describe: 'How long changes are gathered before a push (default 50ms)' },
-            'envoy-templates-dir': { type: 'string', describe: 'Envoy resource templates (default: the bundled envoy-templates/)' },
-            'api-admin-from-anywhere': { type: 'boolean', default: false, describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)' },
-            'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
-          }),
+        y.options(portOptions).options({
+          'bind-address': { type: 'string', default: '0.0.0.0', describe: 'Address every server listens on' },
+          'work-dir': { type: 'string', describe: 'Directory for ca.crt, the CA key and the token signing key (default: a new temp dir)' },
+          'dp-server-tls': { type: 'boolean', default: true, describe: 'Serve the DP server over TLS (--no-dp-server-tls: plaintext HTTP/1.1 + h2c)' },
+          'tls-cert-file': { type: 'string', describe: 'Server certificate (PEM, chain allowed) instead of a generated one [env KUMA_GENERAL_TLS_CERT_FILE]' },
+          'tls-key-file': { type: 'string', describe: 'Key of --tls-cert-file [env KUMA_GENERAL_TLS_KEY_FILE]' },
+          auth: { type: 'string', describe: 'Proxy authentication: dp-token (default) or none [env KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE]' },
+          'store-file': { type: 'string', describe: 'Keep meshes and dataplanes in this JSON file (atomic writes) instead of only in memory' },
+          mesh: { type: 'string', array: true, describe: 'Meshes that exist from the start (default: default); repeatable' },
+          'xds-host': {
+            type: 'string',
+            describe: 'Host proxies are told to reach ADS on (default: the host they used for the bootstrap) [env KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST]',
+          },
+          hostname: { type: 'string', array: true, describe: 'Extra DNS name or IP for the generated server certificate; repeatable' },
+          'push-debounce': { type: 'string', describe: 'How long changes are gathered before a push (default 50ms)' },
+          'envoy-templates-dir': { type: 'string', describe: 'Envoy resource templates (default: the bundled envoy-templates/)' },
+          'api-admin-from-anywhere': {
+            type: 'boolean',
+            default: false,
+            describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)',
+          },
+          'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
+        }),
       async (args) => {
         status = await run(args as Record<string, unknown>);
       },

@@ -34,7 +34,10 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const binary = findEnvoyBinary(config.envoy.binaryPath);
     // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
     const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js'), import('../bootstrap/host.js')]);
-    bootstrapModules.then(([, client]) => client.preloadHttpClient(), () => undefined);
+    bootstrapModules.then(
+      ([, client]) => client.preloadHttpClient(),
+      () => undefined,
+    );
     // The validator's code loads meanwhile; Envoy's descriptor is read only to validate, and dropped after.
     const validation = config.envoy.validateConfig ? import('../validate/validation.js') : undefined;
     validation?.catch(() => undefined);
@@ -85,7 +88,11 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
     if (validation) await validateConfig(await validation, envoyConfig.json);
     const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
-    log.info('bootstrap configuration saved to a file', { file: configPath, mode: envoyConfig.mode, admin: `${envoyConfig.admin.address}:${envoyConfig.admin.port}` });
+    log.info('bootstrap configuration saved to a file', {
+      file: configPath,
+      mode: envoyConfig.mode,
+      admin: `${envoyConfig.admin.address}:${envoyConfig.admin.port}`,
+    });
     if (signals.received > 0) {
       log.info('stopped before Envoy was started');
       return 0;
@@ -178,8 +185,13 @@ async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ va
 async function validateConfig({ validateOnce, BOOTSTRAP_TYPE }: typeof import('../validate/validation.js'), json: Record<string, unknown>): Promise<void> {
   const issues = await validateOnce(json, BOOTSTRAP_TYPE);
   if (issues.length > 0) {
-    const list = issues.slice(0, 20).map((i) => `  ${i.path}: ${i.message}`).join('\n');
-    throw new UserError(`the Envoy config would be rejected by Envoy (${issues.length} error${issues.length > 1 ? 's' : ''}); not starting Envoy:\n${list}\n(--skip-config-validation starts Envoy anyway)`);
+    const list = issues
+      .slice(0, 20)
+      .map((i) => `  ${i.path}: ${i.message}`)
+      .join('\n');
+    throw new UserError(
+      `the Envoy config would be rejected by Envoy (${issues.length} error${issues.length > 1 ? 's' : ''}); not starting Envoy:\n${list}\n(--skip-config-validation starts Envoy anyway)`,
+    );
   }
-  log.info('Envoy config validated against Envoy\'s protos');
+  log.info("Envoy config validated against Envoy's protos");
 }

@@ -151,14 +151,16 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
 
   const inline = optionalString(get('dataplane').value);
   const file = optionalString(get('dataplane-file').value);
-  if (inline && file) throw new UserError('--dataplane and --dataplane-file (KUMA_DATAPLANE_RUNTIME_RESOURCE / _RESOURCE_PATH) are both set; give the Dataplane one way');
+  if (inline && file)
+    throw new UserError('--dataplane and --dataplane-file (KUMA_DATAPLANE_RUNTIME_RESOURCE / _RESOURCE_PATH) are both set; give the Dataplane one way');
   const tokenInline = optionalString(get('dataplane-token').value);
   const tokenFile = optionalString(get('dataplane-token-file').value);
   if (tokenInline && tokenFile) throw new UserError('--dataplane-token and --dataplane-token-file are both set; give the token one way');
 
   const caCertFile = optionalString(get('ca-cert-file').value);
   const caCertPem = optionalString(env.KUMA_CONTROL_PLANE_CA_CERT);
-  if (caCertFile && caCertPem) throw new UserError('KUMA_CONTROL_PLANE_CA_CERT and --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE) are both set; give the CA one way');
+  if (caCertFile && caCertPem)
+    throw new UserError('KUMA_CONTROL_PLANE_CA_CERT and --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE) are both set; give the CA one way');
 
   return {
     controlPlane: {

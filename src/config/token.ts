@@ -9,7 +9,9 @@ export function checkTokenShape(token: string, from: string): string {
   const trimmed = token.replace(/\r?\n$/, '').trim();
   if (trimmed.includes('\n')) throw new UserError(`${from}: the token must be a single line`);
   if (!JWT_SHAPE.test(trimmed)) {
-    throw new UserError(`${from}: this is not a dataplane token (expected a JWT: three base64url parts separated by dots); generate one with the control plane's API or 'kumactl generate dataplane-token'`);
+    throw new UserError(
+      `${from}: this is not a dataplane token (expected a JWT: three base64url parts separated by dots); generate one with the control plane's API or 'kumactl generate dataplane-token'`,
+    );
   }
   return trimmed;
 }

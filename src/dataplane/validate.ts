@@ -122,7 +122,8 @@ export function validateDataplane(dp: Dataplane): FieldError[] {
       errors.push({ field: at, message: 'set either tags or backendRef, not both' });
     } else if (ob.backendRef) {
       const ref = ob.backendRef;
-      if (ref.kind !== undefined && ref.kind !== 'MeshService') errors.push({ field: `${at}.backendRef.kind`, message: `must be MeshService, got '${ref.kind}'` });
+      if (ref.kind !== undefined && ref.kind !== 'MeshService')
+        errors.push({ field: `${at}.backendRef.kind`, message: `must be MeshService, got '${ref.kind}'` });
       validateResourceName(ref.name, `${at}.backendRef.name`, errors);
       checkPort(ref.port, `${at}.backendRef.port`, errors, true);
     } else {
@@ -136,7 +137,10 @@ export function validateDataplane(dp: Dataplane): FieldError[] {
     checkPort(net.admin.port, 'networking.admin.port', errors, false);
     claim(net.admin.port, 'networking.admin.port');
   } else if (bound.has(DEFAULT_ADMIN_PORT)) {
-    errors.push({ field: bound.get(DEFAULT_ADMIN_PORT)!, message: `port ${DEFAULT_ADMIN_PORT} is Envoy's admin port; pick another or set networking.admin.port` });
+    errors.push({
+      field: bound.get(DEFAULT_ADMIN_PORT)!,
+      message: `port ${DEFAULT_ADMIN_PORT} is Envoy's admin port; pick another or set networking.admin.port`,
+    });
   }
   return errors;
 }

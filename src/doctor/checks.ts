@@ -40,7 +40,12 @@ export async function checkEnvoy(config: AgentConfig): Promise<CheckResult> {
   }
   try {
     const version = await envoyVersion(binary);
-    if (!version.kumaDpCompatible) return fail(name, `${binary} is Envoy ${version.version}, not compatible with this kuma-dp (expects ${EXPECTED_ENVOY_VERSION})`, `install Envoy ${EXPECTED_ENVOY_VERSION} (or a later ${EXPECTED_ENVOY_VERSION.split('.').slice(0, 2).join('.')}.x patch)`);
+    if (!version.kumaDpCompatible)
+      return fail(
+        name,
+        `${binary} is Envoy ${version.version}, not compatible with this kuma-dp (expects ${EXPECTED_ENVOY_VERSION})`,
+        `install Envoy ${EXPECTED_ENVOY_VERSION} (or a later ${EXPECTED_ENVOY_VERSION.split('.').slice(0, 2).join('.')}.x patch)`,
+      );
     return ok(name, `${binary}, Envoy ${version.version} (compatible)`);
   } catch (err) {
     return fail(name, messageOf(err), 'check that --binary-path is an Envoy executable that runs on this machine');
@@ -48,12 +53,12 @@ export async function checkEnvoy(config: AgentConfig): Promise<CheckResult> {
 }
 
 const TLS_FIXES: Record<string, string> = {
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'pass the CA that signed the control plane\'s certificate with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'pass the CA that signed the control plane\'s certificate with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)',
-  SELF_SIGNED_CERT_IN_CHAIN: 'pass the control plane\'s CA with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'pass the control plane\'s certificate (it is self-signed) with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)',
-  CERT_HAS_EXPIRED: 'renew the control plane\'s certificate',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'use an address that the control plane\'s certificate names in --cp-address, or issue the certificate for this address',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "pass the CA that signed the control plane's certificate with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "pass the CA that signed the control plane's certificate with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)",
+  SELF_SIGNED_CERT_IN_CHAIN: "pass the control plane's CA with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "pass the control plane's certificate (it is self-signed) with --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)",
+  CERT_HAS_EXPIRED: "renew the control plane's certificate",
+  ERR_TLS_CERT_ALTNAME_INVALID: "use an address that the control plane's certificate names in --cp-address, or issue the certificate for this address",
 };
 
 export async function checkControlPlane(config: AgentConfig): Promise<CheckResult> {
@@ -69,10 +74,20 @@ export async function checkControlPlane(config: AgentConfig): Promise<CheckResul
   }
   const tls = url.protocol === 'https:';
   const socket: Socket | TLSSocket = tls
-    ? tlsConnect({ host, port, servername: /^[\d.:]+$/.test(host) ? undefined : host, ...(ca ? { ca } : {}), rejectUnauthorized: !config.controlPlane.skipVerify, ALPNProtocols: ['h2', 'http/1.1'] })
+    ? tlsConnect({
+        host,
+        port,
+        servername: /^[\d.:]+$/.test(host) ? undefined : host,
+        ...(ca ? { ca } : {}),
+        rejectUnauthorized: !config.controlPlane.skipVerify,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      })
     : tcpConnect({ host, port });
   const outcome = await new Promise<{ error?: NodeJS.ErrnoException }>((resolve) => {
-    const timer = setTimeout(() => resolve({ error: Object.assign(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000}s`), { code: 'ETIMEDOUT' }) }), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => resolve({ error: Object.assign(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000}s`), { code: 'ETIMEDOUT' }) }),
+      CONNECT_TIMEOUT_MS,
+    );
     socket.once(tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       resolve({});
@@ -86,7 +101,11 @@ export async function checkControlPlane(config: AgentConfig): Promise<CheckResul
   const where = `${url.protocol}//${url.host}`;
   if (outcome.error) {
     const code = outcome.error.code ?? '';
-    const fix = TLS_FIXES[code] ?? (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `check --cp-address (KUMA_CONTROL_PLANE_URL): is the control plane running and is port ${port} (the DP server, 5678 by default) reachable from here?` : 'check --cp-address (KUMA_CONTROL_PLANE_URL) and the network');
+    const fix =
+      TLS_FIXES[code] ??
+      (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? `check --cp-address (KUMA_CONTROL_PLANE_URL): is the control plane running and is port ${port} (the DP server, 5678 by default) reachable from here?`
+        : 'check --cp-address (KUMA_CONTROL_PLANE_URL) and the network');
     return fail(name, `${where}: ${outcome.error.message}${code && !outcome.error.message.includes(code) ? ` (${code})` : ''}`, fix);
   }
   if (!tls) return ok(name, `${where} reachable (plain HTTP: no TLS to check)`);
@@ -112,7 +131,11 @@ export async function checkToken(config: AgentConfig, now = Date.now()): Promise
     try {
       raw = await readFile(config.token.file, 'utf8');
     } catch (err) {
-      return fail(name, `${from}: cannot be read (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, 'correct --dataplane-token-file (KUMA_DATAPLANE_RUNTIME_TOKEN_PATH) or make the file readable by this user');
+      return fail(
+        name,
+        `${from}: cannot be read (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`,
+        'correct --dataplane-token-file (KUMA_DATAPLANE_RUNTIME_TOKEN_PATH) or make the file readable by this user',
+      );
     }
   } else if (config.token.inline) raw = config.token.inline;
   else return skip(name, 'none given (needed when the mesh requires dataplane tokens)');
@@ -120,12 +143,13 @@ export async function checkToken(config: AgentConfig, now = Date.now()): Promise
   try {
     token = checkTokenShape(raw, from);
   } catch (err) {
-    return fail(name, messageOf(err), 'generate a token with \'kumactl generate dataplane-token\' or the control plane\'s API');
+    return fail(name, messageOf(err), "generate a token with 'kumactl generate dataplane-token' or the control plane's API");
   }
   const exp = jwtExpiry(token);
   if (exp === undefined) return ok(name, `${from}: readable, no expiry`);
   const expires = new Date(exp * 1000).toISOString();
-  if (exp * 1000 <= now) return fail(name, `${from}: expired at ${expires}`, 'generate a new token with \'kumactl generate dataplane-token\' (e.g. with a longer --valid-for)');
+  if (exp * 1000 <= now)
+    return fail(name, `${from}: expired at ${expires}`, "generate a new token with 'kumactl generate dataplane-token' (e.g. with a longer --valid-for)");
   return ok(name, `${from}: readable, expires ${expires}`);
 }
 
@@ -135,9 +159,18 @@ export async function checkDataplane(config: AgentConfig): Promise<{ result: Che
     const dp = await loadDataplane({ ...config.dataplane });
     const adminPort = dp.resource?.networking.admin?.port ?? DEFAULT_ADMIN_PORT;
     if (!dp.resource) return { result: ok(name, `${dp.mesh}/${dp.name} (the resource comes from the control plane)`), adminPort };
-    return { result: ok(name, `${dp.mesh}/${dp.name} is valid (${dp.resource.networking.inbound?.length ?? 0} inbound, ${dp.resource.networking.outbound?.length ?? 0} outbound)`), adminPort };
+    return {
+      result: ok(
+        name,
+        `${dp.mesh}/${dp.name} is valid (${dp.resource.networking.inbound?.length ?? 0} inbound, ${dp.resource.networking.outbound?.length ?? 0} outbound)`,
+      ),
+      adminPort,
+    };
   } catch (err) {
-    return { result: fail(name, messageOf(err), 'correct the Dataplane resource (--dataplane-file / --dataplane) or --name and --mesh'), adminPort: DEFAULT_ADMIN_PORT };
+    return {
+      result: fail(name, messageOf(err), 'correct the Dataplane resource (--dataplane-file / --dataplane) or --name and --mesh'),
+      adminPort: DEFAULT_ADMIN_PORT,
+    };
   }
 }
 
@@ -153,7 +186,11 @@ export async function checkPort(name: string, port: number, fix: string): Promis
   if (port === 0) return skip(name, 'disabled (0)');
   const err = await portFree(port);
   if (!err) return ok(name, `127.0.0.1:${port} is free`);
-  return fail(name, `127.0.0.1:${port}: ${err.code === 'EADDRINUSE' ? 'already in use (another kuma-dp or Envoy on this host?)' : (err.code ?? err.message)}`, fix);
+  return fail(
+    name,
+    `127.0.0.1:${port}: ${err.code === 'EADDRINUSE' ? 'already in use (another kuma-dp or Envoy on this host?)' : (err.code ?? err.message)}`,
+    fix,
+  );
 }
 
 export function checkWorkDir(config: AgentConfig): CheckResult {
@@ -168,14 +205,24 @@ export function checkWorkDir(config: AgentConfig): CheckResult {
     rmSync(probe);
     return ok(name, `${what} is writable`);
   } catch (err) {
-    return fail(name, `${what}: not writable (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, config.envoy.workDir ? 'choose a writable --work-dir (KUMA_DATAPLANE_RUNTIME_WORK_DIR) or fix its permissions' : 'set TMPDIR or --work-dir to a writable directory');
+    return fail(
+      name,
+      `${what}: not writable (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`,
+      config.envoy.workDir
+        ? 'choose a writable --work-dir (KUMA_DATAPLANE_RUNTIME_WORK_DIR) or fix its permissions'
+        : 'set TMPDIR or --work-dir to a writable directory',
+    );
   }
 }
 
 export async function runChecks(config: AgentConfig): Promise<CheckResult[]> {
   const [envoy, cp, token, dataplane] = await Promise.all([checkEnvoy(config), checkControlPlane(config), checkToken(config), checkDataplane(config)]);
   const admin = await checkPort('Envoy admin port', dataplane.adminPort, 'stop what holds the port, or give this Dataplane another networking.admin.port');
-  const readiness = await checkPort('readiness port', config.readinessPort, 'give each agent on this host its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter');
+  const readiness = await checkPort(
+    'readiness port',
+    config.readinessPort,
+    'give each agent on this host its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter',
+  );
   return [envoy, cp, token, dataplane.result, admin, readiness, checkWorkDir(config)];
 }
 

@@ -9,12 +9,16 @@ export interface EnvoyArgsInput {
 
 export function envoyArgs(input: EnvoyArgsInput): string[] {
   const args = [
-    '--config-path', input.configPath,
-    '--drain-time-s', String(Math.floor(input.drainTimeMs / 1000)),
-    '--drain-strategy', 'immediate',
+    '--config-path',
+    input.configPath,
+    '--drain-time-s',
+    String(Math.floor(input.drainTimeMs / 1000)),
+    '--drain-strategy',
+    'immediate',
     // Hot restart needs a distinct --base-id per Envoy on a host; kuma-dp never hot-restarts.
     '--disable-hot-restart',
-    '--log-level', input.logLevel,
+    '--log-level',
+    input.logLevel,
   ];
   if (input.componentLogLevel) args.push('--component-log-level', input.componentLogLevel);
   if (input.concurrency !== undefined) args.push('--concurrency', String(input.concurrency));

@@ -80,8 +80,13 @@ export function envoyVersion(binary: string, timeoutMs = 5000): Promise<EnvoyVer
   return new Promise((resolveVersion, reject) => {
     execFile(binary, ['--version'], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) {
-        const why = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : err.killed ? `no answer within ${timeoutMs} ms` : err.message.split('\n')[0];
-        reject(new UserError(`Envoy at ${binary} does not run ('${binary} --version' failed: ${why}${stderr ? `; stderr: ${stderr.trim().slice(0, 300)}` : ''}); check the binary or --binary-path`));
+        const why =
+          (err as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : err.killed ? `no answer within ${timeoutMs} ms` : err.message.split('\n')[0];
+        reject(
+          new UserError(
+            `Envoy at ${binary} does not run ('${binary} --version' failed: ${why}${stderr ? `; stderr: ${stderr.trim().slice(0, 300)}` : ''}); check the binary or --binary-path`,
+          ),
+        );
         return;
       }
       const parsed = parseEnvoyVersion(stdout);

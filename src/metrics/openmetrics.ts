@@ -39,5 +39,8 @@ export function textToOpenMetrics(text: string): string {
 
 /** Strips the terminating `# EOF` so expositions can be concatenated. */
 export function withoutEof(openMetrics: string): string {
-  return openMetrics.replace(/^# EOF\s*$/m, '').replace(/\n+$/, '\n').replace(/^\n$/, '');
+  return openMetrics
+    .replace(/^# EOF\s*$/m, '')
+    .replace(/\n+$/, '\n')
+    .replace(/^\n$/, '');
 }

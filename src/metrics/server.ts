@@ -52,11 +52,22 @@ export class MetricsServer implements Component {
   async start(): Promise<void> {
     this.registries = await this.agentRegistries();
     const server = createServer((req, res) => void this.handle(req, res));
-    await listenOn(server, this.opts.port, this.opts.host, (err) =>
-      new UserError(`--metrics-address (KUMA_DATAPLANE_METRICS_ADDRESS): cannot listen on ${this.opts.host}:${this.opts.port} (${err.code === 'EADDRINUSE' ? 'the port is in use; pick another one' : (err.code ?? err.message)})`),
+    await listenOn(
+      server,
+      this.opts.port,
+      this.opts.host,
+      (err) =>
+        new UserError(
+          `--metrics-address (KUMA_DATAPLANE_METRICS_ADDRESS): cannot listen on ${this.opts.host}:${this.opts.port} (${err.code === 'EADDRINUSE' ? 'the port is in use; pick another one' : (err.code ?? err.message)})`,
+        ),
     );
     this.server = server;
-    this.opts.log.info('merged metrics endpoint listening', { address: this.opts.host, port: this.port, path: '/metrics', sources: ['envoy', ...this.opts.sources.map((s) => s.name), 'kuma-dp'] });
+    this.opts.log.info('merged metrics endpoint listening', {
+      address: this.opts.host,
+      port: this.port,
+      path: '/metrics',
+      sources: ['envoy', ...this.opts.sources.map((s) => s.name), 'kuma-dp'],
+    });
   }
 
   stop(): Promise<void> {

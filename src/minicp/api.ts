@@ -24,7 +24,8 @@ export interface ApiDeps {
   adminFromAnywhere: boolean;
 }
 
-const isLoopback = (address: string | undefined): boolean => !!address && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+const isLoopback = (address: string | undefined): boolean =>
+  !!address && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
 
@@ -54,7 +55,14 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       method: 'GET',
       pattern: /^\/$/,
       handler: async (_req, res) =>
-        sendJson(res, 200, { hostname: hostname(), tagline: 'Kuma', product: 'kuma-mini-cp', version: MINI_CP_VERSION, instanceId: deps.instanceId, clusterId: deps.instanceId }),
+        sendJson(res, 200, {
+          hostname: hostname(),
+          tagline: 'Kuma',
+          product: 'kuma-mini-cp',
+          version: MINI_CP_VERSION,
+          instanceId: deps.instanceId,
+          clusterId: deps.instanceId,
+        }),
     },
     {
       method: 'GET',
@@ -80,7 +88,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         const errors: FieldError[] = [];
         validateMeshName(mesh, 'name', errors);
         const given = body as { type?: unknown; name?: unknown } | null;
-        if (given === null || typeof given !== 'object' || Array.isArray(given)) errors.push({ field: '', message: 'must be a Mesh resource ({type: Mesh, name})' });
+        if (given === null || typeof given !== 'object' || Array.isArray(given))
+          errors.push({ field: '', message: 'must be a Mesh resource ({type: Mesh, name})' });
         else {
           if (given.type !== 'Mesh') errors.push({ field: 'type', message: `must be 'Mesh', got ${JSON.stringify(given.type)}` });
           if (given.name !== mesh) errors.push({ field: 'name', message: `must match the name in the URL ('${mesh}')` });
@@ -145,7 +154,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       handler: async (req, res) => {
         const body = (await readJson(req)) as Record<string, unknown> | null;
         const errors: FieldError[] = [];
-        if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'request body must be an object {name, mesh, tags?, type?, validFor?}');
+        if (body === null || typeof body !== 'object' || Array.isArray(body))
+          throw new HttpError(400, 'request body must be an object {name, mesh, tags?, type?, validFor?}');
         const known = new Set(['name', 'mesh', 'tags', 'type', 'validFor']);
         for (const key of Object.keys(body)) if (!known.has(key)) errors.push({ field: key, message: 'unknown field' });
         const mesh = body.mesh ?? 'default';
@@ -153,7 +163,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         if (body.name !== undefined && body.name !== '') validateResourceName(body.name, 'name', errors);
         if (body.type !== undefined && body.type !== 'dataplane') errors.push({ field: 'type', message: "only 'dataplane' tokens are issued here" });
         const tags = body.tags as Record<string, unknown> | undefined;
-        if (tags !== undefined && (tags === null || typeof tags !== 'object' || Object.values(tags).some((v) => !Array.isArray(v) || v.some((s) => typeof s !== 'string')))) {
+        if (
+          tags !== undefined &&
+          (tags === null || typeof tags !== 'object' || Object.values(tags).some((v) => !Array.isArray(v) || v.some((s) => typeof s !== 'string')))
+        ) {
           errors.push({ field: 'tags', message: 'must map tag names to lists of values, e.g. {"kuma.io/service": ["web"]}' });
         }
         let validFor: number | undefined;
@@ -165,8 +178,12 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
           }
         }
         if (errors.length > 0) throw new HttpError(422, 'Resource is not valid', errors);
-        if (!store.hasMesh(mesh as string)) throw new HttpError(422, 'Resource is not valid', [{ field: 'mesh', message: `mesh '${String(mesh)}' does not exist` }]);
-        const token = await tokens.issue({ name: (body.name as string | undefined) ?? '', mesh: mesh as string, tags: tags as Record<string, string[]> | undefined }, validFor);
+        if (!store.hasMesh(mesh as string))
+          throw new HttpError(422, 'Resource is not valid', [{ field: 'mesh', message: `mesh '${String(mesh)}' does not exist` }]);
+        const token = await tokens.issue(
+          { name: (body.name as string | undefined) ?? '', mesh: mesh as string, tags: tags as Record<string, string[]> | undefined },
+          validFor,
+        );
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(token);
       },
@@ -180,13 +197,19 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const run = async (): Promise<void> => {
       // As with Kuma, callers on this host are admins; others may read, but not write or mint tokens.
       if (req.method !== 'GET' && req.method !== 'HEAD' && !deps.adminFromAnywhere && !isLoopback(req.socket.remoteAddress)) {
-        throw new HttpError(403, `${req.method} ${path} is only accepted from this host (caller ${req.socket.remoteAddress}); start kuma-mini-cp with --api-admin-from-anywhere to accept it from others`);
+        throw new HttpError(
+          403,
+          `${req.method} ${path} is only accepted from this host (caller ${req.socket.remoteAddress}); start kuma-mini-cp with --api-admin-from-anywhere to accept it from others`,
+        );
       }
       if (!route) {
         if (matching.length > 0) throw new HttpError(405, `${req.method} is not allowed on ${path}; use ${matching.map((r) => r.method).join(', ')}`);
         throw new HttpError(404, `no such endpoint: ${path}`);
       }
-      const params = route.pattern.exec(path)!.slice(1).map((p) => decodeURIComponent(p));
+      const params = route.pattern
+        .exec(path)!
+        .slice(1)
+        .map((p) => decodeURIComponent(p));
       await route.handler(req, res, params);
     };
     run().catch((err: unknown) => {

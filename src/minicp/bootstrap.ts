@@ -77,7 +77,12 @@ export function splitHost(hostHeader: string | undefined): { host: string | unde
   return { host: match[1], port: match[2] ? Number(match[2]) : undefined };
 }
 
-export async function handleBootstrap(settings: BootstrapSettings, body: string, hostHeader: string | undefined, accept: string | undefined): Promise<BootstrapAnswer> {
+export async function handleBootstrap(
+  settings: BootstrapSettings,
+  body: string,
+  hostHeader: string | undefined,
+  accept: string | undefined,
+): Promise<BootstrapAnswer> {
   let request: BootstrapRequest;
   try {
     request = JSON.parse(body) as BootstrapRequest;

@@ -16,18 +16,52 @@ export function createDiagnostics(store: Store, ads: AdsServer): Diagnostics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kuma_mini_cp_' });
   let ready = false;
-  new Gauge({ name: 'kuma_mini_cp_dataplanes', help: 'Dataplane resources in the store', registers: [registry], collect() { this.set(store.size()); } });
-  new Gauge({ name: 'kuma_mini_cp_xds_streams', help: 'Open ADS streams', registers: [registry], collect() { this.set(ads.streamCount()); } });
-  new Gauge({ name: 'kuma_mini_cp_xds_connected_proxies', help: 'Proxies with at least one ADS stream', registers: [registry], collect() { this.set(ads.connectedProxies()); } });
+  new Gauge({
+    name: 'kuma_mini_cp_dataplanes',
+    help: 'Dataplane resources in the store',
+    registers: [registry],
+    collect() {
+      this.set(store.size());
+    },
+  });
+  new Gauge({
+    name: 'kuma_mini_cp_xds_streams',
+    help: 'Open ADS streams',
+    registers: [registry],
+    collect() {
+      this.set(ads.streamCount());
+    },
+  });
+  new Gauge({
+    name: 'kuma_mini_cp_xds_connected_proxies',
+    help: 'Proxies with at least one ADS stream',
+    registers: [registry],
+    collect() {
+      this.set(ads.connectedProxies());
+    },
+  });
   // Counted by the ADS server itself; exposed as Prometheus counters at scrape time.
   const counterFrom = (name: string, help: string, read: () => number): void => {
-    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   };
   counterFrom('kuma_mini_cp_xds_responses_total', 'xDS responses sent', () => ads.counters.responses);
   counterFrom('kuma_mini_cp_xds_acks_total', 'xDS responses ACKed', () => ads.counters.acks);
   counterFrom('kuma_mini_cp_xds_nacks_total', 'xDS responses NACKed', () => ads.counters.nacks);
   counterFrom('kuma_mini_cp_xds_refused_streams_total', 'ADS streams refused (authentication, bad first request)', () => ads.counters.refused);
-  const bootstrapRequests = new Counter({ name: 'kuma_mini_cp_bootstrap_requests_total', help: 'POST /bootstrap requests by status code', labelNames: ['status'] as const, registers: [registry] });
+  const bootstrapRequests = new Counter({
+    name: 'kuma_mini_cp_bootstrap_requests_total',
+    help: 'POST /bootstrap requests by status code',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
 
   const handler: http.RequestListener = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];

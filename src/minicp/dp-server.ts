@@ -85,7 +85,9 @@ export async function startDpServer(options: DpServerOptions): Promise<DpServer>
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE' || err.code === 'EACCES'
-          ? new UserError(`DP server (--dp-server-port, KUMA_DP_SERVER_PORT): cannot listen on ${options.host}:${options.port} (${err.code}); pick another port (0 picks a free one)`)
+          ? new UserError(
+              `DP server (--dp-server-port, KUMA_DP_SERVER_PORT): cannot listen on ${options.host}:${options.port} (${err.code}); pick another port (0 picks a free one)`,
+            )
           : err,
       ),
     );
@@ -148,7 +150,12 @@ function routePlainHttp2(server: grpc.Server, onRequest: DpServerOptions['onRequ
     if (String(headers['content-type'] ?? '').startsWith('application/grpc')) return verify.call(this, stream, headers);
     readBody(stream)
       .then((body) =>
-        onRequest({ method: String(headers[':method'] ?? 'GET'), path: String(headers[':path'] ?? '/'), headers: { ...flatten(headers), host: String(headers[':authority'] ?? headers.host ?? '') }, body }),
+        onRequest({
+          method: String(headers[':method'] ?? 'GET'),
+          path: String(headers[':path'] ?? '/'),
+          headers: { ...flatten(headers), host: String(headers[':authority'] ?? headers.host ?? '') },
+          body,
+        }),
       )
       .catch((err: Error) => internalError(err))
       .then((answer) => {

@@ -100,7 +100,11 @@ function splitProxyId(id: string): { mesh: string; name: string } | undefined {
 async function listen(server: http.Server, port: number, host: string, what: string): Promise<number> {
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new UserError(`${what}: cannot listen on ${host}:${port} (${err.code}); pick another port (0 picks a free one)`) : err),
+      reject(
+        err.code === 'EADDRINUSE' || err.code === 'EACCES'
+          ? new UserError(`${what}: cannot listen on ${host}:${port} (${err.code}); pick another port (0 picks a free one)`)
+          : err,
+      ),
     );
     server.listen(port, host, () => {
       resolvePromise();
@@ -121,7 +125,11 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     loadEnvoyTypes(),
     Store.open(options.storeFile, options.meshes ?? ['default']),
     DataplaneTokens.load(workDir),
-    setUpTls(workDir, { certFile: options.tlsCertFile, keyFile: options.tlsKeyFile, extraNames: [...(options.hostnames ?? []), ...(options.xdsHost ? [options.xdsHost] : [])] }),
+    setUpTls(workDir, {
+      certFile: options.tlsCertFile,
+      keyFile: options.tlsKeyFile,
+      extraNames: [...(options.hostnames ?? []), ...(options.xdsHost ? [options.xdsHost] : [])],
+    }),
   ]);
   const templates = Templates.load(options.templatesDir);
   const snapshots = new SnapshotCache(store, templates, (json, typeName) => types.encode(json, typeName), options.pushDebounceMs ?? 50);
@@ -160,7 +168,11 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     },
   });
   // channelz off: its per-call bookkeeping is a good part of a stream's cost with thousands of proxies.
-  const grpcServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1, 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
+  const grpcServer = new grpc.Server({
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.enable_channelz': 0,
+  });
   await ads.register(grpcServer, definition);
   const diagnostics = createDiagnostics(store, ads);
 
@@ -177,7 +189,11 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
   };
   const onDpRequest = async (request: PlainRequest): Promise<PlainAnswer> => {
     const path = request.path.split('?')[0];
-    const plain = (status: number, body: string, extra: Record<string, string> = {}): PlainAnswer => ({ status, headers: { 'content-type': 'text/plain', ...extra }, body });
+    const plain = (status: number, body: string, extra: Record<string, string> = {}): PlainAnswer => ({
+      status,
+      headers: { 'content-type': 'text/plain', ...extra },
+      body,
+    });
     if (path !== '/bootstrap') return plain(404, `no such endpoint: ${path}; the DP server serves POST /bootstrap and gRPC ADS\n`);
     if (request.method !== 'POST') return plain(405, 'use POST /bootstrap\n', { allow: 'POST' });
     let answer: BootstrapAnswer;
@@ -219,7 +235,13 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     const actualDpPort = dpServer.address.port;
     bootstrapSettings.xdsPort = actualDpPort;
 
-    const api = createApiHandler({ store, tokens, instanceId: randomUUID(), xdsStatus: (mesh, name) => ads.status(`${mesh}.${name}`), adminFromAnywhere: options.apiAdminFromAnywhere ?? false });
+    const api = createApiHandler({
+      store,
+      tokens,
+      instanceId: randomUUID(),
+      xdsStatus: (mesh, name) => ads.status(`${mesh}.${name}`),
+      adminFromAnywhere: options.apiAdminFromAnywhere ?? false,
+    });
     const apiHttp = http.createServer(api);
     const apiHttps = https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, api);
     const diagServer = http.createServer(diagnostics.handler);

@@ -68,7 +68,10 @@ export class Store {
         for (const [i, entry] of state.dataplanes.entries()) {
           const errors = validateDataplane(entry.dataplane);
           if (errors.length > 0) throw new UserError(`--store-file ${file}: dataplanes[${i}] is invalid: ${formatFieldErrors(errors)}`);
-          dataplanes.set(dataplaneKey(entry.dataplane.mesh, entry.dataplane.name), { dataplane: entry.dataplane, origin: entry.origin === 'proxy' ? 'proxy' : 'api' });
+          dataplanes.set(dataplaneKey(entry.dataplane.mesh, entry.dataplane.name), {
+            dataplane: entry.dataplane,
+            origin: entry.origin === 'proxy' ? 'proxy' : 'api',
+          });
         }
       }
     }

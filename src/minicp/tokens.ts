@@ -100,7 +100,8 @@ export class DataplaneTokens {
   async verify(token: string | undefined, mesh: string, name: string): Promise<DataplaneIdentity> {
     const bare = (token ?? '').replace(/^Bearer\s+/i, '').trim();
     if (bare === '') throw new TokenError('dataplane token is missing', 'invalid');
-    if (!this.key) throw new TokenError('dataplane token is not valid: this control plane has issued no tokens yet; generate one with POST /tokens/dataplane', 'invalid');
+    if (!this.key)
+      throw new TokenError('dataplane token is not valid: this control plane has issued no tokens yet; generate one with POST /tokens/dataplane', 'invalid');
     const key = await this.key;
     let payload: Record<string, unknown>;
     try {
@@ -130,7 +131,10 @@ export function checkTokenTags(identity: DataplaneIdentity, dp: Dataplane): void
     for (const [i, ib] of (dp.networking.inbound ?? []).entries()) {
       const value = ib.tags?.[tag];
       if (value === undefined || !allowed.includes(value)) {
-        throw new TokenError(`dataplane token allows ${tag} in [${allowed.join(', ')}], but networking.inbound[${i}] has ${value === undefined ? 'no such tag' : `'${value}'`}`, 'forbidden');
+        throw new TokenError(
+          `dataplane token allows ${tag} in [${allowed.join(', ')}], but networking.inbound[${i}] has ${value === undefined ? 'no such tag' : `'${value}'`}`,
+          'forbidden',
+        );
       }
     }
   }

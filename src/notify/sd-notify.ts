@@ -56,7 +56,9 @@ export class SdNotifier implements Component {
   async start(): Promise<void> {
     this.binary = this.opts.binary ?? findOnPath('systemd-notify');
     if (!this.binary) {
-      this.opts.log.warn('NOTIFY_SOCKET is set but systemd-notify is not on PATH, so systemd is not told when Envoy is ready; install systemd, or unset NOTIFY_SOCKET and use Type=exec');
+      this.opts.log.warn(
+        'NOTIFY_SOCKET is set but systemd-notify is not on PATH, so systemd is not told when Envoy is ready; install systemd, or unset NOTIFY_SOCKET and use Type=exec',
+      );
       return;
     }
     this.onPhase(this.opts.lifecycle.phase);

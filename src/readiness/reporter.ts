@@ -27,7 +27,12 @@ export interface ReadinessOptions {
 const ENVOY_READY_TIMEOUT_MS = 500;
 
 function reply(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, max-age=0', 'x-powered-by': 'kuma-dp' });
+  res.writeHead(status, {
+    'content-type': 'text/plain',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-cache, max-age=0',
+    'x-powered-by': 'kuma-dp',
+  });
   res.end(body);
 }
 
@@ -47,7 +52,9 @@ export class ReadinessReporter implements Component {
     const server = createServer((req, res) => void this.handle(req, res));
     await listenOn(server, this.opts.port, host, (err) =>
       err.code === 'EADDRINUSE'
-        ? new UserError(`KUMA_READINESS_PORT: port ${this.opts.port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`)
+        ? new UserError(
+            `KUMA_READINESS_PORT: port ${this.opts.port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`,
+          )
         : new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${this.opts.port} (${err.code ?? err.message})`),
     );
     this.server = server;

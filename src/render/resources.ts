@@ -29,9 +29,7 @@ function isHttp(tags: Record<string, string> | undefined): boolean {
 }
 
 function networkFilter(t: Templates, http: boolean, statPrefix: string, cluster: string): EnvoyResource {
-  return http
-    ? t.render('filter-http', { statPrefix, cluster, routeName: cluster })
-    : t.render('filter-tcp-proxy', { statPrefix, cluster });
+  return http ? t.render('filter-http', { statPrefix, cluster, routeName: cluster }) : t.render('filter-tcp-proxy', { statPrefix, cluster });
 }
 
 export function loadAssignment(t: Templates, clusterName: string, endpoints: readonly Endpoint[]): EnvoyResource {
@@ -90,7 +88,9 @@ export function outboundResources(
     const name = outboundListenerName(address, ob.port);
     // The outbound's own kuma.io/protocol tag wins; otherwise the service's protocol (as its inbounds declare it).
     const http = isHttp(ob.tags?.[PROTOCOL_TAG] ? ob.tags : protocolOf(service));
-    out.listeners.push(t.render('listener', { name, address, port: ob.port, direction: 'OUTBOUND', filter: networkFilter(t, http, statPrefix(name), service) }));
+    out.listeners.push(
+      t.render('listener', { name, address, port: ob.port, direction: 'OUTBOUND', filter: networkFilter(t, http, statPrefix(name), service) }),
+    );
     if (seenClusters.has(service)) continue;
     seenClusters.add(service);
     out.clusters.push(clusters.eds ? t.render('cluster-eds', { name: service }) : staticCluster(t, service, clusters.endpoints(ob)));

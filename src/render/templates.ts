@@ -8,15 +8,7 @@ import { parseYaml } from '../util/yaml.js';
 
 export const DEFAULT_TEMPLATES_DIR = installPath('envoy-templates');
 
-export const TEMPLATE_NAMES = [
-  'listener',
-  'filter-tcp-proxy',
-  'filter-http',
-  'cluster-static',
-  'cluster-eds',
-  'load-assignment',
-  'lb-endpoint',
-] as const;
+export const TEMPLATE_NAMES = ['listener', 'filter-tcp-proxy', 'filter-http', 'cluster-static', 'cluster-eds', 'load-assignment', 'lb-endpoint'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 const WHOLE = /^\{\{\s*([\w.]+)\s*\}\}$/;
@@ -37,7 +29,9 @@ export class Templates {
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
-        throw new UserError(`envoy template ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); --envoy-templates-dir must hold ${TEMPLATE_NAMES.map((n) => `${n}.yaml`).join(', ')}`);
+        throw new UserError(
+          `envoy template ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); --envoy-templates-dir must hold ${TEMPLATE_NAMES.map((n) => `${n}.yaml`).join(', ')}`,
+        );
       }
       try {
         parsed.set(name, parseYaml(text));

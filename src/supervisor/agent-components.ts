@@ -33,7 +33,9 @@ export async function agentComponents(ctx: ComponentContext): Promise<Component[
   const components: Component[] = [];
   if (config.notifySocket) {
     const { SdNotifier } = await import('../notify/sd-notify.js');
-    components.push(new SdNotifier({ socket: config.notifySocket, lifecycle, ...(config.watchdogMs ? { watchdogMs: config.watchdogMs } : {}), log: log.child('sd-notify') }));
+    components.push(
+      new SdNotifier({ socket: config.notifySocket, lifecycle, ...(config.watchdogMs ? { watchdogMs: config.watchdogMs } : {}), log: log.child('sd-notify') }),
+    );
   }
   if (config.readinessPort !== 0) {
     const { ReadinessReporter } = await import('../readiness/reporter.js');
@@ -41,7 +43,10 @@ export async function agentComponents(ctx: ComponentContext): Promise<Component[
   }
   if (config.metrics.address) {
     const { MetricsServer } = await import('../metrics/server.js');
-    const sources = [...config.metrics.aggregate, ...controlPlaneMetricsSources(ctx.sidecar).filter((s) => !config.metrics.aggregate.some((own) => own.name === s.name))];
+    const sources = [
+      ...config.metrics.aggregate,
+      ...controlPlaneMetricsSources(ctx.sidecar).filter((s) => !config.metrics.aggregate.some((own) => own.name === s.name)),
+    ];
     components.push(new MetricsServer({ ...config.metrics.address, admin, sources, stats: ctx.stats, lifecycle, log: log.child('metrics') }));
   }
   return components;

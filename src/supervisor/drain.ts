@@ -13,8 +13,12 @@ const ACTIVE_STAT = /^listener\.(.+)_(\d+)\.downstream_cx_active: (\d+)$/;
 async function inboundListenerPorts(admin: AdminAddress): Promise<number[]> {
   const res = await adminRequest(admin, 'GET', '/listeners?format=json');
   if (res.status !== 200) return [];
-  const statuses = (JSON.parse(res.body) as { listener_statuses?: Array<{ name?: string; local_address?: { socket_address?: { port_value?: number } } }> }).listener_statuses ?? [];
-  return statuses.flatMap((l) => (l.name?.startsWith('inbound:') && l.local_address?.socket_address?.port_value ? [l.local_address.socket_address.port_value] : []));
+  const statuses =
+    (JSON.parse(res.body) as { listener_statuses?: Array<{ name?: string; local_address?: { socket_address?: { port_value?: number } } }> })
+      .listener_statuses ?? [];
+  return statuses.flatMap((l) =>
+    l.name?.startsWith('inbound:') && l.local_address?.socket_address?.port_value ? [l.local_address.socket_address.port_value] : [],
+  );
 }
 
 /** Active inbound connections, or undefined when Envoy shows no inbound listener stats (then nothing can be concluded). */
@@ -38,7 +42,10 @@ export interface DrainOutcome {
   elapsedMs: number;
 }
 
-export async function drainWait(admin: AdminAddress, opts: { minMs: number; maxMs: number; inboundPorts: readonly number[]; signal: AbortSignal }): Promise<DrainOutcome> {
+export async function drainWait(
+  admin: AdminAddress,
+  opts: { minMs: number; maxMs: number; inboundPorts: readonly number[]; signal: AbortSignal },
+): Promise<DrainOutcome> {
   const began = Date.now();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {

@@ -7,8 +7,7 @@ import type { RestartSettings } from '../config/agent-config.js';
 export const MAX_BACKOFF_MS = 30_000;
 
 export type RestartDecision =
-  | { restart: true; delayMs: number; attempt: number }
-  | { restart: false; reason: 'policy' | 'crash-loop'; restartsInWindow: number };
+  { restart: true; delayMs: number; attempt: number } | { restart: false; reason: 'policy' | 'crash-loop'; restartsInWindow: number };
 
 export class RestartPolicy {
   private readonly restarts: number[] = [];

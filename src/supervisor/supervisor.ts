@@ -128,7 +128,10 @@ export class Supervisor {
       this.watchUntilLive(this.envoy);
 
       for (;;) {
-        const first = await Promise.race([this.envoy.exited.then((exit) => ({ kind: 'exit' as const, exit })), signals.nth(1).then((signal) => ({ kind: 'signal' as const, signal }))]);
+        const first = await Promise.race([
+          this.envoy.exited.then((exit) => ({ kind: 'exit' as const, exit })),
+          signals.nth(1).then((signal) => ({ kind: 'signal' as const, signal })),
+        ]);
         if (first.kind === 'signal') return await this.shutdown(first.signal, stopComponents);
         const next = await this.afterExit(first.exit, stopComponents);
         if (typeof next === 'number') return next;
@@ -172,7 +175,14 @@ export class Supervisor {
     }
 
     this.lifecycle.enter('restarting', { status, delayMs: decision.delayMs });
-    log.warn('Envoy exited; restarting it', { status, code: exit.code, signal: exit.signal, attempt: decision.attempt, delayMs: decision.delayMs, policy: this.opts.restart.mode });
+    log.warn('Envoy exited; restarting it', {
+      status,
+      code: exit.code,
+      signal: exit.signal,
+      attempt: decision.attempt,
+      delayMs: decision.delayMs,
+      policy: this.opts.restart.mode,
+    });
     const wait = delay(decision.delayMs);
     const outcome = await Promise.race([wait.promise, signals.nth(1).then(() => 'signal' as const)]);
     wait.cancel();
@@ -211,7 +221,12 @@ export class Supervisor {
 
     const cut = new AbortController();
     const drained = await Promise.race([
-      drainWait(this.opts.admin, { minMs: this.opts.drainMinTimeMs, maxMs: this.opts.drainTimeMs, inboundPorts: this.opts.inboundPorts, signal: cut.signal }).then((o) => o.reason),
+      drainWait(this.opts.admin, {
+        minMs: this.opts.drainMinTimeMs,
+        maxMs: this.opts.drainTimeMs,
+        inboundPorts: this.opts.inboundPorts,
+        signal: cut.signal,
+      }).then((o) => o.reason),
       signals.nth(2).then(() => 'second signal' as const),
       envoy.exited.then(() => 'Envoy exited' as const),
     ]);

@@ -1,6 +1,6 @@
 // Go-style durations ("300ms", "1m30s", "5m"), the format Kuma's flags and
 // KUMA_* variables take.
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
 
 /** Parses a Go duration into milliseconds; `what` names the flag or variable in the error. */

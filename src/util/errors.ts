@@ -4,7 +4,10 @@
  * `exitCode`; anything else is a bug and is printed with its stack.
  */
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'UserError';
   }

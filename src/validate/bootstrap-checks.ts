@@ -65,7 +65,8 @@ export function checkBootstrap(bootstrap: Json): ValidationIssue[] {
     const apiSource = pick(config[1], 'api_config_source');
     if (apiSource) checkGrpcClusters(apiSource[1], join(configPath, apiSource[0]));
     const usesAds = pick(config[1], 'ads');
-    if (usesAds && !ads) issues.push({ path: join(configPath, usesAds[0]), message: `${source} subscribes over ADS but dynamic_resources.ads_config is not set` });
+    if (usesAds && !ads)
+      issues.push({ path: join(configPath, usesAds[0]), message: `${source} subscribes over ADS but dynamic_resources.ads_config is not set` });
   }
   return issues;
 }

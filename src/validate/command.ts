@@ -40,9 +40,12 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
   if (Array.isArray(json) && (opts.type === undefined || opts.type === 'bootstrap')) {
     issues = json.flatMap((resource, i) => {
       const typeUrl = isObject(resource) ? resource['@type'] : undefined;
-      if (typeof typeUrl !== 'string') return [{ path: `[${i}]`, message: 'each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)' }];
+      if (typeof typeUrl !== 'string')
+        return [{ path: `[${i}]`, message: 'each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)' }];
       const { '@type': _ignored, ...fields } = resource as Record<string, unknown>;
-      return types.validate(fields, typeUrl).map((issue) => ({ path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}`, message: issue.message }));
+      return types
+        .validate(fields, typeUrl)
+        .map((issue) => ({ path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}`, message: issue.message }));
     });
   } else {
     issues = types.validate(json, resolveTypeName(opts.type ?? 'bootstrap'));

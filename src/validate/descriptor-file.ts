@@ -141,7 +141,8 @@ export class DescriptorFile {
       return undefined;
     }
     const { slots, bodyBytes } = header ?? {};
-    if (typeof header?.source !== 'string' || !Number.isSafeInteger(slots) || slots <= 0 || (slots & (slots - 1)) !== 0 || !Number.isSafeInteger(bodyBytes)) return undefined;
+    if (typeof header?.source !== 'string' || !Number.isSafeInteger(slots) || slots <= 0 || (slots & (slots - 1)) !== 0 || !Number.isSafeInteger(bodyBytes))
+      return undefined;
     const tableStart = headerBytes + 1;
     if (bytes.size !== tableStart + slots * SLOT_BYTES + bodyBytes) return undefined;
     const table = new Uint8Array(bytes.read(tableStart, slots * SLOT_BYTES)); // a copy: a file's read buffer is reused
@@ -172,12 +173,16 @@ export class DescriptorFile {
 
   /** Every message's name, sorted; reads every entry (for tests and tools, not lookups). */
   messageNames(): string[] {
-    return this.allEntries().flatMap((e) => (isMessage(e) ? [e.name] : [])).sort();
+    return this.allEntries()
+      .flatMap((e) => (isMessage(e) ? [e.name] : []))
+      .sort();
   }
 
   /** Every enum's name, sorted; reads every entry. */
   enumNames(): string[] {
-    return this.allEntries().flatMap((e) => (isMessage(e) ? [] : [e.name])).sort();
+    return this.allEntries()
+      .flatMap((e) => (isMessage(e) ? [] : [e.name]))
+      .sort();
   }
 
   readMessage(name: string): MessageDesc | undefined {

@@ -77,7 +77,9 @@ const ROOTS: Array<{ dir: string; under: string; match: RegExp }> = [
 
 // protobufjs bundles these; the npm package ships no copy of them.
 const BUNDLED = new Set(
-  ['any', 'api', 'descriptor', 'duration', 'empty', 'field_mask', 'source_context', 'struct', 'timestamp', 'type', 'wrappers'].map((n) => `google/protobuf/${n}.proto`),
+  ['any', 'api', 'descriptor', 'duration', 'empty', 'field_mask', 'source_context', 'struct', 'timestamp', 'type', 'wrappers'].map(
+    (n) => `google/protobuf/${n}.proto`,
+  ),
 );
 
 function depsVersion(): string {
@@ -137,7 +139,8 @@ function deepMerge(a: Rules, b: Rules): Rules {
   const out: Rules = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
-    out[k] = prev && typeof prev === 'object' && !Array.isArray(prev) && v && typeof v === 'object' && !Array.isArray(v) ? deepMerge(prev as Rules, v as Rules) : v;
+    out[k] =
+      prev && typeof prev === 'object' && !Array.isArray(prev) && v && typeof v === 'object' && !Array.isArray(v) ? deepMerge(prev as Rules, v as Rules) : v;
   }
   return out;
 }
@@ -146,7 +149,9 @@ function deepMerge(a: Rules, b: Rules): Rules {
 export async function loadProtoRoot(): Promise<{ root: import('protobufjs').Root; skippedFiles: string[] }> {
   const protobuf = (await import('protobufjs')).default;
   const require = createRequire(import.meta.url);
-  const bundledDescriptor = require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } };
+  const bundledDescriptor = require('protobufjs/google/protobuf/descriptor.json') as {
+    nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } };
+  };
   protobuf.common('descriptor', bundledDescriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.INamespace>);
 
   const memo = new Map<string, boolean>();
@@ -161,7 +166,7 @@ export async function loadProtoRoot(): Promise<{ root: import('protobufjs').Root
     }
   }
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => (BUNDLED.has(target) ? target : findImport(target) ?? target);
+  root.resolvePath = (_origin, target) => (BUNDLED.has(target) ? target : (findImport(target) ?? target));
   root.loadSync(files, { keepCase: true });
   root.resolveAll();
   return { root, skippedFiles };

@@ -204,19 +204,27 @@ export class Reader {
     const inner = this.schema.message(typeName);
     if (!inner) {
       const file = this.schema.unverifiableFile(typeName);
-      if (file) return void this.unverified.push({ path, message: `${typeName} is defined in ${file}, whose imports @grpc/grpc-js-xds does not ship; it was not checked and cannot be encoded` });
+      if (file)
+        return void this.unverified.push({
+          path,
+          message: `${typeName} is defined in ${file}, whose imports @grpc/grpc-js-xds does not ship; it was not checked and cannot be encoded`,
+        });
       return this.issue(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
     }
     let value: NMessage | undefined;
     if (inner.name.startsWith(WELL_KNOWN) && inner.name !== 'google.protobuf.Empty' && this.hasSpecialJson(inner)) {
-      for (const key of Object.keys(json)) if (key !== '@type' && key !== 'value') this.issue(join(path, key), `unknown field '${key}' in an Any holding ${typeName} (only "value")`);
+      for (const key of Object.keys(json))
+        if (key !== '@type' && key !== 'value') this.issue(join(path, key), `unknown field '${key}' in an Any holding ${typeName} (only "value")`);
       value = this.message(json.value, inner, join(path, 'value'));
     } else {
       value = this.message(json, inner, path, url);
       if (value && TYPED_STRUCTS.has(typeName)) this.typedStruct(json, path);
     }
     if (!value) return undefined;
-    return withValues(desc, [['type_url', url], ['value', value]]);
+    return withValues(desc, [
+      ['type_url', url],
+      ['value', value],
+    ]);
   }
 
   private hasSpecialJson(desc: MessageDesc): boolean {
@@ -241,14 +249,20 @@ export class Reader {
     if (seconds > 315_576_000_000n) return this.issue(path, `duration ${json as string} is out of range (at most 315576000000s)`);
     const sign = m[1] ? -1 : 1;
     const nanos = Number((m[3] ?? '').padEnd(9, '0'));
-    return withValues(desc, [['seconds', BigInt(sign) * seconds], ['nanos', sign * nanos]]);
+    return withValues(desc, [
+      ['seconds', BigInt(sign) * seconds],
+      ['nanos', sign * nanos],
+    ]);
   }
 
   private timestamp(json: unknown, desc: MessageDesc, path: string): NMessage | undefined {
     const m = typeof json === 'string' ? /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(json) : null;
     const ms = m ? Date.parse(`${m[1]}${m[3]}`) : NaN;
     if (!m || Number.isNaN(ms)) return this.issue(path, `expected an RFC 3339 timestamp such as "2024-01-01T00:00:00Z", got ${describe(json)}`);
-    return withValues(desc, [['seconds', BigInt(ms / 1000)], ['nanos', Number((m[2] ?? '').padEnd(9, '0'))]]);
+    return withValues(desc, [
+      ['seconds', BigInt(ms / 1000)],
+      ['nanos', Number((m[2] ?? '').padEnd(9, '0'))],
+    ]);
   }
 
   private struct(json: Record<string, unknown>, desc: MessageDesc, path: string): NMessage {

@@ -12,7 +12,8 @@ type Num = number | bigint;
 export function checkOneofs(reader: Reader, msg: NMessage, keyOf: Map<FieldDesc, string>, path: string, rulesEnabled: boolean): void {
   for (const oneof of msg.desc.oneofs ?? []) {
     const set = msg.desc.fields.filter((f) => f.oneof === oneof.name && keyOf.has(f));
-    if (set.length > 1) reader.issue(path, `only one of ${quoteList(oneof.fields)} may be set (oneof '${oneof.name}'), got ${quoteList(set.map((f) => keyOf.get(f)!))}`);
+    if (set.length > 1)
+      reader.issue(path, `only one of ${quoteList(oneof.fields)} may be set (oneof '${oneof.name}'), got ${quoteList(set.map((f) => keyOf.get(f)!))}`);
     else if (set.length === 0 && oneof.required && rulesEnabled) reader.issue(path, `one of ${quoteList(oneof.fields)} is required (oneof '${oneof.name}')`);
   }
 }
@@ -106,7 +107,8 @@ function checkScalar(reader: Reader, kind: string, rules: Rules, value: NValue, 
   if (kind === 'enum') {
     const n = value as number;
     const desc = reader.schema.enum(field.type);
-    if (rules.defined_only === true && desc && reader.schema.enumName(desc, n) === undefined) reader.issue(path, `value ${n} must be one of the defined values of ${field.type}`);
+    if (rules.defined_only === true && desc && reader.schema.enumName(desc, n) === undefined)
+      reader.issue(path, `value ${n} must be one of the defined values of ${field.type}`);
     checkMembership(reader, rules, n, path);
     return;
   }
@@ -117,7 +119,8 @@ function checkScalar(reader: Reader, kind: string, rules: Rules, value: NValue, 
 }
 
 function checkMembership(reader: Reader, rules: Rules, value: Num | string, path: string): void {
-  const eq = (rule: unknown) => (typeof value === 'bigint' ? toNum(rule) !== undefined && BigInt(toNum(rule)!) === value : rule === value || Number(rule) === value);
+  const eq = (rule: unknown) =>
+    typeof value === 'bigint' ? toNum(rule) !== undefined && BigInt(toNum(rule)!) === value : rule === value || Number(rule) === value;
   if (rules.const !== undefined && !eq(rules.const)) reader.issue(path, `value must equal ${String(rules.const)}`);
   const inList = asList(rules.in);
   if (inList.length > 0 && !inList.some(eq)) reader.issue(path, `value must be in list [${inList.join(', ')}]`);
@@ -144,7 +147,10 @@ function checkRange(reader: Reader, rules: Rules, value: Num, path: string, show
     if (upper >= lower) {
       if (!(aboveLower && belowUpper)) reader.issue(path, `value ${show(value)} must be inside range ${lowerText}, ${upperText}`);
     } else if (!(aboveLower || belowUpper)) {
-      reader.issue(path, `value ${show(value)} must be outside range ${lt !== undefined ? '[' : '('}${show(upper)}, ${show(lower)}${gt !== undefined ? ']' : ')'}`);
+      reader.issue(
+        path,
+        `value ${show(value)} must be outside range ${lt !== undefined ? '[' : '('}${show(upper)}, ${show(lower)}${gt !== undefined ? ']' : ')'}`,
+      );
     }
   } else if (!aboveLower) {
     reader.issue(path, `value ${show(value)} must be greater than ${gt !== undefined ? '' : 'or equal to '}${show(lower!)}`);

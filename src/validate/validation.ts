@@ -13,7 +13,10 @@ export function messageOfType(schema: Schema, typeName: string): MessageDesc | u
   return schema.message(typeName.slice(typeName.lastIndexOf('/') + 1));
 }
 
-export const unknownTypeIssue = (typeName: string): ValidationIssue => ({ path: '(document)', message: `type '${typeName}' is not a message of Envoy's v3 API` });
+export const unknownTypeIssue = (typeName: string): ValidationIssue => ({
+  path: '(document)',
+  message: `type '${typeName}' is not a message of Envoy's v3 API`,
+});
 
 export interface ReadDocument {
   msg: NMessage | undefined;

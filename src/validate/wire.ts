@@ -12,8 +12,21 @@ type Reader = protobuf.Reader;
 const Long = protobuf.util.Long as unknown as { fromString(text: string, unsigned?: boolean): protobuf.Long };
 
 const WIRE: Record<string, number> = {
-  double: 1, float: 5, int32: 0, uint32: 0, sint32: 0, fixed32: 5, sfixed32: 5,
-  int64: 0, uint64: 0, sint64: 0, fixed64: 1, sfixed64: 1, bool: 0, string: 2, bytes: 2,
+  double: 1,
+  float: 5,
+  int32: 0,
+  uint32: 0,
+  sint32: 0,
+  fixed32: 5,
+  sfixed32: 5,
+  int64: 0,
+  uint64: 0,
+  sint64: 0,
+  fixed64: 1,
+  sfixed64: 1,
+  bool: 0,
+  string: 2,
+  bytes: 2,
 };
 
 const wireOf = (field: FieldDesc): number => (field.kind === 'message' ? 2 : field.kind === 'enum' ? 0 : WIRE[field.type]!);
@@ -74,22 +87,53 @@ function writeScalar(w: Writer, field: FieldDesc, value: NValue): void {
   }
   const long = (unsigned: boolean) => Long.fromString(String(value), unsigned);
   switch (field.type) {
-    case 'double': w.double(value as number); break;
-    case 'float': w.float(value as number); break;
-    case 'int32': w.int32(value as number); break;
-    case 'uint32': w.uint32(value as number); break;
-    case 'sint32': w.sint32(value as number); break;
-    case 'fixed32': w.fixed32(value as number); break;
-    case 'sfixed32': w.sfixed32(value as number); break;
-    case 'int64': w.int64(long(false)); break;
-    case 'uint64': w.uint64(long(true)); break;
-    case 'sint64': w.sint64(long(false)); break;
-    case 'fixed64': w.fixed64(long(true)); break;
-    case 'sfixed64': w.sfixed64(long(false)); break;
-    case 'bool': w.bool(value as boolean); break;
-    case 'string': w.string(value as string); break;
-    case 'bytes': w.bytes(value as Uint8Array); break;
-    default: throw new Error(`cannot encode scalar type ${field.type}`);
+    case 'double':
+      w.double(value as number);
+      break;
+    case 'float':
+      w.float(value as number);
+      break;
+    case 'int32':
+      w.int32(value as number);
+      break;
+    case 'uint32':
+      w.uint32(value as number);
+      break;
+    case 'sint32':
+      w.sint32(value as number);
+      break;
+    case 'fixed32':
+      w.fixed32(value as number);
+      break;
+    case 'sfixed32':
+      w.sfixed32(value as number);
+      break;
+    case 'int64':
+      w.int64(long(false));
+      break;
+    case 'uint64':
+      w.uint64(long(true));
+      break;
+    case 'sint64':
+      w.sint64(long(false));
+      break;
+    case 'fixed64':
+      w.fixed64(long(true));
+      break;
+    case 'sfixed64':
+      w.sfixed64(long(false));
+      break;
+    case 'bool':
+      w.bool(value as boolean);
+      break;
+    case 'string':
+      w.string(value as string);
+      break;
+    case 'bytes':
+      w.bytes(value as Uint8Array);
+      break;
+    default:
+      throw new Error(`cannot encode scalar type ${field.type}`);
   }
 }
 
@@ -97,7 +141,10 @@ type Raw = Map<FieldDesc, unknown>;
 
 /** Thrown when binary input cannot be decoded; `path` locates it. */
 export class DecodeError extends Error {
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -161,22 +208,38 @@ function readValue(schema: Schema, r: Reader, field: FieldDesc, path: string): u
 
 function readScalar(r: Reader, type: string): unknown {
   switch (type) {
-    case 'double': return r.double();
-    case 'float': return r.float();
-    case 'int32': return r.int32();
-    case 'uint32': return r.uint32();
-    case 'sint32': return r.sint32();
-    case 'fixed32': return r.fixed32();
-    case 'sfixed32': return r.sfixed32();
-    case 'int64': return String(r.int64());
-    case 'uint64': return String(r.uint64());
-    case 'sint64': return String(r.sint64());
-    case 'fixed64': return String(r.fixed64());
-    case 'sfixed64': return String(r.sfixed64());
-    case 'bool': return r.bool();
-    case 'string': return r.string();
-    case 'bytes': return r.bytes();
-    default: throw new Error(`cannot decode scalar type ${type}`);
+    case 'double':
+      return r.double();
+    case 'float':
+      return r.float();
+    case 'int32':
+      return r.int32();
+    case 'uint32':
+      return r.uint32();
+    case 'sint32':
+      return r.sint32();
+    case 'fixed32':
+      return r.fixed32();
+    case 'sfixed32':
+      return r.sfixed32();
+    case 'int64':
+      return String(r.int64());
+    case 'uint64':
+      return String(r.uint64());
+    case 'sint64':
+      return String(r.sint64());
+    case 'fixed64':
+      return String(r.fixed64());
+    case 'sfixed64':
+      return String(r.sfixed64());
+    case 'bool':
+      return r.bool();
+    case 'string':
+      return r.string();
+    case 'bytes':
+      return r.bytes();
+    default:
+      throw new Error(`cannot decode scalar type ${type}`);
   }
 }
 
@@ -284,7 +347,13 @@ function wellKnownJson(schema: Schema, m: RawMessage, path: string): unknown {
       const seconds = Number((get(m, 'seconds') as string | undefined) ?? '0');
       const nanos = (get(m, 'nanos') as number | undefined) ?? 0;
       const iso = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, '');
-      return `${iso}${nanos ? `.${String(nanos).padStart(9, '0').replace(/(\d{3})(0{3}){1,2}$/, '$1')}` : ''}Z`;
+      return `${iso}${
+        nanos
+          ? `.${String(nanos)
+              .padStart(9, '0')
+              .replace(/(\d{3})(0{3}){1,2}$/, '$1')}`
+          : ''
+      }Z`;
     }
     case 'FieldMask':
       return ((get(m, 'paths') as string[] | undefined) ?? []).map((p) => p.replace(/_([a-z])/g, (_x, c: string) => c.toUpperCase())).join(',');
@@ -317,6 +386,11 @@ function formatDuration(seconds: bigint, nanos: number): string {
   const negative = seconds < 0n || nanos < 0;
   const s = seconds < 0n ? -seconds : seconds;
   const n = Math.abs(nanos);
-  const frac = n === 0 ? '' : `.${String(n).padStart(9, '0').replace(/(\d{3})(0{3}){1,2}$/, '$1')}`;
+  const frac =
+    n === 0
+      ? ''
+      : `.${String(n)
+          .padStart(9, '0')
+          .replace(/(\d{3})(0{3}){1,2}$/, '$1')}`;
   return `${negative ? '-' : ''}${s}${frac}s`;
 }

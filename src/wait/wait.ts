@@ -27,7 +27,8 @@ export function readinessUrl(text: string): URL {
   }
   if (url.protocol !== 'http:') throw new UserError(`--url: '${text}' must be http:// (the admin and readiness ports are plain HTTP on loopback)`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host !== 'localhost' && !isLoopback(host)) throw new UserError(`--url: '${text}' is not a loopback address; kuma-dp wait checks the proxy on this host (localhost, 127.0.0.1 or [::1])`);
+  if (host !== 'localhost' && !isLoopback(host))
+    throw new UserError(`--url: '${text}' is not a loopback address; kuma-dp wait checks the proxy on this host (localhost, 127.0.0.1 or [::1])`);
   return url;
 }
 
@@ -66,7 +67,9 @@ export async function waitUntilReady(opts: WaitOptions): Promise<void> {
     opts.log.info('the data plane proxy is not ready', { url: url.href, last });
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw new UserError(`timed out after ${formatDuration(opts.timeoutMs)} waiting for ${url.href} to answer 200 (last: ${last}); raise --timeout, or check that the proxy is running and gets its config from the control plane`);
+      throw new UserError(
+        `timed out after ${formatDuration(opts.timeoutMs)} waiting for ${url.href} to answer 200 (last: ${last}); raise --timeout, or check that the proxy is running and gets its config from the control plane`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(opts.checkFrequencyMs, left)));
   }

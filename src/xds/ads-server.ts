@@ -177,7 +177,13 @@ export class AdsServer {
     const record = this.proxies.get(proxyId);
     if (!record) return undefined;
     const describeSent = (s: SentResponse | undefined) =>
-      s && { version: s.version, nonce: s.nonce, at: s.at, resources: s.resources.map((r) => ({ name: r.name, version: r.version })), ...(s.removed ? { removed: s.removed } : {}) };
+      s && {
+        version: s.version,
+        nonce: s.nonce,
+        at: s.at,
+        resources: s.resources.map((r) => ({ name: r.name, version: r.version })),
+        ...(s.removed ? { removed: s.removed } : {}),
+      };
     return {
       proxyId,
       connected: record.streams.size > 0,
@@ -210,7 +216,8 @@ export class AdsServer {
       peer: call.getPeer(),
       openedAt: new Date().toISOString(),
       types: new Map(),
-      send: (typeUrl, state, force) => (kind === 'sotw' ? this.sendSotw(call, stream, typeUrl, state, force) : this.sendDelta(call, stream, typeUrl, state, force)),
+      send: (typeUrl, state, force) =>
+        kind === 'sotw' ? this.sendSotw(call, stream, typeUrl, state, force) : this.sendDelta(call, stream, typeUrl, state, force),
       close: (code, message) => call.emit('error', { code, details: message }),
     };
     this.streams.add(stream);
@@ -245,7 +252,12 @@ export class AdsServer {
     call.on('close', finish);
   }
 
-  private async handle(call: grpc.ServerDuplexStream<any, any>, stream: Stream, request: DiscoveryRequest | DeltaDiscoveryRequest, status: typeof grpc.status): Promise<void> {
+  private async handle(
+    call: grpc.ServerDuplexStream<any, any>,
+    stream: Stream,
+    request: DiscoveryRequest | DeltaDiscoveryRequest,
+    status: typeof grpc.status,
+  ): Promise<void> {
     if (stream.proxyId === undefined) {
       const node = request.node ?? {};
       if (!node.id) throw new StreamRefused(status.INVALID_ARGUMENT, 'the first request of a stream must carry node.id (<mesh>.<name>)');

@@ -76,8 +76,20 @@ export function encodeDiscoveryResponse(version: string, resources: readonly Enc
 }
 
 /** DeltaDiscoveryResponse: system_version_info = 1, resources = 2, type_url = 4, nonce = 5, removed_resources = 6. */
-export function encodeDeltaDiscoveryResponse(systemVersion: string, resources: readonly EncodableResource[], typeUrl: string, removed: readonly string[], nonce: string): Buffer {
-  return Buffer.concat([stringField(1, systemVersion), ...resources.map(deltaEntry), stringField(4, typeUrl), stringField(5, nonce), ...removed.map((name) => stringField(6, name))]);
+export function encodeDeltaDiscoveryResponse(
+  systemVersion: string,
+  resources: readonly EncodableResource[],
+  typeUrl: string,
+  removed: readonly string[],
+  nonce: string,
+): Buffer {
+  return Buffer.concat([
+    stringField(1, systemVersion),
+    ...resources.map(deltaEntry),
+    stringField(4, typeUrl),
+    stringField(5, nonce),
+    ...removed.map((name) => stringField(6, name)),
+  ]);
 }
 
 /** Reads the varint and length-delimited fields of a message in order; a handler returning false (or another wire type) stops it with false. */

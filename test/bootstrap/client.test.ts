@@ -25,7 +25,11 @@ const request = buildBootstrapRequest({
   ipv6Enabled: false,
 });
 
-const ok = (): ReturnType<Script> => ({ status: 200, contentType: 'application/json', body: encodeBootstrapResponse(YAML, { networking: { address: '127.0.0.1' } }) });
+const ok = (): ReturnType<Script> => ({
+  status: 200,
+  contentType: 'application/json',
+  body: encodeBootstrapResponse(YAML, { networking: { address: '127.0.0.1' } }),
+});
 
 // The log lines of the current test (for hints), and of all tests (for the token check at the end).
 const lines: string[] = [];
@@ -56,7 +60,7 @@ async function cp(t: { teardown(fn: () => unknown): void }, script: Script, opts
   return server;
 }
 
-t.test('POSTs Kuma\'s request to /bootstrap and decodes the JSON answer', async (t) => {
+t.test("POSTs Kuma's request to /bootstrap and decodes the JSON answer", async (t) => {
   const server = await cp(t, ok);
   const result = await fetchBootstrap(request, options(server.url + '/ignored/path'));
   t.equal(result.bootstrapYaml, YAML);
@@ -79,7 +83,10 @@ t.test('older control planes answer with raw YAML', async (t) => {
 
 t.test('garbage answers give a clear error, without retrying', async (t) => {
   const html = await cp(t, () => ({ status: 200, contentType: 'text/html', body: '<html>proxy login</html>' }));
-  await t.rejects(fetchBootstrap(request, options(html.url)), { name: 'UserError', message: /something other than a bootstrap: unexpected content type 'text\/html'/ });
+  await t.rejects(fetchBootstrap(request, options(html.url)), {
+    name: 'UserError',
+    message: /something other than a bootstrap: unexpected content type 'text\/html'/,
+  });
   const noField = await cp(t, () => ({ status: 200, contentType: 'application/json', body: '{"kumaSidecarConfiguration":{}}' }));
   await t.rejects(fetchBootstrap(request, options(noField.url)), { message: /no "bootstrap" field/ });
   t.equal(noField.requests.length, 1);
@@ -98,12 +105,21 @@ t.test('refused connections, 404s and 5xx are retried until the CP answers', asy
   t.equal(result.bootstrapYaml, YAML);
   t.equal(server.requests.length, 4);
   const logs = lines.map((l) => JSON.parse(l) as { level: string; msg: string; error?: string });
-  t.ok(logs.some((l) => /Dataplane is not in the control plane yet/.test(l.msg)), 'empty 404: Dataplane not found yet');
-  t.ok(logs.some((l) => l.level === 'warn' && /HTTP API port \(5681 by default\).*DP server port \(5678 by default\)/.test(l.msg)), 'other 404: wrong port');
-  t.ok(logs.some((l) => /unexpected status code 503/.test(l.error ?? '')), '5xx logged');
+  t.ok(
+    logs.some((l) => /Dataplane is not in the control plane yet/.test(l.msg)),
+    'empty 404: Dataplane not found yet',
+  );
+  t.ok(
+    logs.some((l) => l.level === 'warn' && /HTTP API port \(5681 by default\).*DP server port \(5678 by default\)/.test(l.msg)),
+    'other 404: wrong port',
+  );
+  t.ok(
+    logs.some((l) => /unexpected status code 503/.test(l.error ?? '')),
+    '5xx logged',
+  );
 });
 
-t.test('a 4xx other than 404 fails at once and shows the CP\'s body', async (t) => {
+t.test("a 4xx other than 404 fails at once and shows the CP's body", async (t) => {
   const server = await cp(t, () => ({ status: 422, body: 'Invalid request: name: must be a valid DNS name' }));
   await t.rejects(fetchBootstrap(request, options(server.url)), {
     name: 'UserError',
@@ -122,7 +138,8 @@ t.test('when the time budget runs out the error says how long it tried and the l
   const started = Date.now();
   await t.rejects(fetchBootstrap(request, options(server.url, { retryMaxDurationMs: 300 })), {
     name: 'UserError',
-    message: /^could not fetch the bootstrap configuration from http:\/\/127\.0\.0\.1:\d+: tried for \d+ms \(\d+ attempts, KUMA_CONTROL_PLANE_RETRY_MAX_DURATION is 300ms\); last error: unexpected status code 500 from the control plane: db down$/,
+    message:
+      /^could not fetch the bootstrap configuration from http:\/\/127\.0\.0\.1:\d+: tried for \d+ms \(\d+ attempts, KUMA_CONTROL_PLANE_RETRY_MAX_DURATION is 300ms\); last error: unexpected status code 500 from the control plane: db down$/,
   });
   t.ok(Date.now() - started < 2_000, 'stops near the budget');
   t.ok(server.requests.length >= 3, `retried (${server.requests.length} requests)`);
@@ -132,7 +149,10 @@ t.test('a request with no answer times out and is retried', async (t) => {
   const server = await cp(t, (n) => (n === 1 ? 'hang' : ok()));
   const result = await fetchBootstrap(request, options(server.url, { requestTimeoutMs: 200 }));
   t.equal(result.bootstrapYaml, YAML);
-  t.ok(lines.some((l) => /no answer from http:\/\/127\.0\.0\.1:\d+ within 200ms/.test(l)), 'the timeout is logged');
+  t.ok(
+    lines.some((l) => /no answer from http:\/\/127\.0\.0\.1:\d+ within 200ms/.test(l)),
+    'the timeout is logged',
+  );
 });
 
 t.test('abort stops the wait between retries and a request in flight within a second', async (t) => {
@@ -188,14 +208,16 @@ t.test('TLS', async (t) => {
     const before = server.requests.length;
     await t.rejects(fetchBootstrap(request, options(server.url, { caCertPem: otherCa.certPem })), {
       name: 'UserError',
-      message: /certificate at https:\/\/127\.0\.0\.1:\d+ is not signed by the CA given in --ca-cert-file \/ KUMA_CONTROL_PLANE_CA_CERT_FILE .*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\).*--skip-verify/,
+      message:
+        /certificate at https:\/\/127\.0\.0\.1:\d+ is not signed by the CA given in --ca-cert-file \/ KUMA_CONTROL_PLANE_CA_CERT_FILE .*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\).*--skip-verify/,
     });
     t.equal(server.requests.length, before, 'no request got through');
   });
 
   t.test('no CA given: an unknown authority, with what to pass', async (t) => {
     await t.rejects(fetchBootstrap(request, options(server.url)), {
-      message: /is signed by an unknown authority \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); pass the CA that signed it with --ca-cert-file \/ KUMA_CONTROL_PLANE_CA_CERT_FILE, or --skip-verify/,
+      message:
+        /is signed by an unknown authority \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); pass the CA that signed it with --ca-cert-file \/ KUMA_CONTROL_PLANE_CA_CERT_FILE, or --skip-verify/,
     });
   });
 
@@ -209,7 +231,8 @@ t.test('TLS', async (t) => {
     const mismatched = await cp(t, ok, { tls: elsewhere });
     await t.rejects(fetchBootstrap(request, options(mismatched.url, { caCertPem: ca.certPem })), {
       name: 'UserError',
-      message: /not valid for '127\.0\.0\.1' \(ERR_TLS_CERT_ALTNAME_INVALID: it names DNS:cp\.example\.com\); use an address the certificate names in --cp-address, or --skip-verify/,
+      message:
+        /not valid for '127\.0\.0\.1' \(ERR_TLS_CERT_ALTNAME_INVALID: it names DNS:cp\.example\.com\); use an address the certificate names in --cp-address, or --skip-verify/,
     });
     const byName = await fetchBootstrap(request, options(`https://localhost:${server.port}`, { caCertPem: ca.certPem }));
     t.equal(byName.bootstrapYaml, YAML, 'a DNS SAN matches when the address uses it');
@@ -230,13 +253,21 @@ t.test('TLS', async (t) => {
 });
 
 t.test('bad options are user errors naming what to fix', async (t) => {
-  await t.rejects(fetchBootstrap(request, options('grpcs://localhost:5678')), { name: 'UserError', message: /--cp-address: unsupported scheme 'grpcs'.*use http:\/\/ or https:\/\// });
+  await t.rejects(fetchBootstrap(request, options('grpcs://localhost:5678')), {
+    name: 'UserError',
+    message: /--cp-address: unsupported scheme 'grpcs'.*use http:\/\/ or https:\/\//,
+  });
   await t.rejects(fetchBootstrap(request, options('localhost 5678')), { name: 'UserError', message: /--cp-address: 'localhost 5678' is not a URL/ });
   await t.rejects(fetchBootstrap(request, options('https://localhost:5678', { caCertPem: 'not a pem' })), { message: /holds no PEM certificate/ });
-  await t.rejects(fetchBootstrap(request, options('https://localhost:5678', { retryBackoffMs: 0 })), { message: /KUMA_CONTROL_PLANE_RETRY_BACKOFF must be a positive duration/ });
+  await t.rejects(fetchBootstrap(request, options('https://localhost:5678', { retryBackoffMs: 0 })), {
+    message: /KUMA_CONTROL_PLANE_RETRY_BACKOFF must be a positive duration/,
+  });
 });
 
 t.test('the token never reaches a log line', async (t) => {
   t.ok(allLines.length > 20, `${allLines.length} lines logged by the tests above`);
-  t.same(allLines.filter((l) => l.includes('secret-payload')), []);
+  t.same(
+    allLines.filter((l) => l.includes('secret-payload')),
+    [],
+  );
 });

@@ -2,12 +2,7 @@ import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  buildBootstrapRequest,
-  serializeBootstrapRequest,
-  goOperatingSystem,
-  type BootstrapRequestInput,
-} from '../../src/bootstrap/request.js';
+import { buildBootstrapRequest, serializeBootstrapRequest, goOperatingSystem, type BootstrapRequestInput } from '../../src/bootstrap/request.js';
 import { detectMaxMemory } from '../../src/bootstrap/host.js';
 
 // The inputs of Kuma's remote_bootstrap_test.go cases, and the request bodies
@@ -35,7 +30,15 @@ const kumaInputs: BootstrapRequestInput = {
   ipv6Enabled: true,
 };
 
-function expectedBody(over: { token: string; tokenPath?: string; dynamicMetadata: Record<string, string> | null; certPath: string; keyPath: string; features?: string[]; dataplaneConfig?: object }): string {
+function expectedBody(over: {
+  token: string;
+  tokenPath?: string;
+  dynamicMetadata: Record<string, string> | null;
+  certPath: string;
+  keyPath: string;
+  features?: string[];
+  dataplaneConfig?: object;
+}): string {
   // Written in Kuma's key order; JSON.stringify keeps the order written here.
   return JSON.stringify(
     {
@@ -81,9 +84,7 @@ t.test('metrics TLS and dynamic metadata: bootstrap-request-metrics-metadata.gol
 });
 
 t.test('token from a file: bootstrap-request-token-path.golden.json', async (t) => {
-  const body = serializeBootstrapRequest(
-    buildBootstrapRequest({ ...kumaInputs, dataplaneToken: 'token1234\n', dataplaneTokenPath: 'testdata/token' }),
-  );
+  const body = serializeBootstrapRequest(buildBootstrapRequest({ ...kumaInputs, dataplaneToken: 'token1234\n', dataplaneTokenPath: 'testdata/token' }));
   t.equal(body, expectedBody({ token: 'token1234', tokenPath: 'testdata/token', dynamicMetadata: null, certPath: '', keyPath: '' }));
 });
 
@@ -113,7 +114,16 @@ t.test('Go omitempty: empty token, path, resource and zero ports are left out', 
     features: undefined,
   });
   const keys = Object.keys(JSON.parse(serializeBootstrapRequest(req)));
-  for (const absent of ['dataplaneToken', 'dataplaneTokenPath', 'dataplaneResource', 'dnsPort', 'readinessPort', 'otelEnv', 'appProbeProxyDisabled', 'dataplaneConfig']) {
+  for (const absent of [
+    'dataplaneToken',
+    'dataplaneTokenPath',
+    'dataplaneResource',
+    'dnsPort',
+    'readinessPort',
+    'otelEnv',
+    'appProbeProxyDisabled',
+    'dataplaneConfig',
+  ]) {
     t.notOk(keys.includes(absent), `${absent} omitted`);
   }
   t.equal(req.operatingSystem, goOperatingSystem());

@@ -28,9 +28,14 @@ t.test('garbage is named', async (t) => {
     ['application/json', '{"bootstrap": 5}', /no "bootstrap" field \(a base64 string\)/],
     ['application/json', '{"bootstrap": "!!!!"}', /"bootstrap" field is not base64/],
     ['application/json', JSON.stringify({ bootstrap: b64, kumaSidecarConfiguration: 'x' }), /"kumaSidecarConfiguration" field is not an object/],
-    ['application/json', JSON.stringify({ bootstrap: Buffer.from('<html></html>').toString('base64') }), /decoded "bootstrap" field is not an Envoy bootstrap .* starts with "<html><\/html>"/],
+    [
+      'application/json',
+      JSON.stringify({ bootstrap: Buffer.from('<html></html>').toString('base64') }),
+      /decoded "bootstrap" field is not an Envoy bootstrap .* starts with "<html><\/html>"/,
+    ],
     ['text/x-yaml', '- a list\n', /YAML response is not an Envoy bootstrap/],
     ['text/html', '<html/>', /unexpected content type 'text\/html'; expected application\/json/],
   ];
-  for (const [type, body, message] of bad) t.throws(() => decodeBootstrapResponse(type, body), { name: 'BadBootstrapResponse', message }, `${type}: ${body.slice(0, 20)}`);
+  for (const [type, body, message] of bad)
+    t.throws(() => decodeBootstrapResponse(type, body), { name: 'BadBootstrapResponse', message }, `${type}: ${body.slice(0, 20)}`);
 });

@@ -10,7 +10,13 @@ t.test('retries retryable failures with a constant backoff until one succeeds', 
       if (n < 3) throw new Flaky(`attempt ${n}`);
       return n;
     },
-    { backoffMs: 5, maxDurationMs: 10_000, signal: new AbortController().signal, retryable: (e) => e instanceof Flaky, onRetry: (_e, _n, ms) => waits.push(ms) },
+    {
+      backoffMs: 5,
+      maxDurationMs: 10_000,
+      signal: new AbortController().signal,
+      retryable: (e) => e instanceof Flaky,
+      onRetry: (_e, _n, ms) => waits.push(ms),
+    },
   );
   t.equal(result, 3);
   t.same(waits, [5, 5]);

@@ -25,12 +25,33 @@ async function setup(t: Test) {
   return { s, cp, dpFile, vars: ['-v', 'inboundPort=20001', '-v', 'servicePort=20002', '-v', 'outboundPort=20003'] };
 }
 
-t.test('sends Kuma\'s BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy with Kuma\'s exact command line', async (t) => {
+t.test("sends Kuma's BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy with Kuma's exact command line", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   const workDir = join(s.dir, 'work');
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
   const readinessPort = await freePort();
-  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--dataplane-token', TOKEN, '--drain-time', '7s', '--concurrency', '2', '--envoy-component-log-level', 'upstream:debug', '--skip-config-validation'], { KUMA_READINESS_PORT: String(readinessPort) });
+  const agent = startAgent(
+    s,
+    [
+      '--cp-address',
+      cp.url,
+      '-d',
+      dpFile,
+      ...vars,
+      '--work-dir',
+      workDir,
+      '--dataplane-token',
+      TOKEN,
+      '--drain-time',
+      '7s',
+      '--concurrency',
+      '2',
+      '--envoy-component-log-level',
+      'upstream:debug',
+      '--skip-config-validation',
+    ],
+    { KUMA_READINESS_PORT: String(readinessPort) },
+  );
   t.teardown(() => agent.kill('SIGKILL'));
   const started = await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
 
@@ -41,14 +62,41 @@ t.test('sends Kuma\'s BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy
   t.equal(req.headers['content-type'], 'application/json');
   t.equal(req.headers['accept'], 'application/json');
   const body = JSON.parse(req.body) as Record<string, any>;
-  t.same(Object.keys(body), ['mesh', 'name', 'proxyType', 'dataplaneToken', 'dataplaneTokenPath', 'dataplaneResource', 'version', 'caCert', 'dynamicMetadata', 'dnsPort', 'readinessPort', 'operatingSystem', 'features', 'resources', 'workdir', 'metricsResources', 'systemCaPath', 'ipv6Enabled', 'spireResources'], 'Kuma\'s keys in Kuma\'s order');
+  t.same(
+    Object.keys(body),
+    [
+      'mesh',
+      'name',
+      'proxyType',
+      'dataplaneToken',
+      'dataplaneTokenPath',
+      'dataplaneResource',
+      'version',
+      'caCert',
+      'dynamicMetadata',
+      'dnsPort',
+      'readinessPort',
+      'operatingSystem',
+      'features',
+      'resources',
+      'workdir',
+      'metricsResources',
+      'systemCaPath',
+      'ipv6Enabled',
+      'spireResources',
+    ],
+    "Kuma's keys in Kuma's order",
+  );
   t.match(body, {
     mesh: 'default',
     name: 'web-1',
     proxyType: 'dataplane',
     dataplaneToken: TOKEN,
     dataplaneTokenPath: join(workDir, 'dataplane-token'),
-    version: { kumaDp: { version: String, gitTag: String, gitCommit: String, buildDate: String }, envoy: { version: '1.39.0', build: '0123456789abcdef0123456789abcdef01234567/1.39.0/Clean/RELEASE/BoringSSL', kumaDpCompatible: true } },
+    version: {
+      kumaDp: { version: String, gitTag: String, gitCommit: String, buildDate: String },
+      envoy: { version: '1.39.0', build: '0123456789abcdef0123456789abcdef01234567/1.39.0/Clean/RELEASE/BoringSSL', kumaDpCompatible: true },
+    },
     caCert: '',
     dynamicMetadata: null,
     dnsPort: 15053,
@@ -61,10 +109,28 @@ t.test('sends Kuma\'s BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy
   });
   t.ok(body.features.includes('feature-tcp-accesslog-via-named-pipe'));
   const resource = JSON.parse(body.dataplaneResource);
-  t.match(resource, { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { inbound: [{ port: 20001, servicePort: 20002 }] } }, 'the templated Dataplane, as a JSON string');
+  t.match(
+    resource,
+    { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { inbound: [{ port: 20001, servicePort: 20002 }] } },
+    'the templated Dataplane, as a JSON string',
+  );
 
   const configPath = join(workDir, 'bootstrap.yaml');
-  t.same(started.argv, ['--config-path', configPath, '--drain-time-s', '7', '--drain-strategy', 'immediate', '--disable-hot-restart', '--log-level', 'info', '--component-log-level', 'upstream:debug', '--concurrency', '2']);
+  t.same(started.argv, [
+    '--config-path',
+    configPath,
+    '--drain-time-s',
+    '7',
+    '--drain-strategy',
+    'immediate',
+    '--disable-hot-restart',
+    '--log-level',
+    'info',
+    '--component-log-level',
+    'upstream:debug',
+    '--concurrency',
+    '2',
+  ]);
   t.equal(statSync(configPath).mode & 0o777, 0o600, 'bootstrap.yaml is 0600');
   t.equal(statSync(workDir).mode & 0o777, 0o711, 'work dir is 0711');
   t.equal(readFileSync(configPath, 'utf8'), bootstrapYaml(s.adminPort, { lds: true }), 'a bootstrap with lds_config is written exactly as the CP sent it');
@@ -73,7 +139,7 @@ t.test('sends Kuma\'s BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy
 
   agent.kill('SIGKILL');
   await agent.exited;
-  t.notOk(agent.stderr().includes(TOKEN), 'the token never appears in the agent\'s output');
+  t.notOk(agent.stderr().includes(TOKEN), "the token never appears in the agent's output");
   t.notOk(agent.stdout().includes(TOKEN));
   t.ok(existsSync(workDir), 'a given work dir is kept');
 });
@@ -89,7 +155,7 @@ t.test('renders static listeners and clusters when the CP sends no lds_config', 
   const listeners = config.static_resources.listeners.map((l: any) => l.name);
   const clusters = config.static_resources.clusters.map((c: any) => `${c.name}:${c.type}`);
   t.same(listeners, ['inbound:127.0.0.1:20001', 'outbound:127.0.0.1:20003']);
-  t.same(clusters, ['ads_cluster:STATIC', 'localhost:20002:STATIC', 'backend:EDS'], 'the outbound\'s endpoints come over ADS');
+  t.same(clusters, ['ads_cluster:STATIC', 'localhost:20002:STATIC', 'backend:EDS'], "the outbound's endpoints come over ADS");
   t.equal(config.static_resources.listeners[0].address.socket_address.port_value, 20001);
   t.equal(config.static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, 20002);
 });
@@ -97,12 +163,23 @@ t.test('renders static listeners and clusters when the CP sends no lds_config', 
 t.test('retries on connection refused, 404 and 5xx, then succeeds; temp work dir removed on exit', async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   const refusedUrl = 'http://127.0.0.1:1';
-  cp.respond({ status: 503, body: 'starting' }, { status: 404, body: '' }, { status: 500, body: 'oops' }, jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
-  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation'], { ENVOY_DOUBLE_EXIT_AFTER_MS: '100', ENVOY_DOUBLE_EXIT_CODE: '0' });
+  cp.respond(
+    { status: 503, body: 'starting' },
+    { status: 404, body: '' },
+    { status: 500, body: 'oops' },
+    jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })),
+  );
+  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation'], {
+    ENVOY_DOUBLE_EXIT_AFTER_MS: '100',
+    ENVOY_DOUBLE_EXIT_CODE: '0',
+  });
   const { code } = await agent.exited;
   t.equal(code, 0, 'Envoy exited 0, so does the agent');
   t.equal(cp.requests.length, 4, 'three failures, then success');
-  t.ok(agent.logs().some((l) => /Dataplane is not in the control plane yet/.test(String(l.msg))), 'the 404 hint about the Dataplane not being found yet is logged');
+  t.ok(
+    agent.logs().some((l) => /Dataplane is not in the control plane yet/.test(String(l.msg))),
+    'the 404 hint about the Dataplane not being found yet is logged',
+  );
   const workLine = agent.logs().find((l) => l.msg === 'work directory')!;
   t.equal(workLine.temporary, true);
   t.notOk(existsSync(String(workLine.path)), 'the temporary work dir is removed on exit');
@@ -113,7 +190,7 @@ t.test('retries on connection refused, 404 and 5xx, then succeeds; temp work dir
   t.match(refused.stderr(), /Error: .*(ECONNREFUSED|refused)/);
 });
 
-t.test('a 4xx other than 404 fails at once, showing the CP\'s body', async (t) => {
+t.test("a 4xx other than 404 fails at once, showing the CP's body", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   cp.respond({ status: 422, contentType: 'application/json', body: '{"title":"Invalid request","details":"networking.inbound[0].port: must be unique"}' });
   const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars]);
@@ -135,12 +212,18 @@ t.test('SIGTERM drains: healthcheck/fail on the admin API before SIGTERM to Envo
   t.equal(code, 0);
   // The agent also polls GET /ready and reads /stats while draining; the order of the POST and the signal is what matters.
   const seq = s.events().filter((e) => (e.event === 'admin' && e.method === 'POST') || e.event === 'signal');
-  t.match(seq, [{ event: 'admin', method: 'POST', path: '/healthcheck/fail' }, { event: 'signal', signal: 'SIGTERM' }]);
+  t.match(seq, [
+    { event: 'admin', method: 'POST', path: '/healthcheck/fail' },
+    { event: 'signal', signal: 'SIGTERM' },
+  ]);
   const fail = seq[0]!.t as number;
   const term = seq[1]!.t as number;
   t.ok(term - fail >= 900, `Envoy got SIGTERM after the drain time (${term - fail} ms)`);
   const msgs = agent.logs().map((l) => l.msg);
-  t.ok(msgs.includes('draining') && msgs.includes('drain finished') && msgs.includes('envoy stopping') && msgs.includes('envoy exited'), 'each transition is logged');
+  t.ok(
+    msgs.includes('draining') && msgs.includes('drain finished') && msgs.includes('envoy stopping') && msgs.includes('envoy exited'),
+    'each transition is logged',
+  );
 });
 
 t.test('a second signal cuts the drain short', async (t) => {
@@ -154,13 +237,18 @@ t.test('a second signal cuts the drain short', async (t) => {
   agent.kill('SIGINT');
   const { code } = await agent.exited;
   t.equal(code, 0);
-  t.match(agent.logs().find((l) => l.msg === 'drain finished'), { reason: 'second signal' });
+  t.match(
+    agent.logs().find((l) => l.msg === 'drain finished'),
+    { reason: 'second signal' },
+  );
 });
 
 t.test('Envoy ignoring SIGTERM is killed after the grace period', async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
-  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--drain-time', '0s', '--skip-config-validation'], { ENVOY_DOUBLE_IGNORE_SIGTERM: '1' });
+  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--drain-time', '0s', '--skip-config-validation'], {
+    ENVOY_DOUBLE_IGNORE_SIGTERM: '1',
+  });
   t.teardown(() => agent.kill('SIGKILL'));
   const started = await waitFor('Envoy admin listening', () => s.events().find((e) => e.event === 'admin-listening'));
   const envoyPid = s.events().find((e) => e.event === 'start')!.pid as number;
@@ -172,14 +260,23 @@ t.test('Envoy ignoring SIGTERM is killed after the grace period', async (t) => {
   t.ok(agent.logs().some((l) => l.msg === 'Envoy did not exit after SIGTERM; sending SIGKILL'));
 });
 
-t.test('Envoy\'s exit status becomes the agent\'s', async (t) => {
+t.test("Envoy's exit status becomes the agent's", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
-  const failing = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation'], { ENVOY_DOUBLE_EXIT_AFTER_MS: '50', ENVOY_DOUBLE_EXIT_CODE: '3' });
+  const failing = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation'], {
+    ENVOY_DOUBLE_EXIT_AFTER_MS: '50',
+    ENVOY_DOUBLE_EXIT_CODE: '3',
+  });
   t.equal((await failing.exited).code, 3, 'exit code passes through');
-  const crashing = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation'], { ENVOY_DOUBLE_EXIT_AFTER_MS: '50', ENVOY_DOUBLE_EXIT_SIGNAL: 'SIGSEGV' });
+  const crashing = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation'], {
+    ENVOY_DOUBLE_EXIT_AFTER_MS: '50',
+    ENVOY_DOUBLE_EXIT_SIGNAL: 'SIGSEGV',
+  });
   t.equal((await crashing.exited).code, 128 + 11, 'a crash by signal becomes 128+signal');
-  t.match(crashing.logs().find((l) => l.msg === 'Envoy exited with an error; kuma-dp exits with its status'), { status: 139, signal: 'SIGSEGV' });
+  t.match(
+    crashing.logs().find((l) => l.msg === 'Envoy exited with an error; kuma-dp exits with its status'),
+    { status: 139, signal: 'SIGSEGV' },
+  );
 });
 
 t.test('Envoy does not outlive an agent killed with SIGKILL', async (t) => {
@@ -224,7 +321,10 @@ t.test('finds envoy on PATH when --binary-path is not given', async (t) => {
     env: { PATH: `${join(ENVOY_DOUBLE, '..')}:${process.env.PATH}`, ENVOY_DOUBLE_RECORD: s.recordFile, ENVOY_DOUBLE_EXIT_AFTER_MS: '50' },
   });
   t.equal((await agent.exited).code, 0);
-  t.match(agent.logs().find((l) => l.msg === 'starting Envoy'), { path: ENVOY_DOUBLE });
+  t.match(
+    agent.logs().find((l) => l.msg === 'starting Envoy'),
+    { path: ENVOY_DOUBLE },
+  );
 });
 
 t.test('an invalid Dataplane exits 1 naming the field; the CP is never contacted', async (t) => {
@@ -252,7 +352,10 @@ t.test('reads the Dataplane from stdin with -d -', async (t) => {
   const { s, cp, vars } = await setup(t);
   cp.respond({ status: 422, body: 'stop here' });
   const { start, KUMA_DP } = await import('../helpers/cli.js');
-  const agent = start(KUMA_DP, ['run', '--binary-path', ENVOY_DOUBLE, '--cp-address', cp.url, '-d', '-', ...vars], { input: DATAPLANE_YAML, env: { ENVOY_DOUBLE_RECORD: s.recordFile } });
+  const agent = start(KUMA_DP, ['run', '--binary-path', ENVOY_DOUBLE, '--cp-address', cp.url, '-d', '-', ...vars], {
+    input: DATAPLANE_YAML,
+    env: { ENVOY_DOUBLE_RECORD: s.recordFile },
+  });
   t.equal((await agent.exited).code, 1);
   t.match(JSON.parse(JSON.parse(cp.requests[0]!.body).dataplaneResource), { name: 'web-1', networking: { outbound: [{ port: 20003 }] } });
 });
@@ -342,15 +445,19 @@ t.test('TLS: the given CA is the only root; a wrong CA or name is explained', as
   t.equal((await skip.exited).code, 0, '--skip-verify connects anyway');
 });
 
-t.test('the final config is validated against Envoy\'s protos before Envoy starts', async (t) => {
+t.test("the final config is validated against Envoy's protos before Envoy starts", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(s.adminPort, { ads: true }) });
   const good = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { ENVOY_DOUBLE_EXIT_AFTER_MS: '50' });
   t.equal((await good.exited).code, 0, 'the rendered static config passes');
-  t.ok(good.logs().some((l) => l.msg === 'Envoy config validated against Envoy\'s protos'));
+  t.ok(good.logs().some((l) => l.msg === "Envoy config validated against Envoy's protos"));
 
   const before = s.events().length;
-  cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(s.adminPort, { lds: true }).replace('cluster: web', 'cluster: web\n  clustr_typo: 1') });
+  cp.respond({
+    status: 200,
+    contentType: 'text/x-yaml',
+    body: bootstrapYaml(s.adminPort, { lds: true }).replace('cluster: web', 'cluster: web\n  clustr_typo: 1'),
+  });
   const bad = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars]);
   t.equal((await bad.exited).code, 1);
   t.match(bad.stderr(), /the Envoy config would be rejected by Envoy .*not starting Envoy/);
@@ -358,10 +465,13 @@ t.test('the final config is validated against Envoy\'s protos before Envoy start
   t.equal(s.events().length, before, 'Envoy was not started');
 });
 
-t.test('host facts: detected by default, overridden by Kuma\'s variables', async (t) => {
+t.test("host facts: detected by default, overridden by Kuma's variables", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   cp.respond({ status: 422, body: 'stop here' });
-  const given = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED: 'true', KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES: '123456789' });
+  const given = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], {
+    KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED: 'true',
+    KUMA_DATAPLANE_RESOURCES_MAX_MEMORY_BYTES: '123456789',
+  });
   t.equal((await given.exited).code, 1);
   t.match(JSON.parse(cp.requests[0]!.body), { ipv6Enabled: true, resources: { maxHeapSizeBytes: 123456789 } });
 

@@ -90,19 +90,31 @@ for (const { label, envoy, skip } of envoys) {
     });
     t.teardown(() => web.stop('SIGKILL'));
 
-    t.equal(await waitFor('HTTP through web → backend-1', () => bodyThrough(httpOut), { timeoutMs: 30_000 }), 'hello from backend-1', 'HTTP crosses both proxies');
-    t.equal(await waitFor('TCP through web → db-1', async () => tcpGreeting(tcpOut).catch(() => undefined), { timeoutMs: 30_000 }), 'hello tcp from db-1', 'TCP crosses both proxies');
+    t.equal(
+      await waitFor('HTTP through web → backend-1', () => bodyThrough(httpOut), { timeoutMs: 30_000 }),
+      'hello from backend-1',
+      'HTTP crosses both proxies',
+    );
+    t.equal(
+      await waitFor('TCP through web → db-1', async () => tcpGreeting(tcpOut).catch(() => undefined), { timeoutMs: 30_000 }),
+      'hello tcp from db-1',
+      'TCP crosses both proxies',
+    );
 
     const app2 = await startHelloApp('backend-2');
     t.teardown(() => app2.close());
     const b2 = await startProxy(cp, envoy, { name: 'backend-2', service: 'backend', appPort: app2.port });
     t.teardown(() => b2.stop('SIGKILL'));
     const seen = new Set<string>();
-    await waitFor('traffic to spread over backend-1 and backend-2', async () => {
-      const body = await bodyThrough(httpOut);
-      if (body) seen.add(body);
-      return seen.size === 2;
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      'traffic to spread over backend-1 and backend-2',
+      async () => {
+        const body = await bodyThrough(httpOut);
+        if (body) seen.add(body);
+        return seen.size === 2;
+      },
+      { timeoutMs: 30_000 },
+    );
     t.same([...seen].sort(), ['hello from backend-1', 'hello from backend-2'], 'a new backend joins and traffic spreads');
 
     t.equal((await cp.api('DELETE', '/meshes/default/dataplanes/backend-2')).status, 200);
@@ -120,19 +132,29 @@ for (const { label, envoy, skip } of envoys) {
     const out = await freePort();
     const backend = await startProxy(cp, envoy, { name: 'backend-1', service: 'backend', appPort: app.port, protocol: 'tcp' });
     t.teardown(() => backend.stop('SIGKILL'));
-    const web = await startProxy(cp, envoy, { name: 'web-1', service: 'web', appPort: app.port, protocol: 'tcp', outbounds: [{ port: out, service: 'backend' }] });
+    const web = await startProxy(cp, envoy, {
+      name: 'web-1',
+      service: 'web',
+      appPort: app.port,
+      protocol: 'tcp',
+      outbounds: [{ port: out, service: 'backend' }],
+    });
     t.teardown(() => web.stop('SIGKILL'));
 
     const readySeen: number[] = [];
-    await waitFor('web-1 LIVE', async () => {
-      const res = await httpGet(`http://127.0.0.1:${web.adminPort}/ready`, 1000).catch(() => undefined);
-      if (!res) return false;
-      readySeen.push(res.status);
-      if (res.status !== 200) return false;
-      const dump = await httpGet(`http://127.0.0.1:${web.adminPort}/config_dump`, 2000);
-      t.match(dump.body, `outbound:127.0.0.1:${out}`, 'when /ready says LIVE, the listeners from the CP are in place');
-      return true;
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      'web-1 LIVE',
+      async () => {
+        const res = await httpGet(`http://127.0.0.1:${web.adminPort}/ready`, 1000).catch(() => undefined);
+        if (!res) return false;
+        readySeen.push(res.status);
+        if (res.status !== 200) return false;
+        const dump = await httpGet(`http://127.0.0.1:${web.adminPort}/config_dump`, 2000);
+        t.match(dump.body, `outbound:127.0.0.1:${out}`, 'when /ready says LIVE, the listeners from the CP are in place');
+        return true;
+      },
+      { timeoutMs: 30_000 },
+    );
     t.equal(readySeen[readySeen.length - 1], 200);
 
     const greeting = await waitFor('TCP through the mesh', async () => tcpGreeting(out).catch(() => undefined), { timeoutMs: 30_000 });
@@ -178,7 +200,9 @@ for (const { label, envoy, skip } of envoys) {
       body: `node: { id: default.static-1, cluster: web }\nadmin: { address: { socket_address: { address: 127.0.0.1, port_value: ${s.adminPort} } } }\n`,
     });
     const dataplane = `type: Dataplane\nmesh: default\nname: static-1\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - port: ${inboundPort}\n      servicePort: ${inboundApp.port}\n      tags: { kuma.io/service: web, kuma.io/protocol: http }\n  outbound:\n    - port: ${port}\n      address: 127.0.0.2\n      tags: { kuma.io/service: backend, kuma.io/protocol: http }\n`;
-    const agent = start(KUMA_DP, ['run', '--cp-address', cp.url, '--dataplane', dataplane, '--binary-path', envoy.binary, '--drain-time', '0s'], { env: { KUMA_READINESS_PORT: '0' } });
+    const agent = start(KUMA_DP, ['run', '--cp-address', cp.url, '--dataplane', dataplane, '--binary-path', envoy.binary, '--drain-time', '0s'], {
+      env: { KUMA_READINESS_PORT: '0' },
+    });
     t.teardown(() => agent.kill('SIGKILL'));
     t.equal(await waitFor('HTTP through the static outbound', () => bodyThrough(port), { timeoutMs: 30_000 }), 'hello from static backend');
     t.equal(await waitFor('HTTP through the static inbound', () => bodyThrough(inboundPort), { timeoutMs: 30_000 }), 'hello from static-web');

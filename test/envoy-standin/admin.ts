@@ -52,7 +52,10 @@ function configDump(server: StandinServer, includeEds: boolean): Json[] {
       static_listeners: listeners.filter((l) => !l.addedViaApi).map((l) => ({ listener: withType(TYPE_URL.listener, l.config), last_updated: l.lastUpdated })),
       dynamic_listeners: listeners
         .filter((l) => l.addedViaApi)
-        .map((l) => ({ name: l.name, active_state: { version_info: l.versionInfo, listener: withType(TYPE_URL.listener, l.config), last_updated: l.lastUpdated } })),
+        .map((l) => ({
+          name: l.name,
+          active_state: { version_info: l.versionInfo, listener: withType(TYPE_URL.listener, l.config), last_updated: l.lastUpdated },
+        })),
     },
     { '@type': `${ADMIN}ScopedRoutesConfigDump` },
     { '@type': `${ADMIN}RoutesConfigDump` },

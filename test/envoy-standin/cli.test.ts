@@ -11,7 +11,7 @@ import { adminBlock, adminGet, camelKeys, staticCluster, STANDIN, startStandin, 
 
 const valid = { admin: adminBlock, static_resources: { listeners: [tcpListener('l1', 'c1')], clusters: [staticCluster('c1', [['127.0.0.1', 9]])] } };
 
-t.test('--version prints Envoy\'s banner exactly, and the version can be overridden', async (t) => {
+t.test("--version prints Envoy's banner exactly, and the version can be overridden", async (t) => {
   const r = await run(STANDIN, ['--version']);
   t.equal(r.code, 0);
   t.match(r.stdout, /^\nenvoy {2}version: [0-9a-f]{40}\/1\.39\.0\/Clean\/RELEASE\/BoringSSL\n\n$/);
@@ -19,7 +19,7 @@ t.test('--version prints Envoy\'s banner exactly, and the version can be overrid
   t.match(other.stdout, /^\nenvoy {2}version: [0-9a-f]{40}\/1\.29\.7\/Clean\/RELEASE\/BoringSSL\n\n$/);
 });
 
-t.test('command-line errors exit 1 as Envoy\'s parser does', async (t) => {
+t.test("command-line errors exit 1 as Envoy's parser does", async (t) => {
   const [unknown, equals, missing, notNumber, mode, strategy, level] = await Promise.all([
     run(STANDIN, ['--no-such-flag']),
     run(STANDIN, ['--config-path=/tmp/x.yaml']),
@@ -123,7 +123,7 @@ t.test('SIGHUP is ignored; SIGTERM and SIGINT exit 0 at once', async (t) => {
   );
 });
 
-t.test('logs use Envoy\'s line shape and say this is a test double', async (t) => {
+t.test("logs use Envoy's line shape and say this is a test double", async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'good.yaml');
   writeFileSync(path, stringifyYaml(valid));

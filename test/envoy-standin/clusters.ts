@@ -197,7 +197,14 @@ export class ClusterManager {
   }
 
   private declareClusterStats(prefix: string): void {
-    for (const s of ['upstream_cx_total', 'upstream_cx_connect_fail', 'upstream_cx_none_healthy', 'upstream_rq_total', 'upstream_rq_completed', 'upstream_rq_timeout']) {
+    for (const s of [
+      'upstream_cx_total',
+      'upstream_cx_connect_fail',
+      'upstream_cx_none_healthy',
+      'upstream_rq_total',
+      'upstream_rq_completed',
+      'upstream_rq_timeout',
+    ]) {
       this.stats.declare(prefix + s, 'counter');
     }
     for (const s of ['upstream_cx_active', 'upstream_rq_active', 'membership_total', 'membership_healthy']) this.stats.declare(prefix + s, 'gauge');

@@ -24,7 +24,7 @@ function isObject(v: unknown): v is Json {
 export function mergeProtoJson(base: Json, overlay: Json): Json {
   const out: Json = { ...base };
   for (const [key, value] of Object.entries(overlay)) {
-    const target = key in out ? key : Object.keys(out).find((k) => snake(k) === snake(key)) ?? key;
+    const target = key in out ? key : (Object.keys(out).find((k) => snake(k) === snake(key)) ?? key);
     const existing = out[target];
     if (Array.isArray(existing) && Array.isArray(value)) out[target] = [...existing, ...value];
     else if (isObject(existing) && isObject(value) && existing['@type'] === value['@type']) out[target] = mergeProtoJson(existing, value);
@@ -105,7 +105,11 @@ function checkBootstrapSemantics(b: Json): void {
     if (ads.api_type !== 'GRPC' && ads.api_type !== 'DELTA_GRPC' && ads.api_type !== 'AGGREGATED_GRPC' && ads.api_type !== 'AGGREGATED_DELTA_GRPC') {
       throw new ConfigError(`ads_config: api_type ${ads.api_type ?? 'REST'} is not supported for ADS; use GRPC or DELTA_GRPC`);
     }
-    if (!cluster) throw new ConfigError('ads_config: API configs must have either a gRPC service or a cluster name defined (grpc_services[0].envoy_grpc.cluster_name)');
-    if (!names.has(cluster)) throw new ConfigError(`envoy.config.core.v3.ApiConfigSource: unknown gRPC cluster '${cluster}': it must be a static cluster in static_resources.clusters`);
+    if (!cluster)
+      throw new ConfigError('ads_config: API configs must have either a gRPC service or a cluster name defined (grpc_services[0].envoy_grpc.cluster_name)');
+    if (!names.has(cluster))
+      throw new ConfigError(
+        `envoy.config.core.v3.ApiConfigSource: unknown gRPC cluster '${cluster}': it must be a static cluster in static_resources.clusters`,
+      );
   }
 }

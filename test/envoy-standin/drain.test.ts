@@ -34,7 +34,15 @@ t.test('graceful drain of inbound listeners', async (t) => {
   const started = Date.now();
   await adminGet(s, '/drain_listeners?graceful', 'POST');
   t.equal((await httpGet(outPort, '/', {}, false)).status, 200, 'still accepting during the drain time');
-  await waitFor('listeners stopped', () => httpGet(outPort, '/', {}, false).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED'), { timeoutMs: 5000 });
+  await waitFor(
+    'listeners stopped',
+    () =>
+      httpGet(outPort, '/', {}, false).then(
+        () => false,
+        (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
+      ),
+    { timeoutMs: 5000 },
+  );
   t.ok(Date.now() - started >= 900, 'not before --drain-time-s');
   await t.rejects(httpGet(inPort, '/', {}, false), { code: 'ECONNREFUSED' });
 });

@@ -65,12 +65,18 @@ export async function stat(s: Standin, name: string): Promise<number | undefined
 export async function listenerPort(s: Standin, name: string): Promise<number> {
   return waitFor(`listener ${name}`, async () => {
     const { body } = await adminGet(s, '/listeners?format=json');
-    const l = (JSON.parse(body) as { listener_statuses: Array<{ name: string; local_address?: { socket_address: { port_value: number } } }> }).listener_statuses.find((x) => x.name === name);
+    const l = (
+      JSON.parse(body) as { listener_statuses: Array<{ name: string; local_address?: { socket_address: { port_value: number } } }> }
+    ).listener_statuses.find((x) => x.name === name);
     return l?.local_address?.socket_address.port_value;
   });
 }
 
-async function listen(t: { teardown(fn: () => Promise<void> | void): void }, server: Server | ReturnType<typeof createHttpServer>, host = '127.0.0.1'): Promise<number> {
+async function listen(
+  t: { teardown(fn: () => Promise<void> | void): void },
+  server: Server | ReturnType<typeof createHttpServer>,
+  host = '127.0.0.1',
+): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return (server.address() as AddressInfo).port;
@@ -120,7 +126,12 @@ export function tcpExchange(port: number, line: string, host = '127.0.0.1'): Pro
   });
 }
 
-export function httpGet(port: number, path: string, headers: Record<string, string> = {}, agent: Agent | false = false): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+export function httpGet(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  agent: Agent | false = false,
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
       let body = '';

@@ -26,7 +26,8 @@ export interface DrainSignal {
 
 export function httpConnectionManager(config: Json, clusters: ClusterManager, stats: Stats, log: Log, drain: DrainSignal): (socket: Socket) => void {
   const prefix = `http.${statSafe(config.stat_prefix)}.`;
-  for (const s of ['downstream_cx_total', 'downstream_rq_total', 'downstream_rq_completed', 'no_route', 'no_cluster', 'rq_direct_response']) stats.declare(prefix + s, 'counter');
+  for (const s of ['downstream_cx_total', 'downstream_rq_total', 'downstream_rq_completed', 'no_route', 'no_cluster', 'rq_direct_response'])
+    stats.declare(prefix + s, 'counter');
   for (const s of ['downstream_cx_active', 'downstream_rq_active']) stats.declare(prefix + s, 'gauge');
   if (!config.route_config && config.rds) {
     log('warning', `http_connection_manager '${config.stat_prefix}': RDS is not implemented by this test double; every request gets 404`);
@@ -124,7 +125,8 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       stats.inc(cs + 'upstream_rq_completed');
     };
     // A body-less request can be sent again when a pooled connection turns out to have been closed by the upstream.
-    const bodiless = !req.headers['transfer-encoding'] && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.httpVersionMajor < 2;
+    const bodiless =
+      !req.headers['transfer-encoding'] && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.httpVersionMajor < 2;
     const h2 = usesHttp2(cluster, req.httpVersionMajor >= 2);
     let current: { destroy(): void } | undefined;
     const onResponse = (status: number, upstreamHeaders: Record<string, unknown>, body: NodeJS.ReadableStream): void => {
@@ -152,7 +154,12 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
         localReply(req, res, 504, 'upstream request timeout');
       } else {
         log('debug', `router: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`);
-        localReply(req, res, 503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`);
+        localReply(
+          req,
+          res,
+          503,
+          `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`,
+        );
       }
     };
     const timeoutTimer = (destroy: (err: Error) => void): NodeJS.Timeout | undefined =>
@@ -160,14 +167,20 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
 
     const sendHttp2 = (): void => {
       const { host: authorityHeader, ...rest } = headers;
-      const stream = http2Request(cluster, host, { ':method': req.method, ':path': upstreamPath, ':authority': String(authorityHeader), ...rest }, req.readableEnded, () =>
-        stats.inc(cs + 'upstream_cx_total'),
+      const stream = http2Request(
+        cluster,
+        host,
+        { ':method': req.method, ':path': upstreamPath, ':authority': String(authorityHeader), ...rest },
+        req.readableEnded,
+        () => stats.inc(cs + 'upstream_cx_total'),
       );
       current = stream;
       const timer = timeoutTimer((err) => stream.destroy(err));
       stream.on('response', (h) => {
         clearTimeout(timer);
-        stream.on('trailers', (trailers) => res.addTrailers(Object.fromEntries(Object.entries(trailers).filter(([k]) => !k.startsWith(':'))) as Record<string, string>));
+        stream.on('trailers', (trailers) =>
+          res.addTrailers(Object.fromEntries(Object.entries(trailers).filter(([k]) => !k.startsWith(':'))) as Record<string, string>),
+        );
         onResponse(Number(h[':status'] ?? 502), h, stream);
       });
       stream.on('error', (err) => {
@@ -236,7 +249,10 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     socket.once('readable', () => {
       const head = socket.read(Math.min(socket.readableLength, H2_PREFACE.length)) as Buffer | null;
       if (head) socket.unshift(head);
-      (head?.toString('latin1').startsWith(H2_PREFACE.slice(0, Math.min(head.length, H2_PREFACE.length))) && head.length >= 3 ? http2 : http1).emit('connection', socket);
+      (head?.toString('latin1').startsWith(H2_PREFACE.slice(0, Math.min(head.length, H2_PREFACE.length))) && head.length >= 3 ? http2 : http1).emit(
+        'connection',
+        socket,
+      );
     });
   };
 }

@@ -65,7 +65,8 @@ function chainMatches(match: Json, socket: Socket): boolean {
   if (match.destination_port !== undefined && Number(match.destination_port) !== socket.localPort) return false;
   if (match.prefix_ranges?.length && !match.prefix_ranges.some((r: Json) => ipInPrefix(socket.localAddress ?? '', r))) return false;
   if (match.source_prefix_ranges?.length && !match.source_prefix_ranges.some((r: Json) => ipInPrefix(socket.remoteAddress ?? '', r))) return false;
-  if (match.direct_source_prefix_ranges?.length && !match.direct_source_prefix_ranges.some((r: Json) => ipInPrefix(socket.remoteAddress ?? '', r))) return false;
+  if (match.direct_source_prefix_ranges?.length && !match.direct_source_prefix_ranges.some((r: Json) => ipInPrefix(socket.remoteAddress ?? '', r)))
+    return false;
   if (match.source_ports?.length && !match.source_ports.map(Number).includes(socket.remotePort ?? -1)) return false;
   if (match.server_names?.length || match.application_protocols?.length) return false;
   if (match.transport_protocol && match.transport_protocol !== 'raw_buffer') return false;
@@ -85,7 +86,8 @@ export function checkListener(l: Json): void {
   const seen = new Set<string>();
   for (const chain of l.filter_chains ?? []) {
     const key = JSON.stringify(chain.filter_chain_match ?? {});
-    if (seen.has(key)) throw new ConfigError(`error adding listener '${w ? formatWhere(w) : l.name}': multiple filter chains with the same matching rules are defined`);
+    if (seen.has(key))
+      throw new ConfigError(`error adding listener '${w ? formatWhere(w) : l.name}': multiple filter chains with the same matching rules are defined`);
     seen.add(key);
   }
 }
@@ -102,7 +104,8 @@ export class ListenerManager {
     private readonly drainPolicy: DrainPolicy,
     private readonly drainTimeMs: number,
   ) {
-    for (const s of ['listener_added', 'listener_modified', 'listener_removed', 'listener_create_success', 'listener_create_failure']) stats.declare(`listener_manager.${s}`, 'counter');
+    for (const s of ['listener_added', 'listener_modified', 'listener_removed', 'listener_create_success', 'listener_create_failure'])
+      stats.declare(`listener_manager.${s}`, 'counter');
     for (const s of ['total_listeners_active', 'total_listeners_draining', 'total_listeners_warming']) stats.declare(`listener_manager.${s}`, 'gauge');
   }
 
@@ -123,10 +126,16 @@ export class ListenerManager {
     for (const config of configs) {
       checkListener(config);
       const existing = this.listeners.get(config.name);
-      if (existing && viaApi && !existing.addedViaApi) throw new ConfigError(`error adding listener named '${config.name}': a static listener of that name exists and cannot be updated`);
+      if (existing && viaApi && !existing.addedViaApi)
+        throw new ConfigError(`error adding listener named '${config.name}': a static listener of that name exists and cannot be updated`);
       if (existing && JSON.stringify(existing.config) === JSON.stringify(config)) continue;
       const where = config.bind_to_port === false ? undefined : whereOf(config.address);
-      const reuse = !!existing && !existing.stopped && JSON.stringify(existing.config.address) === JSON.stringify(config.address) && existing.server !== undefined && where !== undefined;
+      const reuse =
+        !!existing &&
+        !existing.stopped &&
+        JSON.stringify(existing.config.address) === JSON.stringify(config.address) &&
+        existing.server !== undefined &&
+        where !== undefined;
       plan.push({ config, existing, where, reuse });
     }
     const bound: Array<{ server: Server; port?: number } | undefined> = [];
@@ -205,7 +214,14 @@ export class ListenerManager {
     });
   }
 
-  private install(config: Json, existing: ActiveListener | undefined, reuse: boolean, bound: { server: Server; port?: number } | undefined, viaApi: boolean, versionInfo: string): void {
+  private install(
+    config: Json,
+    existing: ActiveListener | undefined,
+    reuse: boolean,
+    bound: { server: Server; port?: number } | undefined,
+    viaApi: boolean,
+    versionInfo: string,
+  ): void {
     const where = config.bind_to_port === false ? undefined : whereOf(config.address);
     const statWhere = whereOf(config.address);
     const listener: ActiveListener = {
@@ -242,7 +258,10 @@ export class ListenerManager {
     this.stats.inc(existing ? 'listener_manager.listener_modified' : 'listener_manager.listener_added');
     this.stats.inc('listener_manager.listener_create_success');
     this.stats.set('listener_manager.total_listeners_active', this.listeners.size);
-    this.log('info', `${existing ? 'updated' : 'added'} listener '${listener.name}'${where ? ` on ${formatWhere(where.kind === 'tcp' ? { ...where, port: listener.boundPort ?? where.port } : where)}` : ''}`);
+    this.log(
+      'info',
+      `${existing ? 'updated' : 'added'} listener '${listener.name}'${where ? ` on ${formatWhere(where.kind === 'tcp' ? { ...where, port: listener.boundPort ?? where.port } : where)}` : ''}`,
+    );
   }
 
   private terminalFilter(chain: Json, listener: ActiveListener, drain: DrainSignal): Handler | undefined {

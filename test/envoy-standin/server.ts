@@ -147,9 +147,21 @@ export class StandinServer {
         .all()
         .filter((c) => c.edsServiceName && (names.length === 0 || names.includes(c.edsServiceName)))
         .map((c) => c.statPrefix);
-    ads.register(TYPE_URL.cluster, () => ['cluster_manager.cds.'], (r, v) => this.applyClusters(r, v), false, first(TYPE_URL.cluster));
+    ads.register(
+      TYPE_URL.cluster,
+      () => ['cluster_manager.cds.'],
+      (r, v) => this.applyClusters(r, v),
+      false,
+      first(TYPE_URL.cluster),
+    );
     ads.register(TYPE_URL.endpoint, edsPrefixes, (r) => this.applyEndpoints(r), true);
-    ads.register(TYPE_URL.listener, () => ['listener_manager.lds.'], (r, v) => this.applyListeners(r, v), false, first(TYPE_URL.listener));
+    ads.register(
+      TYPE_URL.listener,
+      () => ['listener_manager.lds.'],
+      (r, v) => this.applyListeners(r, v),
+      false,
+      first(TYPE_URL.listener),
+    );
   }
 
   private applyClusters(resources: Map<string, Resource>, versionInfo: string): void {

@@ -6,7 +6,20 @@ import { Agent, createServer as createHttpServer } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import { alive, waitFor } from '../helpers/wait.js';
-import { adminBlock, adminGet, httpBackend, httpGet, httpListener, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener } from './harness.js';
+import {
+  adminBlock,
+  adminGet,
+  httpBackend,
+  httpGet,
+  httpListener,
+  listenerPort,
+  startStandin,
+  stat,
+  staticCluster,
+  tcpBackend,
+  tcpExchange,
+  tcpListener,
+} from './harness.js';
 
 t.test('static resources: traffic, admin endpoints and drain', async (t) => {
   const tcpA = await tcpBackend(t, 'a');
@@ -28,7 +41,10 @@ t.test('static resources: traffic, admin endpoints and drain', async (t) => {
         ]),
       ],
       clusters: [
-        staticCluster('tcp-static', [['127.0.0.1', tcpA], ['127.0.0.1', tcpB]]),
+        staticCluster('tcp-static', [
+          ['127.0.0.1', tcpA],
+          ['127.0.0.1', tcpB],
+        ]),
         staticCluster('tcp-dns', [['localhost', tcpA]], 'STRICT_DNS'),
         staticCluster('http-static', [['127.0.0.1', http1]]),
         staticCluster('http-dns', [['localhost', http2]], 'STRICT_DNS'),
@@ -79,7 +95,15 @@ t.test('static resources: traffic, admin endpoints and drain', async (t) => {
   const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
   t.same(
     dump.configs.map((c: { '@type': string }) => c['@type'].replace(/^.*\./, '')),
-    ['BootstrapConfigDump', 'ClustersConfigDump', 'ListenersConfigDump', 'ScopedRoutesConfigDump', 'RoutesConfigDump', 'SecretsConfigDump', 'EndpointsConfigDump'],
+    [
+      'BootstrapConfigDump',
+      'ClustersConfigDump',
+      'ListenersConfigDump',
+      'ScopedRoutesConfigDump',
+      'RoutesConfigDump',
+      'SecretsConfigDump',
+      'EndpointsConfigDump',
+    ],
   );
   t.equal(dump.configs[1].static_clusters.length, 4);
   t.equal(dump.configs[1].static_clusters[0].cluster['@type'], 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
@@ -256,7 +280,9 @@ t.test('header mutations from the route, its virtual host and the route configur
       request_headers_to_add: [{ header: { key: 'x-kuma-tags', value: '&kuma.io/service=web&' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
       response_headers_to_add: [{ header: { key: 'x-level', value: 'route' } }],
     },
-  ]) as { filter_chains: Array<{ filters: Array<{ typed_config: { route_config: { virtual_hosts: Array<Record<string, unknown>> } & Record<string, unknown> } }> }> };
+  ]) as {
+    filter_chains: Array<{ filters: Array<{ typed_config: { route_config: { virtual_hosts: Array<Record<string, unknown>> } & Record<string, unknown> } }> }>;
+  };
   const routeConfig = listener.filter_chains[0]!.filters[0]!.typed_config.route_config;
   routeConfig.virtual_hosts[0]!.request_headers_to_remove = ['x-secret'];
   routeConfig.virtual_hosts[0]!.response_headers_to_add = [{ header: { key: 'x-level', value: 'vhost' } }];

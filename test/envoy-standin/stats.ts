@@ -78,7 +78,9 @@ export class Stats {
   }
 
   text(filter?: RegExp, usedOnly = false): string {
-    return this.select(filter, usedOnly).map(([name, s]) => `${name}: ${s.value}\n`).join('');
+    return this.select(filter, usedOnly)
+      .map(([name, s]) => `${name}: ${s.value}\n`)
+      .join('');
   }
 
   json(filter?: RegExp, usedOnly = false): string {

@@ -9,7 +9,24 @@ import { connect } from 'node:net';
 import { createCa, issueCert } from '../../src/tls/certs.js';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { waitFor } from '../helpers/wait.js';
-import { adminGet, adsBootstrap, httpBackend, httpGet, httpListener, tempDir, assignment, edsCluster, listenerPort, startStandin, stat, staticCluster, tcpBackend, tcpExchange, tcpListener, TestAds } from './harness.js';
+import {
+  adminGet,
+  adsBootstrap,
+  httpBackend,
+  httpGet,
+  httpListener,
+  tempDir,
+  assignment,
+  edsCluster,
+  listenerPort,
+  startStandin,
+  stat,
+  staticCluster,
+  tcpBackend,
+  tcpExchange,
+  tcpListener,
+  TestAds,
+} from './harness.js';
 
 /** Protobuf wire bytes by hand, for a resource our own encoder would refuse to produce. */
 function varint(n: number): Buffer {
@@ -57,7 +74,10 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   t.equal(cdsReq.node?.id, 'standin-test-node');
   t.same(ads.metadata[0]!.get('x-test-token'), ['secret-1'], 'initial_metadata sent as gRPC metadata');
   t.same(await adminGet(s, '/ready'), { status: 503, body: 'PRE_INITIALIZING\n' });
-  t.notOk(ads.requests.some((r) => r.type_url === TYPE_URL.listener), 'no LDS before the clusters are in');
+  t.notOk(
+    ads.requests.some((r) => r.type_url === TYPE_URL.listener),
+    'no LDS before the clusters are in',
+  );
 
   const cdsNonce = await ads.push(TYPE_URL.cluster, 'c1', [edsCluster('backend')]);
   const edsReq = await waitFor('EDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.endpoint));
@@ -68,14 +88,22 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   t.notOk(ack.error_detail, 'an ACK carries no error');
   t.same(await adminGet(s, '/ready'), { status: 503, body: 'PRE_INITIALIZING\n' }, 'still waiting for the EDS cluster');
 
-  await ads.push(TYPE_URL.endpoint, 'e1', [assignment('backend', [['127.0.0.1', a], ['127.0.0.1', b]])]);
+  await ads.push(TYPE_URL.endpoint, 'e1', [
+    assignment('backend', [
+      ['127.0.0.1', a],
+      ['127.0.0.1', b],
+    ]),
+  ]);
   await waitFor('LDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener));
   t.same(await adminGet(s, '/ready'), { status: 503, body: 'INITIALIZING\n' });
   t.equal(await stat(s, 'listener_manager.workers_started'), 0);
 
   const ldsNonce = await ads.push(TYPE_URL.listener, 'l1', [tcpListener('out', 'backend')]);
   await waitFor('LIVE', async () => (await adminGet(s, '/ready')).status === 200);
-  t.ok(ads.requests.some((r) => r.type_url === TYPE_URL.listener && r.response_nonce === ldsNonce && r.version_info === 'l1'), 'LDS ACK');
+  t.ok(
+    ads.requests.some((r) => r.type_url === TYPE_URL.listener && r.response_nonce === ldsNonce && r.version_info === 'l1'),
+    'LDS ACK',
+  );
   t.equal(await stat(s, 'listener_manager.workers_started'), 1);
   t.equal(await stat(s, 'cluster_manager.cds.update_success'), 1);
   t.equal(await stat(s, 'listener_manager.lds.update_success'), 1);
@@ -141,10 +169,16 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
   const clusters = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ClustersConfigDump'));
   t.equal(clusters.version_info, 'c1');
-  t.same(clusters.dynamic_active_clusters.map((c: { cluster: { name: string } }) => c.cluster.name), ['backend']);
+  t.same(
+    clusters.dynamic_active_clusters.map((c: { cluster: { name: string } }) => c.cluster.name),
+    ['backend'],
+  );
   const listeners = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ListenersConfigDump'));
   t.equal(listeners.version_info, 'l4');
-  t.same(listeners.dynamic_listeners.map((l: { name: string }) => l.name), ['out']);
+  t.same(
+    listeners.dynamic_listeners.map((l: { name: string }) => l.name),
+    ['out'],
+  );
   const endpoints = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('EndpointsConfigDump'));
   t.equal(endpoints.dynamic_endpoint_configs[0].endpoint_config.cluster_name, 'backend');
 });
@@ -179,11 +213,7 @@ t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream 
   // The control plane goes away: the stand-in reconnects and says what it has.
   const before = ads.deltaRequests.length;
   ads.dropStreams();
-  const again = await waitFor(
-    'resubscription',
-    () => ads.deltaRequests.slice(before).find((r) => r.type_url === TYPE_URL.cluster),
-    { timeoutMs: 10_000 },
-  );
+  const again = await waitFor('resubscription', () => ads.deltaRequests.slice(before).find((r) => r.type_url === TYPE_URL.cluster), { timeoutMs: 10_000 });
   t.same(again.initial_resource_versions, { svc: 'c1', 'eds-svc': 'c2' }, 'initial_resource_versions after reconnecting');
   t.equal(await tcpExchange(port, 'still'), 'a:still', 'listeners keep working while disconnected');
 

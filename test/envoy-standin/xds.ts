@@ -6,7 +6,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
-import { loadAdsDefinition, TYPE_URL, typeNameOf, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/ads-proto.js';
+import {
+  loadAdsDefinition,
+  TYPE_URL,
+  typeNameOf,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../src/xds/ads-proto.js';
 import { hostsOfAssignment } from './clusters.js';
 import { checkResource, ConfigError, type Json } from './config.js';
 import type { Log } from './log.js';
@@ -120,8 +128,19 @@ export class AdsClient {
 
   /** Registers a type; its subscription starts with subscribe(). */
   register(typeUrl: string, statPrefix: (names: string[]) => string[], handler: Handler, named: boolean, onFirst?: () => void): void {
-    this.types.set(typeUrl, { typeUrl, statPrefix, subscribed: false, names: named ? new Set() : undefined, acceptedVersion: '', lastNonce: '', resources: new Map(), handler, onFirst });
-    for (const p of statPrefix([])) for (const s of ['update_attempt', 'update_success', 'update_rejected', 'update_failure', 'update_empty']) this.stats.declare(p + s, 'counter');
+    this.types.set(typeUrl, {
+      typeUrl,
+      statPrefix,
+      subscribed: false,
+      names: named ? new Set() : undefined,
+      acceptedVersion: '',
+      lastNonce: '',
+      resources: new Map(),
+      handler,
+      onFirst,
+    });
+    for (const p of statPrefix([]))
+      for (const s of ['update_attempt', 'update_success', 'update_rejected', 'update_failure', 'update_empty']) this.stats.declare(p + s, 'counter');
   }
 
   resources(typeUrl: string): Map<string, Resource> {
@@ -211,7 +230,9 @@ export class AdsClient {
       if (this.stream !== stream) return;
       this.stats.set('control_plane.connected_state', 1);
       this.backoffMs = 500;
-      this.queue = this.queue.then(() => (this.delta ? this.onDelta(msg as DeltaDiscoveryResponse) : this.onSotw(msg as DiscoveryResponse))).catch((err) => this.log('error', `xDS: ${(err as Error).stack}`));
+      this.queue = this.queue
+        .then(() => (this.delta ? this.onDelta(msg as DeltaDiscoveryResponse) : this.onSotw(msg as DiscoveryResponse)))
+        .catch((err) => this.log('error', `xDS: ${(err as Error).stack}`));
     });
     const onGone = (why: string): void => {
       if (this.stream !== stream) return;
@@ -247,7 +268,12 @@ export class AdsClient {
       for (const r of state.resources.values()) initial[r.name] = r.version;
       this.send({ type_url: state.typeUrl, resource_names_subscribe: state.names ? [...state.names] : [], initial_resource_versions: initial });
     } else {
-      this.send({ type_url: state.typeUrl, version_info: state.acceptedVersion, resource_names: state.names ? [...state.names].sort() : [], response_nonce: state.lastNonce });
+      this.send({
+        type_url: state.typeUrl,
+        version_info: state.acceptedVersion,
+        resource_names: state.names ? [...state.names].sort() : [],
+        response_nonce: state.lastNonce,
+      });
     }
   }
 
@@ -257,7 +283,10 @@ export class AdsClient {
     const out: Resource[] = [];
     const seen = new Set<string>();
     for (const item of items) {
-      if (item.resource.type_url !== typeUrl) throw new ConfigError(`type URL ${item.resource.type_url} embedded in an individual Any does not match the message-wide type URL ${typeUrl} in DiscoveryResponse`);
+      if (item.resource.type_url !== typeUrl)
+        throw new ConfigError(
+          `type URL ${item.resource.type_url} embedded in an individual Any does not match the message-wide type URL ${typeUrl} in DiscoveryResponse`,
+        );
       let json: Json;
       try {
         json = checkResource(this.envoyTypes, this.envoyTypes.decode(item.resource.value, typeName), typeName);
@@ -280,7 +309,10 @@ export class AdsClient {
     }
     state.lastNonce = res.nonce;
     try {
-      const decoded = this.decodeAll(res.type_url, res.resources.map((resource) => ({ resource })));
+      const decoded = this.decodeAll(
+        res.type_url,
+        res.resources.map((resource) => ({ resource })),
+      );
       let next: Map<string, Resource>;
       if (state.names) {
         // Named (EDS) resources left out of a response are unchanged, not removed.
@@ -288,11 +320,27 @@ export class AdsClient {
         for (const name of [...next.keys()]) if (!state.names.has(name)) next.delete(name);
       } else next = new Map();
       for (const r of decoded) next.set(r.name, { ...r, version: res.version_info });
-      await this.accept(state, next, res.version_info, decoded.map((r) => r.name));
-      this.send({ type_url: res.type_url, version_info: res.version_info, resource_names: state.names ? [...state.names].sort() : [], response_nonce: res.nonce });
+      await this.accept(
+        state,
+        next,
+        res.version_info,
+        decoded.map((r) => r.name),
+      );
+      this.send({
+        type_url: res.type_url,
+        version_info: res.version_info,
+        resource_names: state.names ? [...state.names].sort() : [],
+        response_nonce: res.nonce,
+      });
     } catch (err) {
       const message = this.reject(state, err, res.resources.length);
-      this.send({ type_url: res.type_url, version_info: state.acceptedVersion, resource_names: state.names ? [...state.names].sort() : [], response_nonce: res.nonce, error_detail: { code: 3, message } });
+      this.send({
+        type_url: res.type_url,
+        version_info: state.acceptedVersion,
+        resource_names: state.names ? [...state.names].sort() : [],
+        response_nonce: res.nonce,
+        error_detail: { code: 3, message },
+      });
     }
     this.first(state);
   }
@@ -304,11 +352,19 @@ export class AdsClient {
       return;
     }
     try {
-      const decoded = this.decodeAll(res.type_url, res.resources.map((r) => ({ name: r.name, version: r.version, resource: r.resource })));
+      const decoded = this.decodeAll(
+        res.type_url,
+        res.resources.map((r) => ({ name: r.name, version: r.version, resource: r.resource })),
+      );
       const next = new Map(state.resources);
       for (const name of res.removed_resources ?? []) next.delete(name);
       for (const r of decoded) next.set(r.name, r);
-      await this.accept(state, next, res.system_version_info, decoded.map((r) => r.name));
+      await this.accept(
+        state,
+        next,
+        res.system_version_info,
+        decoded.map((r) => r.name),
+      );
       this.send({ type_url: res.type_url, response_nonce: res.nonce });
     } catch (err) {
       const message = this.reject(state, err, res.resources.length);

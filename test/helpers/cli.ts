@@ -17,7 +17,12 @@ export const KUMA_MINI_CP = `${ROOT}bin/kuma-mini-cp`;
 function ensureFreshBundle(): void {
   const bundle = join(ROOT, 'dist', 'kuma-dp.cjs');
   const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : e.name.endsWith('.js') ? statSync(join(dir, e.name)).mtimeMs : 0)));
+    Math.max(
+      0,
+      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+        e.isDirectory() ? newest(join(dir, e.name)) : e.name.endsWith('.js') ? statSync(join(dir, e.name)).mtimeMs : 0,
+      ),
+    );
   let built = 0;
   try {
     built = statSync(bundle).mtimeMs;
@@ -26,7 +31,8 @@ function ensureFreshBundle(): void {
   }
   if (built >= newest(join(ROOT, 'dist', 'src'))) return;
   process.stderr.write(`test helpers: ${bundle} is older than dist/src/ (tsc without 'npm run build'?): rebuilding it\n`);
-  for (const step of ['build-bundle.mjs', 'build-code-cache.mjs']) execFileSync(process.execPath, [join(ROOT, 'scripts', step)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const step of ['build-bundle.mjs', 'build-code-cache.mjs'])
+    execFileSync(process.execPath, [join(ROOT, 'scripts', step)], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 ensureFreshBundle();
 

@@ -45,7 +45,9 @@ export function bootstrapYaml(adminPort: number, opts: { lds?: boolean; ads?: bo
       '    transport_api_version: V3',
       '    grpc_services:',
       '      - envoy_grpc: { cluster_name: ads_cluster }',
-      ...(opts.lds ? ['  lds_config: { ads: {}, resource_api_version: V3 }', '  cds_config: { ads: {}, resource_api_version: V3 }'] : ['  cds_config: { ads: {}, resource_api_version: V3 }']),
+      ...(opts.lds
+        ? ['  lds_config: { ads: {}, resource_api_version: V3 }', '  cds_config: { ads: {}, resource_api_version: V3 }']
+        : ['  cds_config: { ads: {}, resource_api_version: V3 }']),
       'static_resources:',
       '  clusters:',
       '    - name: ads_cluster',

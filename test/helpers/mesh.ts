@@ -19,7 +19,6 @@ export interface EnvoyChoice {
   why: string;
 }
 
-
 /** A real Envoy when ENVOY_BINARY is set or `envoy` is on PATH; otherwise the stand-in. */
 export function chooseEnvoy(env: NodeJS.ProcessEnv = process.env): EnvoyChoice {
   if (env.ENVOY_BINARY) {
@@ -63,9 +62,23 @@ export async function apiCall(base: string, method: string, path: string, body?:
 export async function startMiniCp(args: string[] = []): Promise<MiniCp> {
   const workDir = mkdtempSync(join(tmpdir(), 'kuma-mini-cp-'));
   const proc = start(KUMA_MINI_CP, [
-    'run', '--bind-address', '127.0.0.1', '--work-dir', workDir,
-    '--dp-server-port', '0', '--api-server-http-port', '0', '--api-server-https-port', '0', '--diagnostics-port', '0', '--mads-port', '0',
-    '--push-debounce', '20ms',
+    'run',
+    '--bind-address',
+    '127.0.0.1',
+    '--work-dir',
+    workDir,
+    '--dp-server-port',
+    '0',
+    '--api-server-http-port',
+    '0',
+    '--api-server-https-port',
+    '0',
+    '--diagnostics-port',
+    '0',
+    '--mads-port',
+    '0',
+    '--push-debounce',
+    '20ms',
     ...args,
   ]);
   const ready = await proc.waitForLog((l) => l.msg === 'kuma-mini-cp ready', 'kuma-mini-cp ready', 30_000);
@@ -148,10 +161,28 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
   writeFileSync(dpFile, dataplane);
   const tokenFile = join(workDir, 'token');
   writeFileSync(tokenFile, await cp.token(spec.name), { mode: 0o600 });
-  const proc = start(KUMA_DP, [
-    'run', '--cp-address', cp.dpServer, '--ca-cert-file', cp.caCertPath, '--dataplane-file', dpFile, '--dataplane-token-file', tokenFile,
-    '--binary-path', envoy.binary, '--work-dir', join(workDir, 'run'), '--drain-time', '1s', ...extraArgs,
-  ], { env: { KUMA_READINESS_PORT: '0' } });
+  const proc = start(
+    KUMA_DP,
+    [
+      'run',
+      '--cp-address',
+      cp.dpServer,
+      '--ca-cert-file',
+      cp.caCertPath,
+      '--dataplane-file',
+      dpFile,
+      '--dataplane-token-file',
+      tokenFile,
+      '--binary-path',
+      envoy.binary,
+      '--work-dir',
+      join(workDir, 'run'),
+      '--drain-time',
+      '1s',
+      ...extraArgs,
+    ],
+    { env: { KUMA_READINESS_PORT: '0' } },
+  );
   return {
     proc,
     adminPort,

@@ -18,12 +18,18 @@ const directive = (name: string): string | undefined => new RegExp(`^${name}=(.*
 
 t.test('the unit file', async (t) => {
   t.equal(directive('Type'), 'notify');
-  t.equal(directive('NotifyAccess'), 'all', 'systemd-notify sends on kuma-dp\'s behalf');
+  t.equal(directive('NotifyAccess'), 'all', "systemd-notify sends on kuma-dp's behalf");
   t.equal(directive('Restart'), 'always');
   t.equal(directive('KillMode'), 'mixed', 'SIGTERM to kuma-dp alone, which drains Envoy');
   const stopSeconds = Number(/^(\d+)s$/.exec(directive('TimeoutStopSec') ?? '')?.[1]);
   t.ok(stopSeconds > 30 + 5, `TimeoutStopSec (${stopSeconds}s) is above the default --drain-time (30s) + 5s`);
-  for (const [name, value] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'], ['PrivateTmp', 'yes']]) t.equal(directive(name!), value, `${name}=${value}`);
+  for (const [name, value] of [
+    ['NoNewPrivileges', 'yes'],
+    ['ProtectSystem', 'strict'],
+    ['ProtectHome', 'yes'],
+    ['PrivateTmp', 'yes'],
+  ])
+    t.equal(directive(name!), value, `${name}=${value}`);
   t.match(directive('ExecStart'), /^\/usr\/local\/bin\/kuma-dp run /);
 });
 
@@ -36,7 +42,11 @@ t.test('systemd-analyze verify accepts the unit without a warning', { skip: anal
   writeFileSync(copy, unit.replaceAll('/usr/local/bin/kuma-dp', KUMA_DP));
   const verify = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
   t.equal(verify.status, 0, verify.stderr);
-  t.same(`${verify.stdout}${verify.stderr}`.split('\n').filter((l) => l.includes('kuma-dp.service')), [], 'no warning about the unit');
+  t.same(
+    `${verify.stdout}${verify.stderr}`.split('\n').filter((l) => l.includes('kuma-dp.service')),
+    [],
+    'no warning about the unit',
+  );
 
   const broken = join(dir, 'broken.service');
   writeFileSync(broken, unit.replaceAll('/usr/local/bin/kuma-dp', KUMA_DP).replace(/^NotifyAccess=all$/m, 'NotifyAccess=everyone'));
@@ -69,23 +79,33 @@ function namespaceInit(unsharePid: number): number | undefined {
 const pidNamespaces = spawnSync('unshare', ['--pid', '--fork', '--kill-child', 'true']).status === 0;
 const UNSHARE = ['/usr/bin/unshare', '--pid', '--fork', '--kill-child'];
 
-t.test('as PID 1: SIGTERM drains and exits 0; Envoy does not survive', { skip: pidNamespaces ? false : 'cannot create a PID namespace here (needs root or user namespaces)' }, async (t) => {
-  const x = await setup(t);
-  x.cp.respond(staticBootstrap(x));
-  const agent = startAgent(t, x, ['--drain-time', '10s', '--drain-min-time', '200ms'], {}, undefined, UNSHARE);
-  await waitForReadiness(x, '200 READY');
-  const init = await waitFor('kuma-dp as PID 1 of the namespace', () => namespaceInit(agent.child.pid!));
-  const envoyPid = Number(readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/)[0]);
-  t.ok(alive(envoyPid), 'Envoy runs as PID 1\'s child');
-  process.kill(init, 'SIGTERM');
-  t.equal((await agent.exited).code, 0, 'exit 0 after the drain');
-  const logs = agent.logs();
-  t.ok(logs.some((l) => l.msg === 'draining'), 'PID 1 handled SIGTERM: it drained');
-  t.match(logs.find((l) => l.msg === 'drain finished'), { reason: 'no active connections' });
-  t.notOk(alive(envoyPid), 'Envoy is gone');
-});
+t.test(
+  'as PID 1: SIGTERM drains and exits 0; Envoy does not survive',
+  { skip: pidNamespaces ? false : 'cannot create a PID namespace here (needs root or user namespaces)' },
+  async (t) => {
+    const x = await setup(t);
+    x.cp.respond(staticBootstrap(x));
+    const agent = startAgent(t, x, ['--drain-time', '10s', '--drain-min-time', '200ms'], {}, undefined, UNSHARE);
+    await waitForReadiness(x, '200 READY');
+    const init = await waitFor('kuma-dp as PID 1 of the namespace', () => namespaceInit(agent.child.pid!));
+    const envoyPid = Number(readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/)[0]);
+    t.ok(alive(envoyPid), "Envoy runs as PID 1's child");
+    process.kill(init, 'SIGTERM');
+    t.equal((await agent.exited).code, 0, 'exit 0 after the drain');
+    const logs = agent.logs();
+    t.ok(
+      logs.some((l) => l.msg === 'draining'),
+      'PID 1 handled SIGTERM: it drained',
+    );
+    t.match(
+      logs.find((l) => l.msg === 'drain finished'),
+      { reason: 'no active connections' },
+    );
+    t.notOk(alive(envoyPid), 'Envoy is gone');
+  },
+);
 
-t.test('as PID 1: Envoy\'s exit status becomes the container\'s', { skip: pidNamespaces ? false : 'cannot create a PID namespace here' }, async (t) => {
+t.test("as PID 1: Envoy's exit status becomes the container's", { skip: pidNamespaces ? false : 'cannot create a PID namespace here' }, async (t) => {
   const x = await setup(t);
   x.cp.respond(staticBootstrap(x));
   const envoy = scriptedEnvoy(x.s, { code: 7, stderrLines: ['bad config'] });

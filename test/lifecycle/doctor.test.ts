@@ -51,7 +51,21 @@ const line = (stdout: string, status: string, name: string): string | undefined 
 t.test('all checks pass: exit 0, one OK line each', async (t) => {
   const w = await world(t);
   const res = await doctor(
-    ['--binary-path', ENVOY_DOUBLE, '--cp-address', w.cp.url.replace('127.0.0.1', 'localhost'), '--ca-cert-file', w.caFile, '--dataplane-token-file', w.goodToken, '-d', w.dpFile, ...w.vars, '--work-dir', join(w.s.dir, 'work')],
+    [
+      '--binary-path',
+      ENVOY_DOUBLE,
+      '--cp-address',
+      w.cp.url.replace('127.0.0.1', 'localhost'),
+      '--ca-cert-file',
+      w.caFile,
+      '--dataplane-token-file',
+      w.goodToken,
+      '-d',
+      w.dpFile,
+      ...w.vars,
+      '--work-dir',
+      join(w.s.dir, 'work'),
+    ],
     { KUMA_READINESS_PORT: String(w.readinessPort) },
   );
   t.equal(res.code, 0, 'exit 0');
@@ -72,9 +86,24 @@ t.test('each failure is reported with its fix; exit 1', async (t) => {
   const w = await world(t);
   const expired = w.s.file('expired', jwt({ exp: Math.floor(Date.now() / 1000) - 60 }));
   const other = await createCa('some other CA');
-  const bad = await doctor(['--binary-path', join(w.s.dir, 'no-envoy'), '--cp-address', w.cp.url, '--ca-cert-file', w.s.file('other.crt', other.certPem), '--dataplane-token-file', expired, '-d', w.s.file('bad.yaml', DATAPLANE_YAML.replace('servicePort:', 'servicePrt:')), ...w.vars], {
-    KUMA_READINESS_PORT: '0',
-  });
+  const bad = await doctor(
+    [
+      '--binary-path',
+      join(w.s.dir, 'no-envoy'),
+      '--cp-address',
+      w.cp.url,
+      '--ca-cert-file',
+      w.s.file('other.crt', other.certPem),
+      '--dataplane-token-file',
+      expired,
+      '-d',
+      w.s.file('bad.yaml', DATAPLANE_YAML.replace('servicePort:', 'servicePrt:')),
+      ...w.vars,
+    ],
+    {
+      KUMA_READINESS_PORT: '0',
+    },
+  );
   t.equal(bad.code, 1);
   t.match(line(bad.stdout, 'FAIL', 'Envoy binary'), /no-envoy: no executable file there/);
   t.match(bad.stdout, /FAIL Envoy binary: .*\n {5}fix: install Envoy, or pass its path with --binary-path \(KUMA_DATAPLANE_RUNTIME_BINARY_PATH\)/);
@@ -86,10 +115,27 @@ t.test('each failure is reported with its fix; exit 1', async (t) => {
   t.match(line(bad.stdout, 'SKIP', 'readiness port'), /disabled \(0\)/);
   t.match(bad.stdout, /\d of 7 checks failed\n$/);
 
-  const incompatible = await doctor(['--binary-path', ENVOY_DOUBLE, '--cp-address', w.misnamed.url.replace('127.0.0.1', 'localhost'), '--ca-cert-file', w.caFile, '--dataplane-token-file', join(w.s.dir, 'missing-token'), '-d', w.dpFile, ...w.vars, '--work-dir', join(w.goodToken, 'sub')], {
-    ENVOY_DOUBLE_VERSION: '1.20.0',
-    KUMA_READINESS_PORT: String(w.readinessPort),
-  });
+  const incompatible = await doctor(
+    [
+      '--binary-path',
+      ENVOY_DOUBLE,
+      '--cp-address',
+      w.misnamed.url.replace('127.0.0.1', 'localhost'),
+      '--ca-cert-file',
+      w.caFile,
+      '--dataplane-token-file',
+      join(w.s.dir, 'missing-token'),
+      '-d',
+      w.dpFile,
+      ...w.vars,
+      '--work-dir',
+      join(w.goodToken, 'sub'),
+    ],
+    {
+      ENVOY_DOUBLE_VERSION: '1.20.0',
+      KUMA_READINESS_PORT: String(w.readinessPort),
+    },
+  );
   t.equal(incompatible.code, 1);
   t.match(line(incompatible.stdout, 'FAIL', 'Envoy binary'), /is Envoy 1\.20\.0, not compatible with this kuma-dp \(expects 1\.39\.0\)/);
   t.match(line(incompatible.stdout, 'FAIL', 'control plane'), /localhost/);
@@ -103,11 +149,16 @@ t.test('ports in use and an unreachable control plane', async (t) => {
   const w = await world(t);
   await occupy(t, w.adminPort);
   await occupy(t, w.readinessPort);
-  const res = await doctor(['--binary-path', ENVOY_DOUBLE, '--cp-address', 'http://127.0.0.1:1', '-d', w.dpFile, ...w.vars], { KUMA_READINESS_PORT: String(w.readinessPort) });
+  const res = await doctor(['--binary-path', ENVOY_DOUBLE, '--cp-address', 'http://127.0.0.1:1', '-d', w.dpFile, ...w.vars], {
+    KUMA_READINESS_PORT: String(w.readinessPort),
+  });
   t.equal(res.code, 1);
   t.match(line(res.stdout, 'FAIL', 'control plane'), /http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
   t.match(res.stdout, /FAIL control plane: .*\n {5}fix: check --cp-address \(KUMA_CONTROL_PLANE_URL\): is the control plane running/);
-  t.equal(line(res.stdout, 'FAIL', 'Envoy admin port'), `FAIL Envoy admin port: 127.0.0.1:${w.adminPort}: already in use (another kuma-dp or Envoy on this host?)`);
+  t.equal(
+    line(res.stdout, 'FAIL', 'Envoy admin port'),
+    `FAIL Envoy admin port: 127.0.0.1:${w.adminPort}: already in use (another kuma-dp or Envoy on this host?)`,
+  );
   t.match(res.stdout, /FAIL readiness port: 127\.0\.0\.1:\d+: already in use .*\n {5}fix: give each agent on this host its own KUMA_READINESS_PORT/);
   t.match(line(res.stdout, 'SKIP', 'dataplane token'), /none given/);
   t.match(line(res.stdout, 'OK  ', 'Envoy binary'), /compatible/);

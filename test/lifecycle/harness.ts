@@ -56,7 +56,15 @@ export async function setup(t: Test): Promise<Setup> {
   const servicePort = await echoBackend(t);
   const [inboundPort, outboundPort, readinessPort] = [await freePort(), await freePort(), await freePort()];
   const dpFile = s.file('dp.yaml', DATAPLANE);
-  return { s, cp, dpFile, vars: ['-v', `inboundPort=${inboundPort}`, '-v', `servicePort=${servicePort}`, '-v', `outboundPort=${outboundPort}`], inboundPort, servicePort, readinessPort };
+  return {
+    s,
+    cp,
+    dpFile,
+    vars: ['-v', `inboundPort=${inboundPort}`, '-v', `servicePort=${servicePort}`, '-v', `outboundPort=${outboundPort}`],
+    inboundPort,
+    servicePort,
+    readinessPort,
+  };
 }
 
 /** A bootstrap without listeners over xDS: the agent renders the Dataplane's listeners, and the stand-in goes LIVE at once. */
@@ -81,7 +89,10 @@ export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedRespons
           type: 'STATIC',
           connect_timeout: '1s',
           http2_protocol_options: {},
-          load_assignment: { cluster_name: 'ads_cluster', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adsPort } } } }] }] },
+          load_assignment: {
+            cluster_name: 'ads_cluster',
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adsPort } } } }] }],
+          },
         },
       ],
     },
@@ -92,14 +103,18 @@ export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedRespons
 /** Starts `kuma-dp run` (after `wrapper`, e.g. unshare) with the stand-in (or another Envoy), the Dataplane of `x`, and its own readiness port. */
 export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.ProcessEnv = {}, envoy = STANDIN, wrapper: string[] = []): Running {
   const [bin, ...before] = wrapper.length ? [...wrapper, KUMA_DP] : [KUMA_DP];
-  const agent = start(bin!, [...before, 'run', '--binary-path', envoy, '--cp-address', x.cp.url, '-d', x.dpFile, ...x.vars, '--skip-config-validation', ...args], {
-    env: {
-      KUMA_READINESS_PORT: String(x.readinessPort),
-      KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms',
-      ENVOY_STANDIN_VERSION: '1.39.0',
-      ...env,
+  const agent = start(
+    bin!,
+    [...before, 'run', '--binary-path', envoy, '--cp-address', x.cp.url, '-d', x.dpFile, ...x.vars, '--skip-config-validation', ...args],
+    {
+      env: {
+        KUMA_READINESS_PORT: String(x.readinessPort),
+        KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms',
+        ENVOY_STANDIN_VERSION: '1.39.0',
+        ...env,
+      },
     },
-  });
+  );
   t.teardown(async () => {
     if (agent.child.exitCode === null && agent.child.signalCode === null) agent.kill('SIGKILL');
     await agent.exited;
@@ -112,7 +127,13 @@ export function http(port: number, method: string, path: string, headers: Record
   return hostHttp('127.0.0.1', port, method, path, headers);
 }
 
-export function hostHttp(host: string, port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+export function hostHttp(
+  host: string,
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host, port, method, path, headers, timeout: 5000, agent: false }, (res) => {
       let body = '';

@@ -57,19 +57,22 @@ function checkOpenMetrics(t: Test, body: string): void {
   t.same(problems, [], 'valid OpenMetrics structure');
 }
 
-t.test('one exposition: Envoy\'s, the applications\' and the agent\'s series; text or OpenMetrics', async (t) => {
+t.test("one exposition: Envoy's, the applications' and the agent's series; text or OpenMetrics", async (t) => {
   const x = await setup(t);
   const flagged = await appMetrics(t, 'flagged_app');
   const announced = await appMetrics(t, 'cp_app');
   const metricsPort = await freePort();
-  x.cp.respond({ status: 503, body: 'not yet' }, {
-    status: 200,
-    contentType: 'application/json',
-    body: JSON.stringify({
-      bootstrap: Buffer.from(bootstrapYaml(x.s.adminPort)).toString('base64'),
-      kumaSidecarConfiguration: { metrics: { aggregate: [{ name: 'cp-app', address: '127.0.0.1', port: announced.port, path: '/stats' }] } },
-    }),
-  });
+  x.cp.respond(
+    { status: 503, body: 'not yet' },
+    {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({
+        bootstrap: Buffer.from(bootstrapYaml(x.s.adminPort)).toString('base64'),
+        kumaSidecarConfiguration: { metrics: { aggregate: [{ name: 'cp-app', address: '127.0.0.1', port: announced.port, path: '/stats' }] } },
+      }),
+    },
+  );
   const agent = startAgent(t, x, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--metrics-aggregate', `app=http://127.0.0.1:${flagged.port}/metrics`]);
   await waitForReadiness(x, '200 READY');
   await agent.waitForLog((l) => l.msg === 'merged metrics endpoint listening', 'metrics listening');
@@ -78,7 +81,7 @@ t.test('one exposition: Envoy\'s, the applications\' and the agent\'s series; te
   const text = await http(metricsPort, 'GET', '/metrics');
   t.equal(text.status, 200);
   t.equal(text.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
-  t.match(text.body, /^# TYPE envoy_server_live gauge\nenvoy_server_live 1$/m, 'Envoy\'s series');
+  t.match(text.body, /^# TYPE envoy_server_live gauge\nenvoy_server_live 1$/m, "Envoy's series");
   t.match(text.body, /^flagged_app_requests_total\{path="\/"\} 7$/m, 'the application named by --metrics-aggregate');
   t.match(text.body, /^cp_app_requests_total\{path="\/"\} 7$/m, 'the application named by the control plane');
   t.match(text.body, /^kuma_dp_bootstrap_attempts_total 2$/m, 'bootstrap attempts (one 503, then success)');
@@ -95,7 +98,11 @@ t.test('one exposition: Envoy\'s, the applications\' and the agent\'s series; te
   t.equal(om.status, 200);
   t.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
   checkOpenMetrics(t, om.body);
-  t.match(om.body, /^# TYPE flagged_app_requests counter\n# HELP flagged_app_requests Requests served\.\nflagged_app_requests_total\{path="\/"\} 7$/m, 'an OpenMetrics source passes through');
+  t.match(
+    om.body,
+    /^# TYPE flagged_app_requests counter\n# HELP flagged_app_requests Requests served\.\nflagged_app_requests_total\{path="\/"\} 7$/m,
+    'an OpenMetrics source passes through',
+  );
   t.match(om.body, /^envoy_server_live 1$/m);
   t.match(om.body, /^kuma_dp_bootstrap_attempts_total 2$/m);
   t.match(flagged.accepts.at(-1), /^\/metrics application\/openmetrics-text/, 'sources are asked for OpenMetrics first');
@@ -129,7 +136,9 @@ t.test('metrics flags are checked', async (t) => {
 
 t.test('text format → OpenMetrics', async (t) => {
   t.equal(
-    textToOpenMetrics('# HELP a_total As.\n# TYPE a_total counter\na_total{x="1"} 3 1700000000000\n# TYPE b counter\nb 2\n# TYPE c untyped\nc 1\n# a free comment\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n'),
+    textToOpenMetrics(
+      '# HELP a_total As.\n# TYPE a_total counter\na_total{x="1"} 3 1700000000000\n# TYPE b counter\nb 2\n# TYPE c untyped\nc 1\n# a free comment\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n',
+    ),
     '# TYPE a counter\n# HELP a As.\na_total{x="1"} 3 1700000000\n# TYPE b counter\nb_total 2\n# TYPE c unknown\nc 1\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n',
   );
   t.equal(textToOpenMetrics(''), '');

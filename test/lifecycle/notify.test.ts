@@ -11,41 +11,48 @@ import { setup, startAgent, staticBootstrap, waitForReadiness } from './harness.
 const python = spawnSync('python3', ['--version']).status === 0;
 const systemdNotify = spawnSync('systemd-notify', ['--version']).status === 0;
 
-t.test('READY=1 once Envoy is live, STATUS= on each transition, STOPPING=1 on drain, watchdog pings; in order', { skip: !python ? 'python3 is needed as the test datagram receiver' : !systemdNotify ? 'systemd-notify is not installed' : false }, async (t) => {
-  const x = await setup(t);
-  const socket = join(x.s.dir, 'notify.sock');
-  const out = join(x.s.dir, 'notify.jsonl');
-  const receiver = spawn('python3', [join(ROOT, 'test/lifecycle/fixtures/notify-receiver.py'), socket, out], { stdio: 'ignore' });
-  t.teardown(() => receiver.kill('SIGKILL'));
-  const messages = (): string[] =>
-    existsSync(out)
-      ? readFileSync(out, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .flatMap((l) => {
-            const m = (JSON.parse(l) as { message?: string }).message;
-            return m !== undefined && m !== 'BARRIER=1' ? [m] : [];
-          })
-      : [];
-  await waitFor('receiver listening', () => existsSync(out));
+t.test(
+  'READY=1 once Envoy is live, STATUS= on each transition, STOPPING=1 on drain, watchdog pings; in order',
+  { skip: !python ? 'python3 is needed as the test datagram receiver' : !systemdNotify ? 'systemd-notify is not installed' : false },
+  async (t) => {
+    const x = await setup(t);
+    const socket = join(x.s.dir, 'notify.sock');
+    const out = join(x.s.dir, 'notify.jsonl');
+    const receiver = spawn('python3', [join(ROOT, 'test/lifecycle/fixtures/notify-receiver.py'), socket, out], { stdio: 'ignore' });
+    t.teardown(() => receiver.kill('SIGKILL'));
+    const messages = (): string[] =>
+      existsSync(out)
+        ? readFileSync(out, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .flatMap((l) => {
+              const m = (JSON.parse(l) as { message?: string }).message;
+              return m !== undefined && m !== 'BARRIER=1' ? [m] : [];
+            })
+        : [];
+    await waitFor('receiver listening', () => existsSync(out));
 
-  x.cp.respond(staticBootstrap(x));
-  const agent = startAgent(t, x, ['--drain-time', '10s', '--drain-min-time', '0s'], { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '600000' });
-  await waitForReadiness(x, '200 READY');
-  await waitFor('READY=1', () => messages().some((m) => m.startsWith('READY=1')));
-  await waitFor('two watchdog pings', () => messages().filter((m) => m === 'WATCHDOG=1').length >= 2, { timeoutMs: 5000 });
-  agent.kill('SIGTERM');
-  t.equal((await agent.exited).code, 0);
+    x.cp.respond(staticBootstrap(x));
+    const agent = startAgent(t, x, ['--drain-time', '10s', '--drain-min-time', '0s'], { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '600000' });
+    await waitForReadiness(x, '200 READY');
+    await waitFor('READY=1', () => messages().some((m) => m.startsWith('READY=1')));
+    await waitFor('two watchdog pings', () => messages().filter((m) => m === 'WATCHDOG=1').length >= 2, { timeoutMs: 5000 });
+    agent.kill('SIGTERM');
+    t.equal((await agent.exited).code, 0);
 
-  const all = messages();
-  const transitions = all.filter((m) => m !== 'WATCHDOG=1');
-  t.same(transitions, [
-    'STATUS=Envoy started, waiting for it to be live',
-    'READY=1\nSTATUS=Envoy is live',
-    'STOPPING=1\nSTATUS=draining connections before stopping',
-    'STATUS=stopping Envoy',
-  ]);
-  const firstPing = all.indexOf('WATCHDOG=1');
-  t.ok(firstPing > all.indexOf('STATUS=Envoy started, waiting for it to be live'), 'pings come after the first status');
-  t.notOk(agent.logs().some((l) => l.msg === 'could not notify systemd'), 'every message was delivered');
-});
+    const all = messages();
+    const transitions = all.filter((m) => m !== 'WATCHDOG=1');
+    t.same(transitions, [
+      'STATUS=Envoy started, waiting for it to be live',
+      'READY=1\nSTATUS=Envoy is live',
+      'STOPPING=1\nSTATUS=draining connections before stopping',
+      'STATUS=stopping Envoy',
+    ]);
+    const firstPing = all.indexOf('WATCHDOG=1');
+    t.ok(firstPing > all.indexOf('STATUS=Envoy started, waiting for it to be live'), 'pings come after the first status');
+    t.notOk(
+      agent.logs().some((l) => l.msg === 'could not notify systemd'),
+      'every message was delivered',
+    );
+  },
+);

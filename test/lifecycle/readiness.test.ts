@@ -47,8 +47,15 @@ t.test('lifecycle endpoints: POST /quitquitquit stops gracefully; GET is refused
   t.equal(quit.status, 200);
   t.equal((await agent.exited).code, 0);
   const logs = agent.logs();
-  t.match(logs.find((l) => l.msg === 'draining'), { signal: 'POST /quitquitquit' });
-  t.match(logs.find((l) => l.msg === 'drain finished'), { reason: 'no active connections' }, 'no connections: the drain ends at once with --drain-min-time 0s');
+  t.match(
+    logs.find((l) => l.msg === 'draining'),
+    { signal: 'POST /quitquitquit' },
+  );
+  t.match(
+    logs.find((l) => l.msg === 'drain finished'),
+    { reason: 'no active connections' },
+    'no connections: the drain ends at once with --drain-min-time 0s',
+  );
 });
 
 t.test('a readiness port in use is a clear error naming KUMA_READINESS_PORT, and Envoy is stopped', async (t) => {
@@ -60,7 +67,12 @@ t.test('a readiness port in use is a clear error naming KUMA_READINESS_PORT, and
   const agent = startAgent(t, x, []);
   const { code } = await agent.exited;
   t.equal(code, 1);
-  t.match(agent.stderr(), new RegExp(`Error: KUMA_READINESS_PORT: port ${x.readinessPort} on 127.0.0.1 is already in use .*give each agent its own KUMA_READINESS_PORT, or set it to 0`));
+  t.match(
+    agent.stderr(),
+    new RegExp(
+      `Error: KUMA_READINESS_PORT: port ${x.readinessPort} on 127.0.0.1 is already in use .*give each agent its own KUMA_READINESS_PORT, or set it to 0`,
+    ),
+  );
   const pid = agent.logs().find((l) => l.msg === 'envoy running')?.pid as number;
   t.ok(pid, 'Envoy had been started');
   await waitFor('Envoy gone', () => !alive(pid));
@@ -79,20 +91,24 @@ const externalIp = Object.values(networkInterfaces())
   .flat()
   .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 
-t.test('as a pod (POD_NAME set): /ready on all addresses, lifecycle endpoints for loopback clients only', { skip: externalIp ? false : 'this machine has no non-loopback IPv4 address' }, async (t) => {
-  const x = await setup(t);
-  x.cp.respond(staticBootstrap(x));
-  const agent = startAgent(t, x, [], { POD_NAME: 'web-1-abc' });
-  await waitForReadiness(x, '200 READY');
-  const ready = await hostHttp(externalIp!, x.readinessPort, 'GET', '/ready');
-  t.equal(`${ready.status} ${ready.body}`, '200 READY', 'the kubelet can probe from outside');
-  const quit = await hostHttp(externalIp!, x.readinessPort, 'POST', '/quitquitquit');
-  t.equal(quit.status, 403);
-  t.equal(quit.body, 'lifecycle endpoints answer loopback clients only\n');
-  t.equal(agent.child.exitCode, null, 'a remote /quitquitquit does nothing');
-  t.equal((await http(x.readinessPort, 'POST', '/quitquitquit')).status, 200, 'from loopback it works');
-  t.equal((await agent.exited).code, 0);
-});
+t.test(
+  'as a pod (POD_NAME set): /ready on all addresses, lifecycle endpoints for loopback clients only',
+  { skip: externalIp ? false : 'this machine has no non-loopback IPv4 address' },
+  async (t) => {
+    const x = await setup(t);
+    x.cp.respond(staticBootstrap(x));
+    const agent = startAgent(t, x, [], { POD_NAME: 'web-1-abc' });
+    await waitForReadiness(x, '200 READY');
+    const ready = await hostHttp(externalIp!, x.readinessPort, 'GET', '/ready');
+    t.equal(`${ready.status} ${ready.body}`, '200 READY', 'the kubelet can probe from outside');
+    const quit = await hostHttp(externalIp!, x.readinessPort, 'POST', '/quitquitquit');
+    t.equal(quit.status, 403);
+    t.equal(quit.body, 'lifecycle endpoints answer loopback clients only\n');
+    t.equal(agent.child.exitCode, null, 'a remote /quitquitquit does nothing');
+    t.equal((await http(x.readinessPort, 'POST', '/quitquitquit')).status, 200, 'from loopback it works');
+    t.equal((await agent.exited).code, 0);
+  },
+);
 
 t.test('without POD_NAME the reporter listens on loopback only', { skip: externalIp ? false : 'this machine has no non-loopback IPv4 address' }, async (t) => {
   const x = await setup(t);

@@ -11,8 +11,16 @@ t.test('doubling delays within the window, a crash-loop at the limit, a fresh st
 });
 
 t.test('modes: never, on-failure, always; the delay is capped', async (t) => {
-  t.same(new RestartPolicy({ mode: 'never', maxRestarts: 5, windowMs: 1000, backoffMs: 10 }).decide(1, 0), { restart: false, reason: 'policy', restartsInWindow: 0 });
-  t.same(new RestartPolicy({ mode: 'on-failure', maxRestarts: 5, windowMs: 1000, backoffMs: 10 }).decide(0, 0), { restart: false, reason: 'policy', restartsInWindow: 0 });
+  t.same(new RestartPolicy({ mode: 'never', maxRestarts: 5, windowMs: 1000, backoffMs: 10 }).decide(1, 0), {
+    restart: false,
+    reason: 'policy',
+    restartsInWindow: 0,
+  });
+  t.same(new RestartPolicy({ mode: 'on-failure', maxRestarts: 5, windowMs: 1000, backoffMs: 10 }).decide(0, 0), {
+    restart: false,
+    reason: 'policy',
+    restartsInWindow: 0,
+  });
   t.match(new RestartPolicy({ mode: 'always', maxRestarts: 5, windowMs: 1000, backoffMs: 10 }).decide(0, 0), { restart: true });
   const capped = new RestartPolicy({ mode: 'always', maxRestarts: 100, windowMs: 3_600_000, backoffMs: 1000 });
   const delays = Array.from({ length: 8 }, (_, i) => {

@@ -7,20 +7,26 @@ import t from 'tap';
 import { alive, waitFor } from '../helpers/wait.js';
 import { scriptedEnvoy, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
 
-t.test('on-failure: restarts with doubling delays, then gives up at the crash-loop limit with Envoy\'s last lines', async (t) => {
+t.test("on-failure: restarts with doubling delays, then gives up at the crash-loop limit with Envoy's last lines", async (t) => {
   const x = await setup(t);
   x.cp.respond(staticBootstrap(x));
   const envoy = scriptedEnvoy(x.s, { code: 3, stderrLines: ['[critical][main] error initializing configuration: listener inbound:1 bind failed', 'exiting'] });
   const agent = startAgent(t, x, ['--envoy-restart', 'on-failure', '--envoy-max-restarts', '3', '--envoy-restart-backoff', '200ms'], {}, envoy.path);
   const { code } = await agent.exited;
-  t.equal(code, 3, 'exits with Envoy\'s status');
+  t.equal(code, 3, "exits with Envoy's status");
   const starts = envoy.starts();
   t.equal(starts.length, 4, 'the first start and three restarts');
   const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
   t.ok(gaps[0]! >= 200 && gaps[1]! >= 400 && gaps[2]! >= 800, `delays double: ${gaps.join(', ')} ms`);
-  t.match(agent.stderr(), /Error: Envoy keeps exiting: it was restarted 3 times within 5m \(--envoy-max-restarts 3, --envoy-restart-window 5m\) and exited again with status 3\. Envoy's last lines:\n {2}\[critical\]\[main\] error initializing configuration: listener inbound:1 bind failed\n {2}exiting\nFix the cause above, or raise --envoy-max-restarts \(KUMA_DATAPLANE_RUNTIME_ENVOY_MAX_RESTARTS\)/);
+  t.match(
+    agent.stderr(),
+    /Error: Envoy keeps exiting: it was restarted 3 times within 5m \(--envoy-max-restarts 3, --envoy-restart-window 5m\) and exited again with status 3\. Envoy's last lines:\n {2}\[critical\]\[main\] error initializing configuration: listener inbound:1 bind failed\n {2}exiting\nFix the cause above, or raise --envoy-max-restarts \(KUMA_DATAPLANE_RUNTIME_ENVOY_MAX_RESTARTS\)/,
+  );
   const restarts = agent.logs().filter((l) => l.msg === 'Envoy exited; restarting it');
-  t.same(restarts.map((l) => l.delayMs), [200, 400, 800]);
+  t.same(
+    restarts.map((l) => l.delayMs),
+    [200, 400, 800],
+  );
 });
 
 t.test('on-failure does not restart an Envoy that exited 0; never is the default', async (t) => {
@@ -35,7 +41,7 @@ t.test('on-failure does not restart an Envoy that exited 0; never is the default
   x2.cp.respond(staticBootstrap(x2));
   const failing = scriptedEnvoy(x2.s, { code: 5, stderrLines: ['boom'] });
   const byDefault = startAgent(t, x2, [], {}, failing.path);
-  t.equal((await byDefault.exited).code, 5, 'Kuma\'s behaviour: exit with Envoy');
+  t.equal((await byDefault.exited).code, 5, "Kuma's behaviour: exit with Envoy");
   t.equal(failing.starts().length, 1);
 });
 
@@ -52,13 +58,19 @@ t.test('always: a killed Envoy is restarted and live again; its config dump is k
   const kept = await agent.waitForLog((l) => l.msg === 'Envoy exited abnormally; its last config dump is kept for study', 'crash dump kept');
   t.equal(kept.status, 137);
   const dump = JSON.parse(readFileSync(String(kept.file), 'utf8')) as { configs: Array<Record<string, unknown>> };
-  t.ok(dump.configs.some((c) => /ListenersConfigDump/.test(String(c['@type']))), 'the dump holds Envoy\'s listeners');
+  t.ok(
+    dump.configs.some((c) => /ListenersConfigDump/.test(String(c['@type']))),
+    "the dump holds Envoy's listeners",
+  );
   t.match(String(kept.file), new RegExp(`^${workDir}/config_dump\\.crash-.*\\.json$`));
 
   await agent.waitForLog((l) => l.msg === 'envoy running' && l.pid !== firstPid, 'Envoy restarted');
   await agent.waitForLog((l) => l.msg === 'Envoy is live' && l.pid !== firstPid, 'the new Envoy is live');
   await waitForReadiness(x, '200 READY');
-  const secondPid = agent.logs().filter((l) => l.msg === 'envoy running').at(-1)!.pid as number;
+  const secondPid = agent
+    .logs()
+    .filter((l) => l.msg === 'envoy running')
+    .at(-1)!.pid as number;
   t.not(secondPid, firstPid);
   process.kill(secondPid, 'SIGKILL');
   const { code } = await agent.exited;
@@ -95,5 +107,8 @@ t.test('never (the default): a crashed Envoy ends the agent with its status, and
   t.equal((await agent.exited).code, 128 + 11);
   const kept = agent.logs().find((l) => l.msg === 'Envoy exited abnormally; its last config dump is kept for study')!;
   t.ok(existsSync(String(kept.file)), 'the crash dump is there after the agent exited');
-  t.match(agent.logs().find((l) => l.msg === 'the temporary work dir is kept: it holds the config dump of a crashed Envoy'), { path: workDir });
+  t.match(
+    agent.logs().find((l) => l.msg === 'the temporary work dir is kept: it holds the config dump of a crashed Envoy'),
+    { path: workDir },
+  );
 });

@@ -35,7 +35,22 @@ t.test('agrees with yargs on typical command lines', async (t) => {
 });
 
 t.test('leaves to yargs what it is not sure of', async (t) => {
-  for (const argv of [['--help'], ['-h'], ['--bogus'], ['positional'], ['--name'], ['--name', '--mesh', 'x'], ['--skip-verify', 'false'], ['--no-skip-verify'], ['--cpAddress', 'x'], ['-dv', 'x'], ['--skip-verify=maybe'], ['--envoy-max-restarts', '-1'], ['-d', '-'], ['--', 'x']]) {
+  for (const argv of [
+    ['--help'],
+    ['-h'],
+    ['--bogus'],
+    ['positional'],
+    ['--name'],
+    ['--name', '--mesh', 'x'],
+    ['--skip-verify', 'false'],
+    ['--no-skip-verify'],
+    ['--cpAddress', 'x'],
+    ['-dv', 'x'],
+    ['--skip-verify=maybe'],
+    ['--envoy-max-restarts', '-1'],
+    ['-d', '-'],
+    ['--', 'x'],
+  ]) {
     t.equal(fastRunFlags(argv), undefined, argv.join(' '));
   }
 });
@@ -46,7 +61,9 @@ t.test('property: any command line of known flags parses as yargs parses it', as
     ...RUN_FLAGS.map((flag) =>
       flag.type === 'boolean'
         ? fc.constantFrom([`--${flag.name}`], [`--${flag.name}=true`], [`--${flag.name}=false`])
-        : fc.tuple(value, fc.integer({ min: 0, max: flag.alias ? 2 : 1 })).map(([v, form]) => (form === 0 ? [`--${flag.name}`, v] : form === 1 ? [`--${flag.name}=${v}`] : [`-${flag.alias}`, v])),
+        : fc
+            .tuple(value, fc.integer({ min: 0, max: flag.alias ? 2 : 1 }))
+            .map(([v, form]) => (form === 0 ? [`--${flag.name}`, v] : form === 1 ? [`--${flag.name}=${v}`] : [`-${flag.alias}`, v])),
     ),
   );
   fc.assert(

@@ -24,7 +24,10 @@ t.test('waits until the URL answers 200', async (t) => {
   t.equal(target.hits(), 4, 'three 503s, then 200');
   t.ok(Date.now() - began >= 300, 'checks are --check-frequency apart');
   t.ok(res.logs.some((l) => l.msg === 'the data plane proxy is ready'));
-  t.ok(res.logs.some((l) => l.msg === 'the data plane proxy is not ready' && l.last === '503 PRE_INITIALIZING'), 'each failed check says what it got');
+  t.ok(
+    res.logs.some((l) => l.msg === 'the data plane proxy is not ready' && l.last === '503 PRE_INITIALIZING'),
+    'each failed check says what it got',
+  );
 });
 
 t.test('gives up at --timeout with exit 1 and says what it last saw', async (t) => {
@@ -34,7 +37,10 @@ t.test('gives up at --timeout with exit 1 and says what it last saw', async (t) 
   const took = Date.now() - began;
   t.equal(res.code, 1);
   t.ok(took >= 600 && took < 5000, `gave up after ${took} ms`);
-  t.match(res.stderr, /Error: timed out after 600ms waiting for http:\/\/127\.0\.0\.1:\d+\/ready to answer 200 \(last: 503 PRE_INITIALIZING\); raise --timeout/);
+  t.match(
+    res.stderr,
+    /Error: timed out after 600ms waiting for http:\/\/127\.0\.0\.1:\d+\/ready to answer 200 \(last: 503 PRE_INITIALIZING\); raise --timeout/,
+  );
 });
 
 t.test('nothing listening counts as not ready; a slow answer is cut at --request-timeout', async (t) => {
@@ -44,7 +50,17 @@ t.test('nothing listening counts as not ready; a slow answer is cut at --request
     slow.closeAllConnections();
     slow.close();
   });
-  const res = await run(KUMA_DP, ['wait', '--url', `http://127.0.0.1:${(slow.address() as AddressInfo).port}/ready`, '--request-timeout', '100ms', '--check-frequency', '100ms', '--timeout', '500ms']);
+  const res = await run(KUMA_DP, [
+    'wait',
+    '--url',
+    `http://127.0.0.1:${(slow.address() as AddressInfo).port}/ready`,
+    '--request-timeout',
+    '100ms',
+    '--check-frequency',
+    '100ms',
+    '--timeout',
+    '500ms',
+  ]);
   t.equal(res.code, 1);
   t.match(res.stderr, /last: no answer within 100ms/);
   const refused = await run(KUMA_DP, ['wait', '--url', 'http://127.0.0.1:1/ready', '--check-frequency', '100ms', '--timeout', '300ms']);

@@ -1,7 +1,13 @@
 // A minimal ADS client for tests and the benchmark: grpc-js with Envoy's
 // protos (src/xds/ads-proto.ts), SotW or delta, that records every response.
 import type * as grpcTypes from '@grpc/grpc-js';
-import { loadAdsDefinition, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/ads-proto.js';
+import {
+  loadAdsDefinition,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../src/xds/ads-proto.js';
 import { readFields } from '../../src/xds/wire.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -86,12 +92,22 @@ export class AdsClient<R extends AnyResponse = AnyResponse> {
   }
 
   nack(response: DiscoveryResponse, previousVersion: string, message: string, resourceNames: string[] = []): void {
-    this.request({ type_url: response.type_url, version_info: previousVersion, response_nonce: response.nonce, resource_names: resourceNames, error_detail: { code: 3, message } });
+    this.request({
+      type_url: response.type_url,
+      version_info: previousVersion,
+      response_nonce: response.nonce,
+      resource_names: resourceNames,
+      error_detail: { code: 3, message },
+    });
   }
 
   /** Waits for the next response (after `after` responses) matching `match`. */
   async next(what: string, match: (r: R) => boolean = () => true, after = 0, timeoutMs = 10_000): Promise<R> {
-    return waitFor(`${this.options.nodeId}: ${what}`, () => this.responses.slice(after).find(match) ?? (this.status ? Promise.reject(new Error(`stream ended: ${JSON.stringify(this.status)}`)) : undefined), { timeoutMs, intervalMs: 5 });
+    return waitFor(
+      `${this.options.nodeId}: ${what}`,
+      () => this.responses.slice(after).find(match) ?? (this.status ? Promise.reject(new Error(`stream ended: ${JSON.stringify(this.status)}`)) : undefined),
+      { timeoutMs, intervalMs: 5 },
+    );
   }
 
   async ended(timeoutMs = 10_000): Promise<{ code: number; details: string }> {

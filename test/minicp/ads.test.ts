@@ -25,7 +25,9 @@ await put(dataplane('backend-1', { service: 'backend', address: '127.0.0.3', por
 
 const names = (json: Array<Record<string, unknown>>) => json.map((r) => String(r.name ?? r.cluster_name)).sort();
 const endpointsOf = (cla: Record<string, any>) =>
-  (cla.endpoints?.[0]?.lb_endpoints ?? []).map((e: any) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`).sort();
+  (cla.endpoints?.[0]?.lb_endpoints ?? [])
+    .map((e: any) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`)
+    .sort();
 
 /** Runs Envoy's SotW start-up for one proxy: CDS, EDS for its clusters, LDS, each ACKed. */
 async function sotwStart(nodeId: string) {
@@ -62,7 +64,7 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
     t.not(web1.cds.nonce, web1.lds.nonce, 'a nonce per response');
     t.ok(web1.cds.version_info && web1.eds.version_info && web1.lds.version_info, 'every response has a version');
     const web2Listeners = await decodeAll(web2.lds.resources);
-    t.ok(names(web2Listeners).includes('inbound:127.0.0.2:10001'), "each proxy gets its own inbound");
+    t.ok(names(web2Listeners).includes('inbound:127.0.0.2:10001'), 'each proxy gets its own inbound');
   });
 
   t.test('a dataplane added: every consumer gets new endpoints, and nothing else', async (t) => {
@@ -74,7 +76,11 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
       t.same(endpointsOf(cla!), ['127.0.0.3:10002', '127.0.0.4:10002']);
       t.not(eds.version_info, proxy.eds.version_info);
       proxy.client.ack(eds, ['backend']);
-      t.same(proxy.client.responses.slice(before[i]).map((r) => r.type_url), [TYPE_URL.endpoint], 'only EDS was pushed');
+      t.same(
+        proxy.client.responses.slice(before[i]).map((r) => r.type_url),
+        [TYPE_URL.endpoint],
+        'only EDS was pushed',
+      );
     }
   });
 
@@ -106,7 +112,10 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
     const stream = status.json.streams[0];
     t.equal(stream.types[TYPE_URL.listener].acked.version, web1.lds.version_info, 'the last ACKed listener version stays the previous one');
     t.equal(stream.types[TYPE_URL.cluster].acked.version, cds.version_info);
-    t.ok(stream.types[TYPE_URL.cluster].acked.resources.some((c: any) => c.name === 'db'), 'the API shows the ACKed resources');
+    t.ok(
+      stream.types[TYPE_URL.cluster].acked.resources.some((c: any) => c.name === 'db'),
+      'the API shows the ACKed resources',
+    );
     const metrics = await (await fetch(`${cp.addresses.diagnostics}/metrics`)).text();
     t.match(metrics, /^kuma_mini_cp_xds_nacks_total 1$/m, 'counted in /metrics');
     t.match(metrics, /^kuma_mini_cp_xds_connected_proxies 2$/m);
@@ -115,7 +124,10 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
     const afterNack = web1.client.responses.length;
     await put(dataplane('backend-4', { service: 'backend', address: '127.0.0.6', port: 10002 }));
     lastEds = await web1.client.next('EDS push after NACK', (r) => r.type_url === TYPE_URL.endpoint, afterNack);
-    t.same(web1.client.responses.slice(afterNack).map((r) => r.type_url), [TYPE_URL.endpoint]);
+    t.same(
+      web1.client.responses.slice(afterNack).map((r) => r.type_url),
+      [TYPE_URL.endpoint],
+    );
   });
 
   t.test('EDS: a new subscription gets every requested assignment, a push only the changed ones', async (t) => {
@@ -154,13 +166,19 @@ t.test('delta: subscribe, unsubscribe, removals', async (t) => {
   client.deltaRequest({ type_url: TYPE_URL.cluster });
   const cds = await byType(TYPE_URL.cluster);
   t.same(cds.resources.map((r) => r.name).sort(), ['backend', 'localhost:8080']);
-  t.ok(cds.resources.every((r) => r.version), 'each resource has a version');
+  t.ok(
+    cds.resources.every((r) => r.version),
+    'each resource has a version',
+  );
   await decodeAll(cds.resources.map((r) => r.resource));
   ack(cds);
 
   client.deltaRequest({ type_url: TYPE_URL.endpoint, resource_names_subscribe: ['backend'] });
   const eds = await byType(TYPE_URL.endpoint);
-  t.same(eds.resources.map((r) => r.name), ['backend']);
+  t.same(
+    eds.resources.map((r) => r.name),
+    ['backend'],
+  );
   ack(eds);
 
   client.deltaRequest({ type_url: TYPE_URL.listener });
@@ -180,13 +198,23 @@ t.test('delta: subscribe, unsubscribe, removals', async (t) => {
   // A change this proxy does see (its own listeners) proves the push above has happened by now.
   await put(dataplane('web-3', { service: 'web', address: '127.0.0.7', outbound: webOutbound }));
   const ldsAfter = await byType(TYPE_URL.listener, before);
-  t.same(ldsAfter.resources.map((r) => r.name), ['inbound:127.0.0.7:10001'], 'only the listener that changed (now tcp_proxy)');
+  t.same(
+    ldsAfter.resources.map((r) => r.name),
+    ['inbound:127.0.0.7:10001'],
+    'only the listener that changed (now tcp_proxy)',
+  );
   t.same(ldsAfter.removed_resources, []);
   ack(ldsAfter);
-  t.notOk(client.responses.slice(before).some((r) => r.type_url === TYPE_URL.endpoint), 'no endpoints for an unsubscribed name');
+  t.notOk(
+    client.responses.slice(before).some((r) => r.type_url === TYPE_URL.endpoint),
+    'no endpoints for an unsubscribed name',
+  );
   client.deltaRequest({ type_url: TYPE_URL.endpoint, resource_names_subscribe: ['backend'] });
   const resub = await byType(TYPE_URL.endpoint, before);
-  t.same(resub.resources.map((r) => r.name), ['backend']);
+  t.same(
+    resub.resources.map((r) => r.name),
+    ['backend'],
+  );
   ack(resub);
 
   // The outbound goes away: its cluster and listener are removed by name.

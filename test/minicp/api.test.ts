@@ -17,7 +17,10 @@ t.test('index and meshes', async (t) => {
   t.same((await api(cp, 'GET', '/meshes')).json, { total: 1, items: [{ type: 'Mesh', name: 'default' }], next: null });
   t.equal((await api(cp, 'PUT', '/meshes/prod', { type: 'Mesh', name: 'prod' })).status, 201);
   t.equal((await api(cp, 'PUT', '/meshes/prod', { type: 'Mesh', name: 'prod' })).status, 200);
-  t.same((await api(cp, 'GET', '/meshes')).json.items.map((m: { name: string }) => m.name), ['default', 'prod']);
+  t.same(
+    (await api(cp, 'GET', '/meshes')).json.items.map((m: { name: string }) => m.name),
+    ['default', 'prod'],
+  );
   const bad = await api(cp, 'PUT', '/meshes/Bad_Mesh', { type: 'Mesh', name: 'Bad_Mesh' });
   t.equal(bad.status, 422);
   t.match(bad.json.invalid_parameters, [{ field: 'name', reason: /not a valid mesh name/ }]);
@@ -52,7 +55,12 @@ t.test('errors name the field and change nothing', async (t) => {
   });
   t.equal(invalid.status, 422);
   t.match(invalid.json.invalid_parameters, [{ field: 'networking.colour', reason: 'unknown field' }]);
-  const semantic = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', { type: 'Dataplane', mesh: 'default', name: 'keep', networking: { address: '10.0.0.1', inbound: [{ port: 0, tags: { app: 'x' } }] } });
+  const semantic = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', {
+    type: 'Dataplane',
+    mesh: 'default',
+    name: 'keep',
+    networking: { address: '10.0.0.1', inbound: [{ port: 0, tags: { app: 'x' } }] },
+  });
   t.equal(semantic.status, 422);
   const fields = semantic.json.invalid_parameters.map((p: { field: string }) => p.field);
   t.ok(fields.includes('networking.inbound[0].port') && fields.includes('networking.inbound[0].tags["kuma.io/service"]'), JSON.stringify(fields));
@@ -72,7 +80,10 @@ t.test('errors name the field and change nothing', async (t) => {
 t.test('dataplane tokens', async (t) => {
   const res = await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'default', tags: { 'kuma.io/service': ['web'] }, validFor: '1h' });
   t.equal(res.status, 200);
-  const [header, payload] = res.text.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+  const [header, payload] = res.text
+    .split('.')
+    .slice(0, 2)
+    .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
   t.match(header, { alg: 'RS256', kid: String });
   t.match(payload, { Name: 'web-1', Mesh: 'default', Type: 'dataplane', Tags: { 'kuma.io/service': ['web'] }, jti: String, exp: Number });
   t.ok(payload.exp - payload.iat <= 3600 + 5, 'validFor sets the expiry');
@@ -112,12 +123,20 @@ t.test('diagnostics: healthy, ready, metrics', async (t) => {
 
 t.test('MADS lists every dataplane for Prometheus and long-polls for changes', async (t) => {
   const fetchMads = (versionInfo = '', timeout = '0s') =>
-    fetch(`${cp.addresses.mads}/v3/discovery:monitoringassignments?fetch-timeout=${timeout}`, { method: 'POST', body: JSON.stringify({ version_info: versionInfo, node: { id: 'prometheus' } }) });
+    fetch(`${cp.addresses.mads}/v3/discovery:monitoringassignments?fetch-timeout=${timeout}`, {
+      method: 'POST',
+      body: JSON.stringify({ version_info: versionInfo, node: { id: 'prometheus' } }),
+    });
   const first = await fetchMads();
   t.equal(first.status, 200);
   const body = (await first.json()) as { version_info: string; resources: Array<Record<string, any>> };
   const keep = body.resources.find((r) => r.targets[0].name === 'keep');
-  t.match(keep, { '@type': 'type.googleapis.com/kuma.observability.v1.MonitoringAssignment', mesh: 'default', service: 'keep', targets: [{ scheme: 'http', address: '127.0.0.1:5670', metrics_path: '/metrics', labels: { 'kuma.io/service': 'keep' } }] });
+  t.match(keep, {
+    '@type': 'type.googleapis.com/kuma.observability.v1.MonitoringAssignment',
+    mesh: 'default',
+    service: 'keep',
+    targets: [{ scheme: 'http', address: '127.0.0.1:5670', metrics_path: '/metrics', labels: { 'kuma.io/service': 'keep' } }],
+  });
   t.equal((await fetchMads(body.version_info, '50ms')).status, 304, 'nothing changed within the fetch timeout');
   const waiting = fetchMads(body.version_info, '10s');
   await api(cp, 'PUT', '/meshes/default/dataplanes/new-one', dataplane('new-one', { service: 'new' }));

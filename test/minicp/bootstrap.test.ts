@@ -27,7 +27,8 @@ function post(body: string, headers: Record<string, string> = {}): Promise<{ sta
 }
 
 const token = async (name: string) => (await api(cp, 'POST', '/tokens/dataplane', { name, mesh: 'default' })).text;
-const request = (name: string, extra: Record<string, unknown> = {}) => JSON.stringify({ mesh: 'default', name, proxyType: 'dataplane', version: { kumaDp: { version: '0.1.0' }, envoy: { version: '1.39.0' } }, ...extra });
+const request = (name: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ mesh: 'default', name, proxyType: 'dataplane', version: { kumaDp: { version: '0.1.0' }, envoy: { version: '1.39.0' } }, ...extra });
 
 function checkBootstrap(t: Test, bootstrap: Record<string, any>) {
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [], 'passes the strict validator');
@@ -108,14 +109,24 @@ t.test("Kuma's status codes", async (t) => {
     ['another dataplane’s token', request('web-3', { dataplaneToken: web1Token }), 403, /is for dataplane 'web-1'/],
     [
       'a token for other tags',
-      request('web-1', { dataplaneToken: (await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'default', tags: { 'kuma.io/service': ['backend'] } })).text }),
+      request('web-1', {
+        dataplaneToken: (await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'default', tags: { 'kuma.io/service': ['backend'] } })).text,
+      }),
       403,
       /allows kuma.io\/service in \[backend\], but networking.inbound\[0\] has 'web'/,
     ],
     ['a Dataplane the CP does not know, none in the request', request('ghost', { dataplaneToken: await token('ghost') }), 404, ''],
     [
       'an invalid Dataplane in the request',
-      request('bad', { dataplaneToken: await token('bad'), dataplaneResource: JSON.stringify({ type: 'Dataplane', mesh: 'default', name: 'bad', networking: { address: '0.0.0.0', inbound: [{ port: 70000, tags: {} }] } }) }),
+      request('bad', {
+        dataplaneToken: await token('bad'),
+        dataplaneResource: JSON.stringify({
+          type: 'Dataplane',
+          mesh: 'default',
+          name: 'bad',
+          networking: { address: '0.0.0.0', inbound: [{ port: 70000, tags: {} }] },
+        }),
+      }),
       422,
       /networking\.address[\s\S]*networking\.inbound\[0\]\.port[\s\S]*networking\.inbound\[0\]\.tags/,
     ],

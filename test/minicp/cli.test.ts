@@ -50,7 +50,11 @@ t.test('TLS, auth and the store across a restart', async (t) => {
   t.match(ready.addresses.dpServer, /^https:/);
 
   const apiBase = ready.addresses.apiHttp!;
-  t.equal((await call(apiBase, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', { service: 'web', outbound: [{ port: 20001, service: 'backend' }] }))).status, 201);
+  t.equal(
+    (await call(apiBase, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', { service: 'web', outbound: [{ port: 20001, service: 'backend' }] })))
+      .status,
+    201,
+  );
   const token = (await call(apiBase, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'default' })).text;
   const otherToken = (await call(apiBase, 'POST', '/tokens/dataplane', { name: 'web-2', mesh: 'default' })).text;
   const target = `localhost:${ready.ports.dpServer}`;
@@ -87,7 +91,10 @@ t.test('TLS, auth and the store across a restart', async (t) => {
   clients.push(resumed);
   resumed.request({ type_url: TYPE_URL.listener, resource_names: [] });
   await resumed.next('LDS after restart with the old token', (r) => r.type_url === TYPE_URL.listener);
-  t.notOk(again.proc.logs().some((l) => l.level === 'info' && l.msg !== 'kuma-mini-cp ready'), '--log-level warn: only the ready line is below warn');
+  t.notOk(
+    again.proc.logs().some((l) => l.level === 'info' && l.msg !== 'kuma-mini-cp ready'),
+    '--log-level warn: only the ready line is below warn',
+  );
   again.proc.kill('SIGINT');
   t.equal((await again.proc.exited).code, 0, 'SIGINT: exit 0');
 });
@@ -111,7 +118,10 @@ t.test("plaintext with Kuma's variables for every port", async (t) => {
   clients.push(client);
   client.request({ type_url: TYPE_URL.listener, resource_names: [] });
   const lds = await client.next('LDS over h2c', (r) => r.type_url === TYPE_URL.listener);
-  t.same((await decodeAll(lds.resources)).map((l) => l.name), ['inbound:127.0.0.1:10001']);
+  t.same(
+    (await decodeAll(lds.resources)).map((l) => l.name),
+    ['inbound:127.0.0.1:10001'],
+  );
   // The proxy registered its own Dataplane; when it goes away, so does the Dataplane (as with Kuma universal).
   client.close();
   await proc.waitForLog((l) => l.msg === 'proxy disconnected; removing the Dataplane it registered', 'deregistration');
@@ -131,7 +141,9 @@ t.test('bad flags and busy ports are clear errors', async (t) => {
   const clash = await run(KUMA_MINI_CP, ['run', ...FREE_PORT_FLAGS, '--api-server-http-port', String(port), '--work-dir', join(dir, 'clash')]);
   t.equal(clash.code, 1);
   t.match(clash.stderr, new RegExp(`API server \\(--api-server-http-port, KUMA_API_SERVER_HTTP_PORT\\): cannot listen on 127.0.0.1:${port} \\(EADDRINUSE\\)`));
-  const notAPort = await run(KUMA_MINI_CP, ['run', ...FREE_PORT_FLAGS.filter((f, i, all) => f !== '--mads-port' && all[i - 1] !== '--mads-port')], { env: { KUMA_MONITORING_ASSIGNMENT_SERVER_PORT: 'abc' } });
+  const notAPort = await run(KUMA_MINI_CP, ['run', ...FREE_PORT_FLAGS.filter((f, i, all) => f !== '--mads-port' && all[i - 1] !== '--mads-port')], {
+    env: { KUMA_MONITORING_ASSIGNMENT_SERVER_PORT: 'abc' },
+  });
   t.equal(notAPort.code, 1);
   t.match(notAPort.stderr, /KUMA_MONITORING_ASSIGNMENT_SERVER_PORT: 'abc' is not a port/);
   t.notOk(existsSync(join(dir, 'clash', 'store.json')));

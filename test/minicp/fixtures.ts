@@ -6,9 +6,25 @@ import { typeNameOf, type AnyMessage } from '../../src/xds/ads-proto.js';
 import { apiCall } from '../helpers/mesh.js';
 
 export const FREE_PORTS = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0 };
-export const FREE_PORT_FLAGS = ['--dp-server-port', '0', '--api-server-http-port', '0', '--api-server-https-port', '0', '--diagnostics-port', '0', '--mads-port', '0', '--bind-address', '127.0.0.1'];
+export const FREE_PORT_FLAGS = [
+  '--dp-server-port',
+  '0',
+  '--api-server-http-port',
+  '0',
+  '--api-server-https-port',
+  '0',
+  '--diagnostics-port',
+  '0',
+  '--mads-port',
+  '0',
+  '--bind-address',
+  '127.0.0.1',
+];
 
-export function dataplane(name: string, options: { address?: string; service: string; port?: number; protocol?: string; outbound?: Array<{ port: number; service: string }>; ready?: boolean }) {
+export function dataplane(
+  name: string,
+  options: { address?: string; service: string; port?: number; protocol?: string; outbound?: Array<{ port: number; service: string }>; ready?: boolean },
+) {
   const tags: Record<string, string> = { 'kuma.io/service': options.service };
   if (options.protocol) tags['kuma.io/protocol'] = options.protocol;
   return {

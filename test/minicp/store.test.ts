@@ -20,7 +20,11 @@ t.test('a burst of concurrent changes is all on disk when each one resolves', as
   const onDisk = JSON.parse(await readFile(file, 'utf8')) as { dataplanes: Array<{ dataplane: Dataplane; origin: string }> };
   t.equal(onDisk.dataplanes.length, 150);
   t.same(new Set(onDisk.dataplanes.map((d) => d.dataplane.name)), new Set(names.slice(50)));
-  t.same((await readdir(dir)).filter((f) => f.endsWith('.tmp')), [], 'no temp file left behind');
+  t.same(
+    (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temp file left behind',
+  );
   const reopened = await Store.open(file);
   t.equal(reopened.size(), 150);
   t.equal(reopened.get('default', 'dp-199')?.origin, 'api');
@@ -30,6 +34,13 @@ t.test('a damaged store file is a clear error, not an empty store', async (t) =>
   const file = join(dir, 'bad.json');
   await writeFile(file, '{"version": 1, "meshes": [');
   await t.rejects(Store.open(file), /--store-file .*bad\.json is not valid JSON .*move it away/);
-  await writeFile(file, JSON.stringify({ version: 1, meshes: ['default'], dataplanes: [{ dataplane: { type: 'Dataplane', mesh: 'default', name: 'x', networking: { address: '0.0.0.0' } }, origin: 'api' }] }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      version: 1,
+      meshes: ['default'],
+      dataplanes: [{ dataplane: { type: 'Dataplane', mesh: 'default', name: 'x', networking: { address: '0.0.0.0' } }, origin: 'api' }],
+    }),
+  );
   await t.rejects(Store.open(file), /dataplanes\[0\] is invalid: networking.address/);
 });

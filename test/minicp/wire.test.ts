@@ -11,14 +11,21 @@ const delta = service.DeltaAggregatedResources!;
 
 const text = fc.string({ maxLength: 40 });
 const names = fc.array(fc.string({ minLength: 1, maxLength: 30 }), { maxLength: 5 });
-const resource = fc.record({ name: fc.string({ minLength: 1, maxLength: 20 }), version: text, any: fc.record({ type_url: fc.constantFrom(TYPE_URL.cluster, TYPE_URL.listener), value: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)) }) });
+const resource = fc.record({
+  name: fc.string({ minLength: 1, maxLength: 20 }),
+  version: text,
+  any: fc.record({ type_url: fc.constantFrom(TYPE_URL.cluster, TYPE_URL.listener), value: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)) }),
+});
 
 t.test('responses decode with protobufjs to what was written', async (t) => {
   fc.assert(
     fc.property(text, fc.array(resource, { maxLength: 4 }), text, text, (version, resources, typeUrl, nonce) => {
       const decoded = sotw.responseDeserialize(encodeDiscoveryResponse(version, resources, typeUrl, nonce)) as any;
       t.same([decoded.version_info, decoded.type_url, decoded.nonce], [version, typeUrl, nonce]);
-      t.same(decoded.resources.map((r: any) => [r.type_url, Buffer.from(r.value)]), resources.map((r) => [r.any.type_url, r.any.value]));
+      t.same(
+        decoded.resources.map((r: any) => [r.type_url, Buffer.from(r.value)]),
+        resources.map((r) => [r.any.type_url, r.any.value]),
+      );
     }),
     { numRuns: 100 },
   );
@@ -39,18 +46,36 @@ t.test('ACKs and NACKs read without protobufjs match protobufjs; other requests 
   const errorDetail = fc.option(fc.record({ code: fc.integer({ min: 0, max: 16 }), message: text }), { nil: undefined });
   fc.assert(
     fc.property(text, names, text, text, errorDetail, (version, resourceNames, typeUrl, nonce, error) => {
-      const request = { version_info: version, resource_names: resourceNames, type_url: typeUrl, response_nonce: nonce, ...(error ? { error_detail: error } : {}) };
+      const request = {
+        version_info: version,
+        resource_names: resourceNames,
+        type_url: typeUrl,
+        response_nonce: nonce,
+        ...(error ? { error_detail: error } : {}),
+      };
       const bytes = sotw.requestSerialize(request);
       const fast = decodeDiscoveryRequestFast(bytes) as any;
       const full = sotw.requestDeserialize(bytes) as any;
-      t.same([fast.version_info, fast.resource_names, fast.type_url, fast.response_nonce], [full.version_info, full.resource_names, full.type_url, full.response_nonce]);
-      t.same(fast.error_detail ? { code: fast.error_detail.code, message: fast.error_detail.message } : null, full.error_detail ? { code: full.error_detail.code, message: full.error_detail.message } : null);
+      t.same(
+        [fast.version_info, fast.resource_names, fast.type_url, fast.response_nonce],
+        [full.version_info, full.resource_names, full.type_url, full.response_nonce],
+      );
+      t.same(
+        fast.error_detail ? { code: fast.error_detail.code, message: fast.error_detail.message } : null,
+        full.error_detail ? { code: full.error_detail.code, message: full.error_detail.message } : null,
+      );
     }),
     { numRuns: 100 },
   );
   fc.assert(
     fc.property(text, names, names, text, errorDetail, (typeUrl, subscribe, unsubscribe, nonce, error) => {
-      const request = { type_url: typeUrl, resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe, response_nonce: nonce, ...(error ? { error_detail: error } : {}) };
+      const request = {
+        type_url: typeUrl,
+        resource_names_subscribe: subscribe,
+        resource_names_unsubscribe: unsubscribe,
+        response_nonce: nonce,
+        ...(error ? { error_detail: error } : {}),
+      };
       const bytes = delta.requestSerialize(request);
       const fast = decodeDeltaDiscoveryRequestFast(bytes) as any;
       const full = delta.requestDeserialize(bytes) as any;
@@ -61,6 +86,14 @@ t.test('ACKs and NACKs read without protobufjs match protobufjs; other requests 
     }),
     { numRuns: 100 },
   );
-  t.equal(decodeDiscoveryRequestFast(sotw.requestSerialize({ type_url: TYPE_URL.cluster, node: { id: 'default.web-1' } })), undefined, 'a request with a node is not for the fast path');
-  t.equal(decodeDeltaDiscoveryRequestFast(delta.requestSerialize({ type_url: TYPE_URL.cluster, initial_resource_versions: { a: '1' } })), undefined, 'nor one with initial versions');
+  t.equal(
+    decodeDiscoveryRequestFast(sotw.requestSerialize({ type_url: TYPE_URL.cluster, node: { id: 'default.web-1' } })),
+    undefined,
+    'a request with a node is not for the fast path',
+  );
+  t.equal(
+    decodeDeltaDiscoveryRequestFast(delta.requestSerialize({ type_url: TYPE_URL.cluster, initial_resource_versions: { a: '1' } })),
+    undefined,
+    'nor one with initial versions',
+  );
 });

@@ -24,7 +24,10 @@ t.test('a valid Dataplane parses and has no errors', async (t) => {
 });
 
 t.test('an unknown field is an error that names it', async (t) => {
-  t.throws(() => parseDataplane(good.replace('servicePort:', 'servicePrt:'), 'dp.yaml'), /dp\.yaml: invalid Dataplane: networking\.inbound\[0\]\.servicePrt: unknown field/);
+  t.throws(
+    () => parseDataplane(good.replace('servicePort:', 'servicePrt:'), 'dp.yaml'),
+    /dp\.yaml: invalid Dataplane: networking\.inbound\[0\]\.servicePrt: unknown field/,
+  );
 });
 
 t.test('snake_case proto names are accepted and normalised', async (t) => {
@@ -39,7 +42,10 @@ t.test('semantic errors name the field', async (t) => {
 });
 
 t.test('outbound needs tags or backendRef, not both', async (t) => {
-  const both = parseDataplane(good.replace('tags: { kuma.io/service: backend }', 'tags: { kuma.io/service: backend }\n      backendRef: { kind: MeshService, name: backend, port: 80 }'), 'dp.yaml');
+  const both = parseDataplane(
+    good.replace('tags: { kuma.io/service: backend }', 'tags: { kuma.io/service: backend }\n      backendRef: { kind: MeshService, name: backend, port: 80 }'),
+    'dp.yaml',
+  );
   t.match(validateDataplane(both), [{ field: 'networking.outbound[0]', message: /not both/ }]);
 });
 

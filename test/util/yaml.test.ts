@@ -69,7 +69,39 @@ t.test('syntax errors give line and column', async (t) => {
 });
 
 t.test('strings that look like other types are written quoted and read back as strings', async (t) => {
-  const strings = ['true', 'false', 'yes', 'no', 'on', 'off', 'y', 'n', '1', '010', '0x10', '0o17', '1e3', '1_000', '.inf', '.nan', 'null', '~', '', '*', '&a', '!x', '@type', '#x', '- x', 'a: b', '<<', '2024-01-01', ' lead', 'trail ', 'two\nlines\n'];
+  const strings = [
+    'true',
+    'false',
+    'yes',
+    'no',
+    'on',
+    'off',
+    'y',
+    'n',
+    '1',
+    '010',
+    '0x10',
+    '0o17',
+    '1e3',
+    '1_000',
+    '.inf',
+    '.nan',
+    'null',
+    '~',
+    '',
+    '*',
+    '&a',
+    '!x',
+    '@type',
+    '#x',
+    '- x',
+    'a: b',
+    '<<',
+    '2024-01-01',
+    ' lead',
+    'trail ',
+    'two\nlines\n',
+  ];
   const value = Object.fromEntries(strings.map((s, i) => [`k${i}`, s]));
   t.same(parseYaml(stringifyYaml(value)), value);
   t.same(parseYaml(stringifyYaml(strings)), strings, 'as list items');

@@ -9,15 +9,36 @@ import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 const types = await loadEnvoyTypes();
 
 t.test('snake_case and camelCase field names, mixed in one document', async (t) => {
-  const snake = { name: 'c', connect_timeout: '1s', type: 'STATIC', load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 80 } } } }] }] } };
-  const camel = { name: 'c', connectTimeout: '1s', type: 'STATIC', loadAssignment: { clusterName: 'c', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: 80 } } } }] }] } };
+  const snake = {
+    name: 'c',
+    connect_timeout: '1s',
+    type: 'STATIC',
+    load_assignment: {
+      cluster_name: 'c',
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 80 } } } }] }],
+    },
+  };
+  const camel = {
+    name: 'c',
+    connectTimeout: '1s',
+    type: 'STATIC',
+    loadAssignment: { clusterName: 'c', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: 80 } } } }] }] },
+  };
   const mixed = { name: 'c', connectTimeout: '1s', type: 'STATIC', load_assignment: { clusterName: 'c', endpoints: [] } };
   t.same(types.validate(snake, TYPE_NAME.cluster), []);
   t.same(types.validate(camel, TYPE_NAME.cluster), []);
   t.same(types.validate(mixed, TYPE_NAME.cluster), []);
-  t.same(types.decode(types.encode(camel, TYPE_NAME.cluster), TYPE_NAME.cluster), types.decode(types.encode(snake, TYPE_NAME.cluster), TYPE_NAME.cluster), 'both spellings mean the same');
+  t.same(
+    types.decode(types.encode(camel, TYPE_NAME.cluster), TYPE_NAME.cluster),
+    types.decode(types.encode(snake, TYPE_NAME.cluster), TYPE_NAME.cluster),
+    'both spellings mean the same',
+  );
   const twice = types.validate({ ...snake, connectTimeout: '2s' }, TYPE_NAME.cluster);
-  t.same(twice.map((i) => i.path), ['connectTimeout'], 'one field given under both names is an error');
+  t.same(
+    twice.map((i) => i.path),
+    ['connectTimeout'],
+    'one field given under both names is an error',
+  );
 });
 
 t.test('Duration strings, wrappers as plain values, int64 as string or number, bytes as base64, Struct', async (t) => {
@@ -52,12 +73,37 @@ t.test('Duration strings, wrappers as plain values, int64 as string or number, b
   };
   const { '@type': _ignored, ...hc } = redis;
   t.same(types.validate({ ...cluster, health_checks: [hc] }, TYPE_NAME.cluster), []);
-  t.same(types.validate({ ...cluster, health_checks: [{ ...hc, tcp_health_check: { send: { binary: 'not base64!' } } }] }, TYPE_NAME.cluster)[0]?.path, 'health_checks[0].tcp_health_check.send.binary');
+  t.same(
+    types.validate({ ...cluster, health_checks: [{ ...hc, tcp_health_check: { send: { binary: 'not base64!' } } }] }, TYPE_NAME.cluster)[0]?.path,
+    'health_checks[0].tcp_health_check.send.binary',
+  );
 
-  const route = { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', timeout: '0s', retry_policy: { num_retries: 3, per_try_timeout: '0.5s' } } }] }] };
+  const route = {
+    name: 'r',
+    virtual_hosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [{ match: { prefix: '/' }, route: { cluster: 'c', timeout: '0s', retry_policy: { num_retries: 3, per_try_timeout: '0.5s' } } }],
+      },
+    ],
+  };
   t.same(types.validate(route, TYPE_NAME.route), []);
 
-  const bootstrap = { stats_config: { stats_tags: [] }, overload_manager: { refresh_interval: '0.25s', resource_monitors: [{ name: 'envoy.resource_monitors.fixed_heap', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', max_heap_size_bytes: '1073741824' } }] }, stats_flush_interval: '5s', layered_runtime: { layers: [{ name: 'static', static_layer: { 'envoy.reloadable_features.x': true, 're2.max_program_size.error_level': 4294967295 } }] } };
+  const bootstrap = {
+    stats_config: { stats_tags: [] },
+    overload_manager: {
+      refresh_interval: '0.25s',
+      resource_monitors: [
+        {
+          name: 'envoy.resource_monitors.fixed_heap',
+          typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', max_heap_size_bytes: '1073741824' },
+        },
+      ],
+    },
+    stats_flush_interval: '5s',
+    layered_runtime: { layers: [{ name: 'static', static_layer: { 'envoy.reloadable_features.x': true, 're2.max_program_size.error_level': 4294967295 } }] },
+  };
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), []);
   const int64 = { node: { id: 'n' }, stats_server_version_override: 12345678901234 };
   const int64AsString = { node: { id: 'n' }, stats_server_version_override: '12345678901234' };
@@ -83,8 +129,14 @@ t.test('every resource the templates render validates: inbound, outbound (static
   t.equal(count(TYPE_NAME.listener), 8, 'two inbound listeners, three outbound ones for EDS and three for static clusters');
   t.ok(count(TYPE_NAME.cluster) >= 6);
   t.equal(count(TYPE_NAME.endpoint), 2);
-  t.ok(resources.some(([, r]) => JSON.stringify(r).includes('http_connection_manager')), 'an HTTP listener was rendered');
-  t.ok(resources.some(([, r]) => r.type === 'STRICT_DNS'), 'a cluster with a hostname endpoint was rendered');
+  t.ok(
+    resources.some(([, r]) => JSON.stringify(r).includes('http_connection_manager')),
+    'an HTTP listener was rendered',
+  );
+  t.ok(
+    resources.some(([, r]) => r.type === 'STRICT_DNS'),
+    'a cluster with a hostname endpoint was rendered',
+  );
   for (const [typeName, resource] of resources) t.same(types.validate(resource, typeName), [], `${typeName} ${String(resource.name ?? resource.cluster_name)}`);
 });
 
@@ -201,23 +253,41 @@ defaultRegexEngine:
 t.test('a Kuma-shaped bootstrap validates, and a typo in it is found', async (t) => {
   const bootstrap = parseYaml(KUMA_SHAPED_BOOTSTRAP) as Record<string, any>;
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), []);
-  bootstrap.staticResources.clusters[0].typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicitHttpConfig.http2ProtocolOption = {};
-  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => i.path), [
-    'staticResources.clusters[0].typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicitHttpConfig.http2ProtocolOption',
-  ]);
+  bootstrap.staticResources.clusters[0].typedExtensionProtocolOptions[
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'
+  ].explicitHttpConfig.http2ProtocolOption = {};
+  t.same(
+    types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => i.path),
+    [
+      'staticResources.clusters[0].typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicitHttpConfig.http2ProtocolOption',
+    ],
+  );
 });
 
 t.test('TypedStruct configs are checked as the type they name', async (t) => {
   const listener = (value: Record<string, unknown>) => ({
     name: 'l',
     address: { socket_address: { address: '0.0.0.0', port_value: 1 } },
-    filter_chains: [{ filters: [{ name: 'tcp', typed_config: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', type_url: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', value } }] }],
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'tcp',
+            typed_config: {
+              '@type': 'type.googleapis.com/xds.type.v3.TypedStruct',
+              type_url: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+              value,
+            },
+          },
+        ],
+      },
+    ],
   });
   t.same(types.validate(listener({ stat_prefix: 'x', cluster: 'c' }), TYPE_NAME.listener), []);
-  t.same(types.validate(listener({ stat_prefix: 'x', clustr: 'c' }), TYPE_NAME.listener).map((i) => i.path), [
-    'filter_chains[0].filters[0].typed_config.value.clustr',
-    'filter_chains[0].filters[0].typed_config.value',
-  ]);
+  t.same(
+    types.validate(listener({ stat_prefix: 'x', clustr: 'c' }), TYPE_NAME.listener).map((i) => i.path),
+    ['filter_chains[0].filters[0].typed_config.value.clustr', 'filter_chains[0].filters[0].typed_config.value'],
+  );
 });
 
 t.test('a type Envoy knows but whose .proto imports are not shipped is accepted unchecked, and encode says why it cannot', async (t) => {
@@ -230,8 +300,17 @@ t.test('a type Envoy knows but whose .proto imports are not shipped is accepted 
   t.same(types.validate(listener, TYPE_NAME.listener), []);
   t.throws(() => types.encode(listener, TYPE_NAME.listener), {
     name: 'EnvoyConfigError',
-    issues: [{ path: 'access_log[0].typed_config', message: new RegExp(`${otel.replace(/\./g, '\\.')} is defined in envoy/extensions/access_loggers/open_telemetry/v3/logs_service.proto, whose imports`) }],
+    issues: [
+      {
+        path: 'access_log[0].typed_config',
+        message: new RegExp(`${otel.replace(/\./g, '\\.')} is defined in envoy/extensions/access_loggers/open_telemetry/v3/logs_service.proto, whose imports`),
+      },
+    ],
   });
   const typo = { ...listener, access_log: [{ name: 'otel', typed_config: { '@type': `type.googleapis.com/${otel}x` } }] };
-  t.match(types.validate(typo, TYPE_NAME.listener), [{ path: 'access_log[0].typed_config.@type', message: /does not resolve/ }], 'a misspelt name of such a type still does not resolve');
+  t.match(
+    types.validate(typo, TYPE_NAME.listener),
+    [{ path: 'access_log[0].typed_config.@type', message: /does not resolve/ }],
+    'a misspelt name of such a type still does not resolve',
+  );
 });

@@ -48,7 +48,10 @@ t.test('a valid bootstrap: exit 0 and "configuration \'<file>\' OK"', async (t) 
 });
 
 t.test('every error with its path, one per line on stderr, exit 1', async (t) => {
-  const bad = BOOTSTRAP.replace('connect_timeout: 1s', 'connect_timeout: 1').replace('port_value: 9901', 'port_value: 99010').replace('api_type: GRPC', 'api_type: GRCP').replace('explicit_http_config:', 'explicit_http_confg:');
+  const bad = BOOTSTRAP.replace('connect_timeout: 1s', 'connect_timeout: 1')
+    .replace('port_value: 9901', 'port_value: 99010')
+    .replace('api_type: GRPC', 'api_type: GRCP')
+    .replace('explicit_http_config:', 'explicit_http_confg:');
   const path = await file('bad.yaml', bad);
   const r = await run(KUMA_DP, ['validate', path]);
   t.equal(r.code, 1);

@@ -29,7 +29,10 @@ t.test('a stale descriptor (older format, other source) is rebuilt and rewritten
   const written = DescriptorFile.open(await readFile(file));
   t.equal(written?.source, fresh.source, 'the rebuilt descriptor was written for the next start');
   t.same(written?.skippedFiles, fresh.skippedFiles);
-  t.ok(fresh.skippedFiles.every((f) => /opencensus|trace|open_telemetry/.test(f)), `only files whose imports are not shipped are left out: ${fresh.skippedFiles.join(', ')}`);
+  t.ok(
+    fresh.skippedFiles.every((f) => /opencensus|trace|open_telemetry/.test(f)),
+    `only files whose imports are not shipped are left out: ${fresh.skippedFiles.join(', ')}`,
+  );
 
   // this format, but from another version of the protos
   const other = serializeDescriptor({ source: 'other protos', messages: {}, enums: {}, skippedFiles: [], unverifiable: {} });
@@ -45,7 +48,10 @@ t.test('a cut-off descriptor is rebuilt rather than read', async (t) => {
   const file = join(dir, 'cut.bin');
   await writeFile(file, shipped.subarray(0, shipped.length - 100));
   const rebuilt = await loadDescriptor(file);
-  t.same(rebuilt.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'), PORT_VALUE);
+  t.same(
+    rebuilt.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'),
+    PORT_VALUE,
+  );
   t.same(await readFile(file), shipped, 'the rewritten file is the build-time one, byte for byte');
 });
 
@@ -58,9 +64,22 @@ t.test('a missing descriptor is built; the build-time one is read as is', async 
   t.same(shipped.enumNames(), built.enumNames());
   t.ok(shipped.messageNames().length > 1000, `${shipped.messageNames().length} messages`);
   t.equal(shipped.entryCount(), shipped.messageNames().length + shipped.enumNames().length, 'the table counts every message and enum');
-  t.same(shipped.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'), PORT_VALUE);
+  t.same(
+    shipped.readMessage('envoy.config.core.v3.SocketAddress')?.fields.find((f) => f.name === 'port_value'),
+    PORT_VALUE,
+  );
   t.equal(shipped.readMessage('envoy.config.nope.v3.Nope'), undefined);
-  for (const near of ['__proto__', 'envoy.config.core.v3.Addres', 'envoy.config.core.v3.AddressX', 'envoy.config.core.v3', 'envoy.\u0163onfig.core.v3.Address', 'envoy.config.core.v3.Address"', '', 'zzz', ' ']) {
+  for (const near of [
+    '__proto__',
+    'envoy.config.core.v3.Addres',
+    'envoy.config.core.v3.AddressX',
+    'envoy.config.core.v3',
+    'envoy.\u0163onfig.core.v3.Address',
+    'envoy.config.core.v3.Address"',
+    '',
+    'zzz',
+    ' ',
+  ]) {
     t.equal(shipped.readMessage(near), undefined, `no message ${JSON.stringify(near)}`);
   }
   t.equal(shipped.readMessage('envoy.config.core.v3.TrafficDirection'), undefined, 'an enum is not a message');
@@ -76,7 +95,10 @@ t.test('a missing descriptor is built; the build-time one is read as is', async 
 });
 
 t.test('validating a bootstrap parses only the entries it meets, once each', async (t) => {
-  for (const [what, bootstrap] of [['the typical bootstrap', typicalBootstrap()], ['a bootstrap with rendered inbounds and outbounds', renderSampleBootstrap()]] as const) {
+  for (const [what, bootstrap] of [
+    ['the typical bootstrap', typicalBootstrap()],
+    ['a bootstrap with rendered inbounds and outbounds', renderSampleBootstrap()],
+  ] as const) {
     const descriptor = await loadDescriptor();
     t.teardown(() => descriptor.close());
     const schema = new Schema(descriptor);
@@ -90,13 +112,14 @@ t.test('validating a bootstrap parses only the entries it meets, once each', asy
 });
 
 /** How many of this process's file descriptors are open on the descriptor file. */
-const descriptorFds = (): number => readdirSync('/proc/self/fd').filter((fd) => {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`) === DESCRIPTOR_FILE;
-  } catch {
-    return false; // closed meanwhile (readdir's own descriptor)
-  }
-}).length;
+const descriptorFds = (): number =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === DESCRIPTOR_FILE;
+    } catch {
+      return false; // closed meanwhile (readdir's own descriptor)
+    }
+  }).length;
 
 t.test('validateOnce answers like the shared types, and leaves the descriptor closed', async (t) => {
   const before = descriptorFds();
@@ -105,5 +128,7 @@ t.test('validateOnce answers like the shared types, and leaves the descriptor cl
   t.same(await validateOnce({ name: 'c', connect_timeout: 'soon' }, 'envoy.config.cluster.v3.Cluster'), [
     { path: 'connect_timeout', message: 'expected a duration string such as "5s" or "0.250s", got \'soon\'' },
   ]);
-  t.same(await validateOnce({}, 'envoy.config.nope.v3.Nope'), [{ path: '(document)', message: "type 'envoy.config.nope.v3.Nope' is not a message of Envoy's v3 API" }]);
+  t.same(await validateOnce({}, 'envoy.config.nope.v3.Nope'), [
+    { path: '(document)', message: "type 'envoy.config.nope.v3.Nope' is not a message of Envoy's v3 API" },
+  ]);
 });

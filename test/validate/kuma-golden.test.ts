@@ -21,7 +21,9 @@ function readGoldens(): Map<string, string> | string {
   if (!existsSync(kumaDir)) return `no Kuma source at ${kumaDir} (set KUMA_SOURCE_DIR to a Kuma checkout or bare clone)`;
   try {
     const git = (...args: string[]) => execFileSync('git', ['--git-dir', kumaDir, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
-    const paths = git('ls-tree', '-r', '--name-only', 'HEAD', GOLDEN_DIR).split('\n').filter((p) => p.endsWith('.golden.yaml'));
+    const paths = git('ls-tree', '-r', '--name-only', 'HEAD', GOLDEN_DIR)
+      .split('\n')
+      .filter((p) => p.endsWith('.golden.yaml'));
     return new Map(paths.map((p) => [p.slice(GOLDEN_DIR.length + 1), git('show', `HEAD:${p}`)]));
   } catch (err) {
     return `cannot read ${GOLDEN_DIR} from ${kumaDir}: ${(err as Error).message.split('\n')[0]}`;
@@ -74,7 +76,10 @@ if (typeof goldens === 'string') {
       const firstKey = Object.keys(top)[0]!;
       const topName = renameKey(top, firstKey);
       const topIssues = types.validate(top, TYPE_NAME.bootstrap);
-      t.ok(topIssues.some((i) => i.path === topName && /unknown field/.test(i.message)), `'${firstKey}' misspelt as '${topName}' is found: ${JSON.stringify(topIssues)}`);
+      t.ok(
+        topIssues.some((i) => i.path === topName && /unknown field/.test(i.message)),
+        `'${firstKey}' misspelt as '${topName}' is found: ${JSON.stringify(topIssues)}`,
+      );
 
       // one field inside the first typed config (an Any) misspelt
       const deep = parseYaml(text) as Json;
@@ -86,7 +91,10 @@ if (typeof goldens === 'string') {
       const renamed = renameKey(anyObj, key);
       const expected = step(anyPath, renamed);
       const deepIssues = types.validate(deep, TYPE_NAME.bootstrap);
-      t.ok(deepIssues.some((i) => i.path === expected && /unknown field/.test(i.message)), `'${key}' misspelt at ${expected} is found: ${JSON.stringify(deepIssues)}`);
+      t.ok(
+        deepIssues.some((i) => i.path === expected && /unknown field/.test(i.message)),
+        `'${key}' misspelt at ${expected} is found: ${JSON.stringify(deepIssues)}`,
+      );
 
       // one field of the first static cluster misspelt
       const clusters = (parseYaml(text) as { staticResources?: { clusters?: Json[] } }).staticResources?.clusters;
@@ -96,7 +104,10 @@ if (typeof goldens === 'string') {
         const lastKey = Object.keys(cluster).at(-1)!;
         const clusterName = renameKey(cluster, lastKey);
         const issues = types.validate(doc, TYPE_NAME.bootstrap);
-        t.ok(issues.some((i) => i.path === `staticResources.clusters[0].${clusterName}` && /unknown field/.test(i.message)), `cluster field '${lastKey}' misspelt is found`);
+        t.ok(
+          issues.some((i) => i.path === `staticResources.clusters[0].${clusterName}` && /unknown field/.test(i.message)),
+          `cluster field '${lastKey}' misspelt is found`,
+        );
       }
     });
   }

@@ -47,7 +47,10 @@ t.test('the baselines are valid', async (t) => {
 t.test('unknown fields, at the top and inside typed_config, are rejected with a suggestion', async (t) => {
   const top = { ...listener(), nmae: 'x' };
   const issues = types.validate(top, TYPE_NAME.listener);
-  t.same(issues.map((i) => i.path), ['nmae']);
+  t.same(
+    issues.map((i) => i.path),
+    ['nmae'],
+  );
   t.match(issues[0]!.message, /unknown field 'nmae' in envoy\.config\.listener\.v3\.Listener; did you mean 'name'\?/);
 
   const inner = listener();
@@ -68,7 +71,15 @@ t.test('unknown fields inside an Any nested in an Any are rejected', async (t) =
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: 'http',
               rds: { route_config_name: 'r', config_source: { ads: {} } },
-              http_filters: [{ name: 'router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', dynamic_stats: true } as Record<string, unknown> }],
+              http_filters: [
+                {
+                  name: 'router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', dynamic_stats: true } as Record<
+                    string,
+                    unknown
+                  >,
+                },
+              ],
             },
           },
         ],
@@ -80,7 +91,10 @@ t.test('unknown fields inside an Any nested in an Any are rejected', async (t) =
   delete router.dynamic_stats;
   router.dynamic_stat = true;
   const issues = types.validate(hcm, TYPE_NAME.listener);
-  t.same(issues.map((i) => i.path), [`${FILTER}.http_filters[0].typed_config.dynamic_stat`]);
+  t.same(
+    issues.map((i) => i.path),
+    [`${FILTER}.http_filters[0].typed_config.dynamic_stat`],
+  );
   t.match(issues[0]!.message, /did you mean 'dynamic_stats'/);
 });
 
@@ -108,7 +122,13 @@ t.test('wrong JSON types are rejected', async (t) => {
 t.test('bad enum names are rejected and list the valid ones', async (t) => {
   const c = cluster();
   c.lb_policy = 'ROUND_ROBINN';
-  rejects(t, c, TYPE_NAME.cluster, 'lb_policy', /'ROUND_ROBINN' is not a value of enum envoy\.config\.cluster\.v3\.Cluster\.LbPolicy; expected one of ROUND_ROBIN, LEAST_REQUEST/);
+  rejects(
+    t,
+    c,
+    TYPE_NAME.cluster,
+    'lb_policy',
+    /'ROUND_ROBINN' is not a value of enum envoy\.config\.cluster\.v3\.Cluster\.LbPolicy; expected one of ROUND_ROBIN, LEAST_REQUEST/,
+  );
 });
 
 t.test('malformed durations are rejected', async (t) => {
@@ -140,11 +160,25 @@ t.test('PGV string rules: min_len and max_len', async (t) => {
   delete l2.filter_chains[0].filters[0].typed_config.stat_prefix;
   rejects(t, l2, TYPE_NAME.listener, `${FILTER}.stat_prefix`, /at least 1 characters/);
 
-  const uriTemplate = { '@type': 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig', path_template: `/${'a'.repeat(255)}` };
-  const route = { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { path_match_policy: { name: 'uri', typed_config: uriTemplate } }, route: { cluster: 'c' } }] }] };
+  const uriTemplate = {
+    '@type': 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
+    path_template: `/${'a'.repeat(255)}`,
+  };
+  const route = {
+    name: 'r',
+    virtual_hosts: [
+      { name: 'v', domains: ['*'], routes: [{ match: { path_match_policy: { name: 'uri', typed_config: uriTemplate } }, route: { cluster: 'c' } }] },
+    ],
+  };
   t.same(types.validate(route, TYPE_NAME.route), [], '256 characters is the limit');
   uriTemplate.path_template += 'a';
-  rejects(t, route, TYPE_NAME.route, 'virtual_hosts[0].routes[0].match.path_match_policy.typed_config.path_template', /value length must be at most 256 characters/);
+  rejects(
+    t,
+    route,
+    TYPE_NAME.route,
+    'virtual_hosts[0].routes[0].match.path_match_policy.typed_config.path_template',
+    /value length must be at most 256 characters/,
+  );
 });
 
 // No field of Envoy's v3 API carries a string prefix rule, so this one is checked on a made-up message.
@@ -186,7 +220,13 @@ t.test('PGV message.required and oneof required', async (t) => {
   // ConfigSource's oneof config_source_specifier is required
   const c = cluster();
   c.eds_cluster_config.eds_config = { resource_api_version: 'V3' };
-  rejects(t, c, TYPE_NAME.cluster, 'eds_cluster_config.eds_config', /one of 'path', 'path_config_source', 'api_config_source', 'ads', 'self' is required \(oneof 'config_source_specifier'\)/);
+  rejects(
+    t,
+    c,
+    TYPE_NAME.cluster,
+    'eds_cluster_config.eds_config',
+    /one of 'path', 'path_config_source', 'api_config_source', 'ads', 'self' is required \(oneof 'config_source_specifier'\)/,
+  );
 
   const l = listener();
   delete l.filter_chains[0].filters[0].typed_config.cluster;
@@ -246,7 +286,13 @@ t.test('PGV repeated min_items, map min_pairs / key rules, enum defined_only', a
 
   const c2 = cluster();
   c2.circuit_breakers = { thresholds: [{ priority: 7 }] };
-  rejects(t, c2, TYPE_NAME.cluster, 'circuit_breakers.thresholds[0].priority', /value 7 must be one of the defined values of envoy\.config\.core\.v3\.RoutingPriority/);
+  rejects(
+    t,
+    c2,
+    TYPE_NAME.cluster,
+    'circuit_breakers.thresholds[0].priority',
+    /value 7 must be one of the defined values of envoy\.config\.core\.v3\.RoutingPriority/,
+  );
 
   const matcher = listener();
   matcher.filter_chain_matcher = {
@@ -256,7 +302,9 @@ t.test('PGV repeated min_items, map min_pairs / key rules, enum defined_only', a
     },
   };
   rejects(t, matcher, TYPE_NAME.listener, 'filter_chain_matcher.matcher_tree.exact_match_map.map', /value must contain at least 1 pair$/);
-  matcher.filter_chain_matcher.matcher_tree.exact_match_map.map['8080'] = { action: { name: 'chain', typed_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: 'c0' } } };
+  matcher.filter_chain_matcher.matcher_tree.exact_match_map.map['8080'] = {
+    action: { name: 'chain', typed_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: 'c0' } },
+  };
   t.same(types.validate(matcher, TYPE_NAME.listener), []);
 });
 
@@ -277,35 +325,60 @@ t.test('encode refuses what validate rejects', async (t) => {
   t.same(types.validate({}, 'envoy.config.nope.v3.Nope')[0]?.message, "type 'envoy.config.nope.v3.Nope' is not a message of Envoy's v3 API");
 });
 
-t.test('a bootstrap Envoy could not start from: duplicate static names, ADS over a cluster that is not static, ADS subscriptions without ads_config', async (t) => {
-  const cluster = (name: string) => ({ name, type: 'STATIC', connect_timeout: '1s' });
-  const bootstrap = {
-    static_resources: { clusters: [cluster('ads_cluster'), cluster('a'), cluster('a')], listeners: [listener(), listener()] },
-    dynamic_resources: {
-      ads_config: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'ads-cluster' } }] },
-      lds_config: { ads: {} },
-    },
-  };
-  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [
-    { path: 'static_resources.clusters[2].name', message: "duplicate static cluster name 'a' (also at static_resources.clusters[1])" },
-    { path: 'static_resources.listeners[1].name', message: "duplicate static listener name 'inbound:10.0.0.1:8080' (also at static_resources.listeners[0])" },
-    { path: 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', message: "gRPC cluster 'ads-cluster' is not a static cluster (Envoy: Unknown gRPC client cluster); define it in static_resources.clusters" },
-  ]);
-  const withoutAds = { dynamicResources: { cdsConfig: { ads: {} } } };
-  t.same(types.validate(withoutAds, TYPE_NAME.bootstrap), [{ path: 'dynamicResources.cdsConfig.ads', message: 'cds_config subscribes over ADS but dynamic_resources.ads_config is not set' }]);
-  t.throws(() => types.encode(withoutAds, TYPE_NAME.bootstrap), { name: 'EnvoyConfigError' }, 'encode refuses it too');
-});
+t.test(
+  'a bootstrap Envoy could not start from: duplicate static names, ADS over a cluster that is not static, ADS subscriptions without ads_config',
+  async (t) => {
+    const cluster = (name: string) => ({ name, type: 'STATIC', connect_timeout: '1s' });
+    const bootstrap = {
+      static_resources: { clusters: [cluster('ads_cluster'), cluster('a'), cluster('a')], listeners: [listener(), listener()] },
+      dynamic_resources: {
+        ads_config: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'ads-cluster' } }] },
+        lds_config: { ads: {} },
+      },
+    };
+    t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [
+      { path: 'static_resources.clusters[2].name', message: "duplicate static cluster name 'a' (also at static_resources.clusters[1])" },
+      { path: 'static_resources.listeners[1].name', message: "duplicate static listener name 'inbound:10.0.0.1:8080' (also at static_resources.listeners[0])" },
+      {
+        path: 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name',
+        message: "gRPC cluster 'ads-cluster' is not a static cluster (Envoy: Unknown gRPC client cluster); define it in static_resources.clusters",
+      },
+    ]);
+    const withoutAds = { dynamicResources: { cdsConfig: { ads: {} } } };
+    t.same(types.validate(withoutAds, TYPE_NAME.bootstrap), [
+      { path: 'dynamicResources.cdsConfig.ads', message: 'cds_config subscribes over ADS but dynamic_resources.ads_config is not set' },
+    ]);
+    t.throws(() => types.encode(withoutAds, TYPE_NAME.bootstrap), { name: 'EnvoyConfigError' }, 'encode refuses it too');
+  },
+);
 
 t.test('PGV repeated unique and item rules', async (t) => {
-  const route = (headers: string[]) => ({ name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', internal_redirect_policy: { response_headers_to_copy: headers } } }] }] });
+  const route = (headers: string[]) => ({
+    name: 'r',
+    virtual_hosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [{ match: { prefix: '/' }, route: { cluster: 'c', internal_redirect_policy: { response_headers_to_copy: headers } } }],
+      },
+    ],
+  });
   const at = 'virtual_hosts[0].routes[0].route.internal_redirect_policy.response_headers_to_copy';
   t.same(types.validate(route(['x-a', 'x-b']), TYPE_NAME.route), []);
   t.same(types.validate(route(['x-a', 'x-a']), TYPE_NAME.route), [{ path: `${at}[1]`, message: 'repeated value must contain unique items' }]);
-  t.same(types.validate(route(['x-a\nb']), TYPE_NAME.route), [{ path: `${at}[0]`, message: 'value does not match regex pattern ^[^\\u0000\\n\\r]*$ (HTTP_HEADER_NAME)' }]);
+  t.same(types.validate(route(['x-a\nb']), TYPE_NAME.route), [
+    { path: `${at}[0]`, message: 'value does not match regex pattern ^[^\\u0000\\n\\r]*$ (HTTP_HEADER_NAME)' },
+  ]);
 });
 
 t.test('paths are rooted at the document: a static listener inside a bootstrap', async (t) => {
   const l = listener();
   l.filter_chains[0].filters[0].typed_config.stat_prefix = '';
-  rejects(t, { static_resources: { listeners: [l] } }, TYPE_NAME.bootstrap, 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix', /at least 1 characters/);
+  rejects(
+    t,
+    { static_resources: { listeners: [l] } },
+    TYPE_NAME.bootstrap,
+    'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix',
+    /at least 1 characters/,
+  );
 });

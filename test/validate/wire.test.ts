@@ -17,9 +17,19 @@ const cluster = {
   metadata: { filter_metadata: { 'io.kuma': { answer: 42, list: ['a', true, null, { deep: 1.5 }] } } },
   load_assignment: {
     cluster_name: 'backend',
-    endpoints: [{ priority: 1, lb_endpoints: [{ load_balancing_weight: 7, endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 8080 } } } }] }],
+    endpoints: [
+      { priority: 1, lb_endpoints: [{ load_balancing_weight: 7, endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 8080 } } } }] },
+    ],
   },
-  health_checks: [{ timeout: '1s', interval: '10s', unhealthy_threshold: 2, healthy_threshold: 1, tcp_health_check: { send: { binary: Buffer.from('PING').toString('base64') } } }],
+  health_checks: [
+    {
+      timeout: '1s',
+      interval: '10s',
+      unhealthy_threshold: 2,
+      healthy_threshold: 1,
+      tcp_health_check: { send: { binary: Buffer.from('PING').toString('base64') } },
+    },
+  ],
   typed_extension_protocol_options: {
     'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
       '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
@@ -41,7 +51,9 @@ t.test('decode(encode(x)) gives x back in snake_case, with well-known types in t
     dns_refresh_rate: '1.500s',
     load_assignment: {
       cluster_name: 'backend',
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 8080 } } }, load_balancing_weight: 7 }], priority: 1 }],
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 8080 } } }, load_balancing_weight: 7 }], priority: 1 },
+      ],
     },
     typed_extension_protocol_options: {
       'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
@@ -55,7 +67,11 @@ t.test('decode(encode(x)) gives x back in snake_case, with well-known types in t
   t.same(types.decode(types.encode('-1.5s', duration), duration), '-1.500s', 'a top-level well-known type, negative');
   t.same(types.decode(types.encode('0.000000001s', duration), duration), '0.000000001s');
   t.same(types.decode(types.encode(4294967295, 'google.protobuf.UInt32Value'), 'google.protobuf.UInt32Value'), 4294967295);
-  t.same(types.decode(types.encode(0.1, 'google.protobuf.FloatValue'), 'google.protobuf.FloatValue'), 0.1, 'a float comes back as the decimal it was written as');
+  t.same(
+    types.decode(types.encode(0.1, 'google.protobuf.FloatValue'), 'google.protobuf.FloatValue'),
+    0.1,
+    'a float comes back as the decimal it was written as',
+  );
   t.same(types.decode(types.encode(16777217, 'google.protobuf.FloatValue'), 'google.protobuf.FloatValue'), 16777216, 'rounded to what a float holds');
 });
 
@@ -88,7 +104,12 @@ t.test('protobufjs, reading the same protos, agrees with the binary both ways', 
     name: 'l',
     address: { socket_address: { address: '::', port_value: 15001, ipv4_compat: true } },
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ filter_chain_match: { source_ports: [1, 2, 65535] }, filters: [{ name: 'tcp', typed_config: { type_url: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', value: tcp } }] }],
+    filter_chains: [
+      {
+        filter_chain_match: { source_ports: [1, 2, 65535] },
+        filters: [{ name: 'tcp', typed_config: { type_url: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', value: tcp } }],
+      },
+    ],
   });
   t.same(types.decode(Listener.encode(listener).finish(), TYPE_NAME.listener), {
     name: 'l',
@@ -96,7 +117,17 @@ t.test('protobufjs, reading the same protos, agrees with the binary both ways', 
     filter_chains: [
       {
         filter_chain_match: { source_ports: [1, 2, 65535] },
-        filters: [{ name: 'tcp', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'in', cluster: 'local', idle_timeout: '3600s' } }],
+        filters: [
+          {
+            name: 'tcp',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+              stat_prefix: 'in',
+              cluster: 'local',
+              idle_timeout: '3600s',
+            },
+          },
+        ],
       },
     ],
     traffic_direction: 'OUTBOUND',
