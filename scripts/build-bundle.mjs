@@ -43,25 +43,6 @@ const relativeToModule = {
   },
 };
 
-// bin/kuma-dp compiles the bundle with vm.Script to use V8's code cache, and
-// there an import() needs an experimental loader hook. Libraries left outside
-// the bundle are therefore loaded with require() (Node >= 20.19 requires ES
-// modules too), through a one-line module per library.
-const requireExternals = {
-  name: 'require-externals',
-  setup(build) {
-    build.onResolve({ filter: /.*/ }, (args) => {
-      if (args.kind !== 'dynamic-import' || args.namespace === 'required-external') return undefined;
-      const external = args.path.startsWith('node:') || EXTERNAL.some((e) => (e.endsWith('/*') ? args.path.startsWith(e.slice(0, -1)) : args.path === e));
-      return external ? { path: args.path, namespace: 'required-external' } : undefined;
-    });
-    build.onLoad({ filter: /.*/, namespace: 'required-external' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
-      loader: 'js',
-    }));
-  },
-};
-
 // undici's HTTP/1 client loads its HTTP/2 half at import, and with it
 // node:http2, node:tls and node:crypto (~15 ms). kuma-dp never lets a
 // connection become HTTP/2 (allowH2 stays off), so in the bundle that half
@@ -112,14 +93,11 @@ export async function buildBundle() {
     legalComments: 'none',
     define: { 'import.meta.url': '__kumaDpBundleUrl' },
     banner: { js: "'use strict';const __kumaDpBundleUrl=require('node:url').pathToFileURL(__filename).href;" },
-    plugins: [relativeToModule, requireExternals, lazyUndiciH2],
+    plugins: [relativeToModule, lazyUndiciH2],
     write: false,
     logLevel: 'error',
   });
-  const code = result.outputFiles[0].text;
-  if (/\bimport\(/.test(code))
-    throw new Error('build-bundle: the bundle still has an import() (bin/kuma-dp cannot run it from the code cache); load it with require-externals');
-  rmSync(`${BUNDLE_FILE}.cache`, { force: true }); // V8's code for the previous bundle (scripts/build-code-cache.mjs)
+  rmSync(`${ROOT}dist/compile-cache`, { recursive: true, force: true }); // compiled code of the previous bundle (scripts/build-code-cache.mjs)
   // Written through a rename: a test run may rebuild it while another process reads it.
   const temp = `${BUNDLE_FILE}.${process.pid}.tmp`;
   writeFileSync(temp, result.outputFiles[0].contents);

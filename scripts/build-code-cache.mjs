@@ -1,9 +1,9 @@
 // Build step, after build-bundle.mjs (and again where kuma-dp is installed,
 // e.g. in its container image, since a cache fits only the Node that made it):
-// writes V8's code cache for kuma-dp's start path, dist/kuma-dp.cjs.cache.
-// Needs no dev dependency.
+// fills Node's compile cache for kuma-dp's start path, dist/compile-cache/
+// (bin/kuma-dp enables it with module.enableCompileCache). Needs no dev dependency.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,18 +43,26 @@ export async function startLoopbackControlPlane(name) {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
-export const CODE_CACHE_FILE = `${ROOT}dist/kuma-dp.cjs.cache`;
+/** Where bin/kuma-dp keeps Node's compile cache. */
+export const COMPILE_CACHE_DIR = `${ROOT}dist/compile-cache`;
+
+/** Every file under dir and its total size. */
+function filesUnder(dir) {
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return { files: files.length, size: files.reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0) };
+}
 
 /**
- * V8's code cache for the start path: compiled code that bin/kuma-dp hands to
- * V8 with the bundle, so a start skips compiling it (measured: ~20 ms of a
- * ~225 ms start on a 2-core VM). V8 fills it with what a run compiled, so this
- * runs `kuma-dp run` once, as on a pod: against a control plane on loopback
- * that answers /bootstrap, with an Envoy double (a shell script) that exits at
- * once. Resolves with { size }, or { reason } when that run failed: kuma-dp
- * works without a cache, only starts slower.
+ * Node's compile cache for the start path: V8's compiled code for the bundle
+ * and the libraries a start loads, so a start skips compiling them. Node
+ * writes it for what a run compiled, so this runs `kuma-dp run` once, as on a
+ * pod: against a control plane on loopback that answers /bootstrap, with an
+ * Envoy double (a shell script) that exits at once. Resolves with
+ * { files, size }, or { reason } when that run failed: kuma-dp works without
+ * a cache, only starts slower.
  */
 export async function buildCodeCache() {
+  rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true }); // entries for an earlier bundle or Node
   const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-code-cache-'));
   const cp = await startLoopbackControlPlane('code-cache');
   try {
@@ -81,9 +89,14 @@ export async function buildCodeCache() {
       '--drain-time',
       '0s',
     ];
-    // Without the caller's KUMA_* settings (they override flags) and NODE_OPTIONS (e.g. a test runner's hooks, which change V8's flags and with them the cache).
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KUMA_') && name !== 'NODE_OPTIONS'));
-    Object.assign(env, { KUMA_DP_BUILD_CODE_CACHE: '1', KUMA_READINESS_PORT: '0' });
+    // Without the caller's KUMA_* settings (they override flags), NODE_OPTIONS (e.g. a test runner's hooks, which change V8's flags and with them
+    // the cache) and Node's own compile-cache settings (they would send the cache elsewhere or nowhere).
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([name]) => !name.startsWith('KUMA_') && !name.startsWith('NODE_COMPILE_CACHE') && !/^NODE_(OPTIONS|DISABLE_COMPILE_CACHE)$/.test(name),
+      ),
+    );
+    env.KUMA_READINESS_PORT = '0';
     let stderr = '';
     const code = await new Promise((resolve) => {
       const child = spawn(process.execPath, [`${ROOT}bin/kuma-dp`, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -91,7 +104,11 @@ export async function buildCodeCache() {
       child.on('exit', resolve);
     });
     if (code !== 0) return { reason: `kuma-dp run exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` };
-    return { size: statSync(CODE_CACHE_FILE).size };
+    // Node writes the files for its own user only; kuma-dp may run as another one (the image's `node` user), which only needs to read them.
+    chmodSync(COMPILE_CACHE_DIR, 0o755);
+    for (const e of readdirSync(COMPILE_CACHE_DIR, { recursive: true, withFileTypes: true }))
+      chmodSync(join(e.parentPath, e.name), e.isDirectory() ? 0o755 : 0o644);
+    return filesUnder(COMPILE_CACHE_DIR);
   } finally {
     cp.close();
     rmSync(dir, { recursive: true, force: true });
@@ -102,6 +119,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const started = performance.now();
   const cache = await buildCodeCache();
   const ms = Math.round(performance.now() - started);
-  if (cache.size) console.log(`build-code-cache: ${CODE_CACHE_FILE} (${Math.round(cache.size / 1024)} KiB) in ${ms} ms`);
+  if (cache.size) console.log(`build-code-cache: ${COMPILE_CACHE_DIR} (${cache.files} files, ${Math.round(cache.size / 1024)} KiB) in ${ms} ms`);
   else console.log(`build-code-cache: no code cache, kuma-dp will start without one (${cache.reason})`);
 }
