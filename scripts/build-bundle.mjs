@@ -2,14 +2,13 @@
 // CommonJS file, dist/kuma-dp.cjs, which bin/kuma-dp runs.
 //
 // Why: a sidecar pays its start-up once per pod. Node loads ~70 separate ES
-// modules (ours, js-yaml's, undici's client) about 100 ms slower than one
+// modules (ours and js-yaml's) about 100 ms slower than one
 // CommonJS file with the same code (measured with `npm run bench:startup`).
 // The code is tsc's output, unchanged; only how it is packaged differs.
 //
 // Libraries used only after Envoy is started, or only by other commands, stay
 // outside the bundle and load from node_modules when needed.
 import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -43,42 +42,6 @@ const relativeToModule = {
   },
 };
 
-// undici's HTTP/1 client loads its HTTP/2 half at import, and with it
-// node:http2, node:tls and node:crypto (~15 ms). kuma-dp never lets a
-// connection become HTTP/2 (allowH2 stays off), so in the bundle that half
-// loads on first use instead: a function with the same signature that
-// requires the real module when called.
-const LAZY_H2 = '?undici-h2';
-export const lazyUndiciH2 = {
-  name: 'lazy-undici-h2',
-  setup(build) {
-    build.onResolve({ filter: /^\.\/client-h2\.js$/ }, async (args) => {
-      if (!/[/\\]undici[/\\]lib[/\\]dispatcher[/\\]client\.js$/.test(args.importer)) return undefined;
-      // The stand-in is only right while client.js takes one function from client-h2.js and calls it per connection.
-      const { readFile } = await import('node:fs/promises');
-      const importer = await readFile(args.importer, 'utf8');
-      const real = await readFile(join(dirname(args.importer), 'client-h2.js'), 'utf8');
-      const uses = importer.match(/\bconnectH2\b/g)?.length ?? 0;
-      if (!/^const connectH2 = require\('\.\/client-h2\.js'\)$/m.test(importer) || uses !== 2 || !/^module\.exports = connectH2$/m.test(real)) {
-        return {
-          errors: [
-            {
-              text: `undici's ${args.importer} no longer uses client-h2.js as one function called per connection: update or drop lazy-undici-h2 in scripts/build-bundle.mjs`,
-            },
-          ],
-        };
-      }
-      return { path: join(dirname(args.importer), 'client-h2.js'), namespace: 'lazy-undici-h2' };
-    });
-    build.onLoad({ filter: /.*/, namespace: 'lazy-undici-h2' }, (args) => ({
-      contents: `let real;\nmodule.exports = function connectH2(...args) {\n  real ??= require(${JSON.stringify(args.path + LAZY_H2)});\n  return real(...args);\n};\n`,
-      loader: 'js',
-      resolveDir: dirname(args.path),
-    }));
-    build.onResolve({ filter: /\?undici-h2$/ }, (args) => ({ path: args.path.slice(0, -LAZY_H2.length) }));
-  },
-};
-
 export async function buildBundle() {
   const result = await esbuild.build({
     entryPoints: [ENTRY],
@@ -93,7 +56,7 @@ export async function buildBundle() {
     legalComments: 'none',
     define: { 'import.meta.url': '__kumaDpBundleUrl' },
     banner: { js: "'use strict';const __kumaDpBundleUrl=require('node:url').pathToFileURL(__filename).href;" },
-    plugins: [relativeToModule, lazyUndiciH2],
+    plugins: [relativeToModule],
     write: false,
     logLevel: 'error',
   });

@@ -27,14 +27,11 @@ function postWithNodeHttp(done) {
   req.end(body);
 }
 
+// undici's public API, for the comparison that chose node:http for src/bootstrap/client.ts.
 function postWithUndici(done) {
-  // The same deep imports and V8 flag as src/bootstrap/client.ts.
-  require('node:v8').setFlagsFromString('--liftoff-only');
-  const Client = require('undici/lib/dispatcher/client.js');
-  const request = require('undici/lib/api/api-request.js');
+  const { Client } = require('undici');
   const cp = new Client(cpUrl);
-  request
-    .call(cp, { path: '/bootstrap', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body })
+  cp.request({ path: '/bootstrap', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body })
     .then((res) => res.body.text())
     .then(done);
 }

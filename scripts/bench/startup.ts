@@ -139,8 +139,6 @@ async function interleaved(measures: ReadonlyArray<{ label: string; run: () => P
 async function bundledFloorClient(): Promise<string> {
   const esbuild = await import('esbuild');
   const outfile = join(dir, 'floor-client-bundled.cjs');
-  // With the agent bundle's deferral of undici's HTTP/2 half, so both pay the same for undici.
-  const { lazyUndiciH2 } = (await import(pathToFileURL(join(ROOT, 'scripts/build-bundle.mjs')).href)) as { lazyUndiciH2: import('esbuild').Plugin };
   await esbuild.build({
     entryPoints: [join(ROOT, 'scripts/bench/floor-client.cjs')],
     bundle: true,
@@ -151,7 +149,6 @@ async function bundledFloorClient(): Promise<string> {
     minifySyntax: true,
     outfile,
     logLevel: 'error',
-    plugins: [lazyUndiciH2],
   });
   return outfile;
 }

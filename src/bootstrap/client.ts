@@ -1,7 +1,12 @@
 // Fetches Envoy's bootstrap from the control plane: `POST <cp>/bootstrap`,
 // retried as Kuma's kuma-dp does (remote_bootstrap.go), with errors that say
 // what to change.
-import { setFlagsFromString } from 'node:v8';
+//
+// node:http/node:https rather than undici: one small POST per attempt needs
+// nothing undici adds, and on Node 24 with the compile cache a program doing
+// that POST starts ~10 ms after `node -e 0` with node:http against ~50 ms with
+// undici 8's Client bundled (its index brings fetch, WebSocket, caches...).
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
 import { formatDuration } from '../util/duration.js';
@@ -41,33 +46,61 @@ const UNKNOWN_CA = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-type ClientClass = typeof import('undici').Client;
-type RequestFn = typeof import('undici/lib/api/api-request.js');
-let undici: Promise<{ Client: ClientClass; request: RequestFn }> | undefined;
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-// Only undici's HTTP/1 client and its request helper: the package's index
-// loads fetch, WebSocket, caches and more, which triples the import cost.
-//
-// undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it
-// with its baseline compiler (Liftoff), then re-optimises it on background
-// threads, and process exit waits for those: on a busy 2-core host a stopping
-// agent lingered ~1 s after a bootstrap fetch. The baseline code parses one
-// small response per attempt just as well, so the optimising tier is turned
-// off (this agent runs no other WebAssembly).
-/** Starts loading the HTTP client now (e.g. while Envoy's version is read), so the first request does not wait for it. */
+let https: Promise<typeof import('node:https')> | undefined;
+
+// node:https brings node:tls and node:crypto: loaded only for an https:// control plane.
+/** Starts loading the TLS client now (e.g. while Envoy's version is read), so the first request does not wait for it. */
 export function preloadHttpClient(): void {
-  loadUndici().catch(() => undefined); // a failure surfaces at the request
+  loadHttps().catch(() => undefined); // a failure surfaces at the request
 }
 
-function loadUndici(): Promise<{ Client: ClientClass; request: RequestFn }> {
-  if (!undici) {
-    setFlagsFromString('--liftoff-only');
-    undici = Promise.all([import('undici/lib/dispatcher/client.js'), import('undici/lib/api/api-request.js')]).then(([client, request]) => ({
-      Client: client.default,
-      request: request.default,
-    }));
-  }
-  return undici;
+function loadHttps(): Promise<typeof import('node:https')> {
+  https ??= import('node:https');
+  return https;
+}
+
+interface Answer {
+  status: number;
+  contentType: string | undefined;
+  text: string;
+}
+
+/** One POST on its own connection (closed after the answer: the next attempt is seconds away). */
+async function post(url: URL, body: string, options: FetchBootstrapOptions, signal: AbortSignal): Promise<Answer> {
+  const target = new URL(`/bootstrap${url.search}`, url.origin);
+  const common: RequestOptions = {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    agent: false,
+    signal,
+  };
+  const tls = url.protocol === 'https:' ? await loadHttps() : undefined;
+  return new Promise((resolve, reject) => {
+    const onResponse = (res: IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+        else req.destroy(new UserError(`the control plane at ${url.origin} answered /bootstrap with more than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB`));
+      });
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    };
+    const req = tls
+      ? tls.request(
+          target,
+          { ...common, minVersion: 'TLSv1.2', rejectUnauthorized: !options.skipVerify, ...(options.caCertPem ? { ca: options.caCertPem } : {}) },
+          onResponse,
+        )
+      : httpRequest(target, common, onResponse);
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** A failed attempt that another attempt may fix; `hint` selects Kuma's advice. */
@@ -142,9 +175,14 @@ function transportFailure(err: unknown, url: URL, options: FetchBootstrapOptions
       `the control plane's certificate at ${url.origin} ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${code}); check it and this host's clock, ${skip}`,
     );
   }
-  if (code.startsWith('ERR_SSL_')) {
-    const reason = (err as { reason?: string }).reason ?? code;
-    const plainHttp = code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? '; if the control plane serves plain HTTP there, use http:// in --cp-address' : '';
+  // OpenSSL's failures come as ERR_SSL_* with a reason, or, when they surface while the request is written, as EPROTO with the reason in the message.
+  const openSslReason = /SSL routines:[^:]*:([^:]+):/.exec(message)?.[1];
+  if (code.startsWith('ERR_SSL_') || (code === 'EPROTO' && openSslReason)) {
+    const reason = (err as { reason?: string }).reason ?? openSslReason ?? code;
+    const plainHttp =
+      code === 'ERR_SSL_WRONG_VERSION_NUMBER' || reason === 'wrong version number'
+        ? '; if the control plane serves plain HTTP there, use http:// in --cp-address'
+        : '';
     return new RetryableFailure(`TLS handshake with ${url.origin} failed (${reason})${plainHttp}`);
   }
   return new RetryableFailure(`request to ${url.origin} failed: ${code && !message.includes(code) ? `${code} ` : ''}${message}`);
@@ -186,42 +224,20 @@ export async function fetchBootstrap(request: BootstrapRequest, options: FetchBo
   if (url.protocol === 'https:' && options.skipVerify) {
     log.warn('--skip-verify is set: the control plane certificate will not be verified');
   }
-  const { Client, request: send } = await loadUndici();
-  const client = new Client(url.origin, {
-    connect: {
-      minVersion: 'TLSv1.2',
-      rejectUnauthorized: !options.skipVerify,
-      ...(options.caCertPem ? { ca: options.caCertPem } : {}),
-    },
-    connectTimeout: timeoutMs,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
-  const path = `/bootstrap${url.search}`;
   const body = serializeBootstrapRequest(request);
 
   const attempt = async (): Promise<BootstrapResult> => {
     const timeout = AbortSignal.timeout(timeoutMs);
-    let status: number;
-    let contentType: string | undefined;
-    let text: string;
+    let answer: Answer;
     try {
-      const res = await send.call(client, {
-        path,
-        method: 'POST',
-        headers: { accept: 'application/json', 'content-type': 'application/json' },
-        body,
-        signal: AbortSignal.any([options.signal, timeout]),
-      });
-      status = res.statusCode;
-      const header = res.headers['content-type'];
-      contentType = Array.isArray(header) ? header[0] : header;
-      text = await res.body.text();
+      answer = await post(url, body, options, AbortSignal.any([options.signal, timeout]));
     } catch (err) {
       if (options.signal.aborted) throw abortError();
       if (timeout.aborted) throw new RetryableFailure(`no answer from ${url.origin} within ${formatDuration(timeoutMs)}`);
+      if (err instanceof UserError) throw err;
       throw transportFailure(err, url, options);
     }
+    const { status, contentType, text } = answer;
     // A CP that echoes the request must not get the token into our messages.
     if (status !== 200) throw statusFailure(status, request.dataplaneToken ? text.replaceAll(request.dataplaneToken, '[redacted]') : text, request);
     try {
@@ -266,7 +282,5 @@ export async function fetchBootstrap(request: BootstrapRequest, options: FetchBo
       );
     }
     throw err;
-  } finally {
-    client.destroy().catch(() => undefined);
   }
 }

@@ -32,7 +32,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
   try {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
-    // The bootstrap client (undici) and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
+    // The bootstrap client and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
     const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js'), import('../bootstrap/host.js')]);
     bootstrapModules.then(
       ([, client]) => client.preloadHttpClient(),

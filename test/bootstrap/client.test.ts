@@ -90,6 +90,9 @@ t.test('garbage answers give a clear error, without retrying', async (t) => {
   const noField = await cp(t, () => ({ status: 200, contentType: 'application/json', body: '{"kumaSidecarConfiguration":{}}' }));
   await t.rejects(fetchBootstrap(request, options(noField.url)), { message: /no "bootstrap" field/ });
   t.equal(noField.requests.length, 1);
+  const endless = await cp(t, () => ({ status: 200, contentType: 'application/json', body: 'x'.repeat(17 * 1024 * 1024) }));
+  await t.rejects(fetchBootstrap(request, options(endless.url)), { name: 'UserError', message: /answered \/bootstrap with more than 16 MiB/ });
+  t.equal(endless.requests.length, 1, 'not retried');
 });
 
 t.test('refused connections, 404s and 5xx are retried until the CP answers', async (t) => {
@@ -180,7 +183,7 @@ t.test('abort stops the wait between retries and a request in flight within a se
   await t.rejects(fetchBootstrap(request, options(hanging.url, { signal: before.signal })), { name: 'AbortError' }, 'already aborted');
 });
 
-t.test('a process stopped while retrying exits promptly (undici leaves no work that delays exit)', async (t) => {
+t.test('a process stopped while retrying exits promptly (the HTTP client leaves no work that delays exit)', async (t) => {
   const server = await cp(t, () => ({ status: 503 }));
   const child = start(process.execPath, [new URL('./fetch-child.js', import.meta.url).pathname, server.url]);
   t.teardown(() => child.kill('SIGKILL'));
