@@ -24,6 +24,11 @@ if (envoy.real) {
   process.stdout.write(banner.join('\n') + '\n');
 }
 
+/** The part of the control plane's dataplane list the demo shows. */
+interface DataplaneList {
+  items?: Array<{ name: string }>;
+}
+
 const cleanups: Array<() => Promise<unknown>> = [];
 /** Each process's output, shown only when the demo fails. */
 const outputs: Array<[string, () => string]> = [];
@@ -72,8 +77,8 @@ try {
     { timeoutMs: 30_000 },
   );
   say(`GET ${url} (web's outbound to backend) → "${reply}"`);
-  const dataplanes = await cp.api('GET', '/meshes/default/dataplanes');
-  say(`the control plane knows: ${(dataplanes.json?.items ?? []).map((d: { name: string }) => d.name).join(', ')}`);
+  const dataplanes = (await cp.api('GET', '/meshes/default/dataplanes')).json as DataplaneList | undefined;
+  say(`the control plane knows: ${(dataplanes?.items ?? []).map((d) => d.name).join(', ')}`);
 
   if (keep) {
     say('running; try: curl ' + url + '   (Ctrl-C stops everything)');

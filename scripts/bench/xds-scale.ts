@@ -108,6 +108,8 @@ class Proxy {
   }
 }
 
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 /** A timestamp comparable between threads. */
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -130,13 +132,19 @@ async function runProxies({ target, from, to, delta }: WorkerData): Promise<void
   const clients: AdsClient<AnyResponse>[] = [];
   await AdsClient.open<AnyResponse>({ target, nodeId: 'warm-up', headersOnly: true }).then((c) => c.close()); // loads the protos before timing starts
   port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
-  port.on('message', async (message: string) => {
+  const openProxies = async () => {
+    for (let i = from; i < to; i++) {
+      const client = await AdsClient.open<AnyResponse>({ target, nodeId: `default.dp-${i}`, headersOnly: true, delta });
+      clients.push(client);
+      new Proxy(client, delta, (event) => port.postMessage({ ...event, i } satisfies WorkerMessage)).start();
+    }
+  };
+  port.on('message', (message: string) => {
     if (message === 'go') {
-      for (let i = from; i < to; i++) {
-        const client = await AdsClient.open<AnyResponse>({ target, nodeId: `default.dp-${i}`, headersOnly: true, delta });
-        clients.push(client);
-        new Proxy(client, delta, (event) => port.postMessage({ ...event, i } satisfies WorkerMessage)).start();
-      }
+      openProxies().catch((err: unknown) => {
+        console.error(`proxy worker for dp-${from}..dp-${to - 1} failed: ${errorMessage(err)}`);
+        process.exit(1); // in a worker, this ends the worker's thread
+      });
     } else if (message === 'close') {
       for (const c of clients) c.close();
       port.close();
@@ -222,7 +230,7 @@ async function runOnce(n: number, changes: number, delta: boolean, cpNodeArgs: s
           lastEdsAt[m.i] = m.at;
         }
       });
-      worker.on('error', (err) => console.error(`proxy worker ${w} failed: ${err.message}`));
+      worker.on('error', (err: unknown) => console.error(`proxy worker ${w} failed: ${errorMessage(err)}`));
       workers.push(worker);
     }
     await waitFor('the proxy workers to load', () => ready === workers.length, { timeoutMs: 30_000 });

@@ -1,5 +1,5 @@
 // Facts about this host that kuma-dp reports in the bootstrap request.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 
 const CGROUP_MEMORY_LIMITS = [
@@ -15,7 +15,7 @@ export async function detectMaxMemory(paths: readonly string[] = CGROUP_MEMORY_L
   for (const path of paths) {
     let text: string;
     try {
-      text = readFileSync(path, 'utf8').trim();
+      text = (await readFile(path, 'utf8')).trim();
     } catch {
       continue;
     }

@@ -76,20 +76,27 @@ function resolve(spec: FlagSpec, flags: Values, env: NodeJS.ProcessEnv): { value
   return { value: flags[spec.name], from: `--${spec.name}` };
 }
 
+/** A flag's value as text: what was typed; a repeated flag's values joined by commas; an object as JSON. */
+function text(value: unknown): string {
+  if (Array.isArray(value)) return value.map(text).join(',');
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
 function asNumber(value: unknown, from: string, min: number, max: number): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`${from}: '${String(value)}' must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`${from}: '${text(value)}' must be a whole number from ${min} to ${max}`);
   return n;
 }
 
 function asBoolean(value: unknown, from: string): boolean {
   if (typeof value === 'boolean') return value;
   if (value === undefined) return false;
-  const text = String(value).toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
-  if (['0', 'false', 'no', 'off', ''].includes(text)) return false;
-  throw new UserError(`${from}: '${String(value)}' must be true or false`);
+  const word = text(value).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(word)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(word)) return false;
+  throw new UserError(`${from}: '${text(value)}' must be true or false`);
 }
 
 function oneOf<T extends string>(value: string, from: string, allowed: readonly T[]): T {
@@ -97,7 +104,7 @@ function oneOf<T extends string>(value: string, from: string, allowed: readonly 
   return value as T;
 }
 
-const optionalString = (value: unknown): string | undefined => (value === undefined || value === '' ? undefined : String(value));
+const optionalString = (value: unknown): string | undefined => (value === undefined || value === '' ? undefined : text(value));
 
 export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentConfig {
   const get = (name: string) => {
@@ -193,8 +200,8 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       restart,
     },
     metrics: {
-      certPath: String(get('metrics-cert-path').value ?? ''),
-      keyPath: String(get('metrics-key-path').value ?? ''),
+      certPath: text(get('metrics-cert-path').value ?? ''),
+      keyPath: text(get('metrics-key-path').value ?? ''),
       ...(metricsAddress ? { address: hostPort(metricsAddress, get('metrics-address').from) } : {}),
       aggregate,
     },

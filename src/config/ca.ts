@@ -1,6 +1,6 @@
 // The CA that verifies the control plane: inline PEM (KUMA_CONTROL_PLANE_CA_CERT)
 // or a file (--ca-cert-file), read and checked the same way by `run` and `doctor`.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { UserError } from '../util/errors.js';
 
 export async function readCaCert(controlPlane: { caCertPem?: string; caCertFile?: string }): Promise<string | undefined> {
@@ -9,7 +9,7 @@ export async function readCaCert(controlPlane: { caCertPem?: string; caCertFile?
   if (!path) return undefined;
   let pem: string;
   try {
-    pem = readFileSync(path, 'utf8');
+    pem = await readFile(path, 'utf8');
   } catch (err) {
     throw new UserError(`--ca-cert-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }

@@ -1,6 +1,6 @@
 // The dataplane token: one line, JWT-shaped. It is sent to the control plane
 // and otherwise only ever written to a 0600 file; it never reaches a log.
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { UserError } from '../util/errors.js';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -19,7 +19,7 @@ export function checkTokenShape(token: string, from: string): string {
 export async function readTokenFile(path: string): Promise<string> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (err) {
     throw new UserError(`--dataplane-token-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }

@@ -53,20 +53,21 @@ export class SdNotifier implements Component {
 
   constructor(private readonly opts: NotifyOptions) {}
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
     this.binary = this.opts.binary ?? findOnPath('systemd-notify');
     if (!this.binary) {
       this.opts.log.warn(
         'NOTIFY_SOCKET is set but systemd-notify is not on PATH, so systemd is not told when Envoy is ready; install systemd, or unset NOTIFY_SOCKET and use Type=exec',
       );
-      return;
+      return Promise.resolve();
     }
     this.onPhase(this.opts.lifecycle.phase);
     this.unsubscribe = this.opts.lifecycle.onPhase((phase) => this.onPhase(phase));
     if (this.opts.watchdogMs) {
-      this.watchdog = setInterval(() => this.send(['WATCHDOG=1']), Math.max(1, Math.floor(this.opts.watchdogMs / 2)));
+      this.watchdog = setInterval(() => this.post(['WATCHDOG=1']), Math.max(1, Math.floor(this.opts.watchdogMs / 2)));
       this.watchdog.unref();
     }
+    return Promise.resolve();
   }
 
   async stop(): Promise<void> {
@@ -77,9 +78,14 @@ export class SdNotifier implements Component {
 
   private onPhase(phase: Phase): void {
     const status = `STATUS=${STATUS[phase]}`;
-    if (phase === 'live') this.send(['READY=1', status]);
-    else if (phase === 'draining') this.send(['STOPPING=1', status]);
-    else this.send([status]);
+    if (phase === 'live') this.post(['READY=1', status]);
+    else if (phase === 'draining') this.post(['STOPPING=1', status]);
+    else this.post([status]);
+  }
+
+  /** send() for callers that do not wait: a message that cannot be sent is logged, not thrown. */
+  private post(assignments: string[]): void {
+    this.send(assignments).catch((err: unknown) => this.opts.log.warn('could not notify systemd', { message: assignments.join(' '), error: err }));
   }
 
   /** Queues one message; messages go out one at a time, in order. */

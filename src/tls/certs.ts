@@ -39,7 +39,7 @@ function serialNumber(): string {
 }
 
 async function generateKeys(): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return await crypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify']);
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {

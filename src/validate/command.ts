@@ -42,7 +42,8 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
       const typeUrl = isObject(resource) ? resource['@type'] : undefined;
       if (typeof typeUrl !== 'string')
         return [{ path: `[${i}]`, message: 'each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)' }];
-      const { '@type': _ignored, ...fields } = resource as Record<string, unknown>;
+      const fields = { ...(resource as Record<string, unknown>) };
+      delete fields['@type'];
       return types
         .validate(fields, typeUrl)
         .map((issue) => ({ path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}`, message: issue.message }));

@@ -345,7 +345,8 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'string') return `'${v.length > 60 ? `${v.slice(0, 57)}...` : v}'`;
   if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || v === undefined) return `${typeof v} ${String(v)}`;
+  return typeof v; // a symbol or a function: no parser gives one
 }
 
 export const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { FieldDesc, Rules } from './descriptor.js';
 import type { Reader } from './json-reader.js';
-import { WELL_KNOWN, type NMessage, type NValue } from './schema.js';
+import { WELL_KNOWN, type NMessage, type NScalarKey, type NValue } from './schema.js';
 
 type Num = number | bigint;
 
@@ -28,7 +28,7 @@ export function checkFieldRules(reader: Reader, field: FieldDesc, value: NValue 
     if (map.no_sparse === true) return;
     for (const [k, v] of entries) {
       const at = `${path}[${JSON.stringify(typeof k === 'bigint' ? k.toString() : k)}]`;
-      if (map.keys) checkSingle(reader, map.keys as Rules, { ...field, type: field.mapKey, kind: 'scalar' }, k as NValue, at, true);
+      if (map.keys) checkSingle(reader, map.keys as Rules, { ...field, type: field.mapKey, kind: 'scalar' }, k, at, true);
       if (map.values) checkSingle(reader, map.values as Rules, field, v, at, true);
     }
     return;
@@ -59,8 +59,13 @@ export function checkFieldRules(reader: Reader, field: FieldDesc, value: NValue 
 function valueKey(v: NValue): string {
   if (typeof v !== 'object') return `${typeof v}:${String(v)}`;
   if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('base64')}`;
-  if (Array.isArray(v)) return `[${v.map((x) => (Array.isArray(x) ? `${String(x[0])}=${valueKey(x[1] as NValue)}` : valueKey(x))).join(',')}]`;
+  if (Array.isArray(v)) return `[${v.map((x) => (Array.isArray(x) ? entryKey(x as [NScalarKey, NValue]) : valueKey(x))).join(',')}]`;
   return `{${[...v.values].map(([f, x]) => `${f.id}:${valueKey(x)}`).join(',')}}`;
+}
+
+/** A map entry's part of valueKey(): lists do not nest in protobuf, so an array inside a list is a map's [key, value]. */
+function entryKey([key, value]: [NScalarKey, NValue]): string {
+  return `${String(key)}=${valueKey(value)}`;
 }
 
 function countRules(reader: Reader, rules: Rules, count: number, what: string, path: string, minKey: string, maxKey: string): void {
@@ -101,7 +106,7 @@ function checkScalar(reader: Reader, kind: string, rules: Rules, value: NValue, 
   if (kind === 'string') return checkString(reader, rules, value as string, path);
   if (kind === 'bytes') return checkBytes(reader, rules, value as Uint8Array, path);
   if (kind === 'bool') {
-    if (rules.const !== undefined && value !== rules.const) reader.issue(path, `value must equal ${String(rules.const)}`);
+    if (rules.const !== undefined && value !== rules.const) reader.issue(path, `value must equal ${showRule(rules.const)}`);
     return;
   }
   if (kind === 'enum') {
@@ -121,7 +126,7 @@ function checkScalar(reader: Reader, kind: string, rules: Rules, value: NValue, 
 function checkMembership(reader: Reader, rules: Rules, value: Num | string, path: string): void {
   const eq = (rule: unknown) =>
     typeof value === 'bigint' ? toNum(rule) !== undefined && BigInt(toNum(rule)!) === value : rule === value || Number(rule) === value;
-  if (rules.const !== undefined && !eq(rules.const)) reader.issue(path, `value must equal ${String(rules.const)}`);
+  if (rules.const !== undefined && !eq(rules.const)) reader.issue(path, `value must equal ${showRule(rules.const)}`);
   const inList = asList(rules.in);
   if (inList.length > 0 && !inList.some(eq)) reader.issue(path, `value must be in list [${inList.join(', ')}]`);
   const notIn = asList(rules.not_in);
@@ -153,9 +158,9 @@ function checkRange(reader: Reader, rules: Rules, value: Num, path: string, show
       );
     }
   } else if (!aboveLower) {
-    reader.issue(path, `value ${show(value)} must be greater than ${gt !== undefined ? '' : 'or equal to '}${show(lower!)}`);
+    reader.issue(path, `value ${show(value)} must be greater than ${gt !== undefined ? '' : 'or equal to '}${show(lower)}`);
   } else if (!belowUpper) {
-    reader.issue(path, `value ${show(value)} must be less than ${lt !== undefined ? '' : 'or equal to '}${show(upper!)}`);
+    reader.issue(path, `value ${show(value)} must be less than ${lt !== undefined ? '' : 'or equal to '}${show(upper)}`);
   }
 }
 
@@ -165,7 +170,7 @@ function checkString(reader: Reader, rules: Rules, s: string, path: string): voi
   const bytes = Buffer.byteLength(s);
   const n = (k: string) => (rules[k] === undefined ? undefined : Number(toNum(rules[k])));
   const fail = (message: string) => reader.issue(path, message);
-  if (rules.const !== undefined && s !== rules.const) fail(`value must equal '${String(rules.const)}'`);
+  if (rules.const !== undefined && s !== rules.const) fail(`value must equal '${showRule(rules.const)}'`);
   if (n('len') !== undefined && chars !== n('len')) fail(`value length must be ${n('len')} characters`);
   if (n('min_len') !== undefined && chars < n('min_len')!) fail(`value length must be at least ${n('min_len')} characters`);
   if (n('max_len') !== undefined && chars > n('max_len')!) fail(`value length must be at most ${n('max_len')} characters`);
@@ -249,8 +254,22 @@ function toNum(v: unknown): Num | undefined {
   if (typeof v === 'number' || typeof v === 'bigint') return v;
   if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
   // protobufjs gives 64-bit option values as Long-like objects
-  if (v && typeof v === 'object' && 'low' in v && 'high' in v) return BigInt(String(v));
+  if (v && typeof v === 'object' && 'low' in v && 'high' in v) return longValue(v);
   return undefined;
+}
+
+/** The value of a Long (two 32-bit halves, signed unless `unsigned`), as Long's own toString() gives it. */
+function longValue(long: { low: unknown; high: unknown; unsigned?: unknown }): bigint {
+  const bits = (BigInt(Number(long.high) >>> 0) << 32n) | BigInt(Number(long.low) >>> 0);
+  return long.unsigned === true ? bits : BigInt.asIntN(64, bits);
+}
+
+/** A rule's value (`const`) as the messages show it: strings as they are, numbers (also 64-bit) in decimal. */
+function showRule(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return String(v);
+  const n = toNum(v);
+  return n === undefined ? JSON.stringify(v) : String(n);
 }
 
 const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -270,10 +289,18 @@ function compile(pattern: string): RegExp | null {
   return re;
 }
 
+// The well-known patterns. The two that reject control characters are spelled
+// as escapes in a string (a failing value's message quotes the pattern's source).
+const NO_NUL_CR_LF = '^[^\\u0000\\n\\r]*$';
+const NO_CONTROL_BUT_TAB = '^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$';
+const HEADER_STRING = new RegExp(NO_NUL_CR_LF); // strict: false
+const HTTP_HEADER_NAME = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
+const HTTP_HEADER_VALUE = new RegExp(NO_CONTROL_BUT_TAB);
+
 function wellKnownRegex(name: string, strict: boolean): RegExp | undefined {
-  if (!strict) return /^[^\u0000\n\r]*$/;
-  if (name === 'HTTP_HEADER_NAME') return /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
-  if (name === 'HTTP_HEADER_VALUE') return /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;
+  if (!strict) return HEADER_STRING;
+  if (name === 'HTTP_HEADER_NAME') return HTTP_HEADER_NAME;
+  if (name === 'HTTP_HEADER_VALUE') return HTTP_HEADER_VALUE;
   return undefined;
 }
 

@@ -2,13 +2,22 @@ import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildBootstrapRequest, serializeBootstrapRequest, goOperatingSystem, type BootstrapRequestInput } from '../../src/bootstrap/request.js';
+import {
+  buildBootstrapRequest,
+  serializeBootstrapRequest,
+  goOperatingSystem,
+  type BootstrapRequest,
+  type BootstrapRequestInput,
+} from '../../src/bootstrap/request.js';
 import { detectMaxMemory } from '../../src/bootstrap/host.js';
 
 // The inputs of Kuma's remote_bootstrap_test.go cases, and the request bodies
 // its golden files (app/kuma-dp/pkg/dataplane/envoy/testdata) record for them.
 const dataplaneResource =
   '{"type":"Dataplane","mesh":"demo","name":"sample","creationTime":"0001-01-01T00:00:00Z","modificationTime":"0001-01-01T00:00:00Z","kri":"kri_dp_demo___sample_"}';
+
+/** A request body as the control plane reads it. */
+const parseBody = (body: string) => JSON.parse(body) as BootstrapRequest;
 
 const kumaInputs: BootstrapRequestInput = {
   mesh: 'demo',
@@ -75,20 +84,22 @@ function expectedBody(over: {
   );
 }
 
-t.test('metrics TLS and dynamic metadata: bootstrap-request-metrics-metadata.golden.json', async (t) => {
+t.test('metrics TLS and dynamic metadata: bootstrap-request-metrics-metadata.golden.json', (t) => {
   const body = serializeBootstrapRequest(
     buildBootstrapRequest({ ...kumaInputs, dynamicMetadata: { test: 'value' }, metricsCertPath: '/tmp/cert.pem', metricsKeyPath: '/tmp/key.pem' }),
   );
   t.equal(body, expectedBody({ token: 'token', dynamicMetadata: { test: 'value' }, certPath: '/tmp/cert.pem', keyPath: '/tmp/key.pem' }));
   t.match(body, /^{\n "mesh": "demo",\n "name": "sample",/, 'one-space indent as Go MarshalIndent');
+  t.end();
 });
 
-t.test('token from a file: bootstrap-request-token-path.golden.json', async (t) => {
+t.test('token from a file: bootstrap-request-token-path.golden.json', (t) => {
   const body = serializeBootstrapRequest(buildBootstrapRequest({ ...kumaInputs, dataplaneToken: 'token1234\n', dataplaneTokenPath: 'testdata/token' }));
   t.equal(body, expectedBody({ token: 'token1234', tokenPath: 'testdata/token', dynamicMetadata: null, certPath: '', keyPath: '' }));
+  t.end();
 });
 
-t.test('transparent proxy config: bootstrap-request-transparent-proxy.golden.json', async (t) => {
+t.test('transparent proxy config: bootstrap-request-transparent-proxy.golden.json', (t) => {
   const dataplaneConfig = {
     ipFamilyMode: 'ipv4',
     redirect: {
@@ -101,9 +112,10 @@ t.test('transparent proxy config: bootstrap-request-transparent-proxy.golden.jso
   const features = ['feature-tcp-accesslog-via-named-pipe', 'feature-transparent-proxy-in-dataplane-metadata'];
   const body = serializeBootstrapRequest(buildBootstrapRequest({ ...kumaInputs, features, transparentProxy: dataplaneConfig }));
   t.equal(body, expectedBody({ token: 'token', dynamicMetadata: null, certPath: '', keyPath: '', features, dataplaneConfig }));
+  t.end();
 });
 
-t.test('Go omitempty: empty token, path, resource and zero ports are left out', async (t) => {
+t.test('Go omitempty: empty token, path, resource and zero ports are left out', (t) => {
   const req = buildBootstrapRequest({
     ...kumaInputs,
     dataplaneToken: '  ',
@@ -113,7 +125,7 @@ t.test('Go omitempty: empty token, path, resource and zero ports are left out', 
     operatingSystem: undefined,
     features: undefined,
   });
-  const keys = Object.keys(JSON.parse(serializeBootstrapRequest(req)));
+  const keys = Object.keys(parseBody(serializeBootstrapRequest(req)));
   for (const absent of [
     'dataplaneToken',
     'dataplaneTokenPath',
@@ -129,18 +141,20 @@ t.test('Go omitempty: empty token, path, resource and zero ports are left out', 
   t.equal(req.operatingSystem, goOperatingSystem());
   t.same(req.features, ['feature-tcp-accesslog-via-named-pipe'], 'the named-pipe access log feature by default');
   t.equal(req.dynamicMetadata, null);
+  t.end();
 });
 
-t.test('an object resource is sent as a JSON string; the app probe flag uses Kuma wire key', async (t) => {
+t.test('an object resource is sent as a JSON string; the app probe flag uses Kuma wire key', (t) => {
   const dp = { type: 'Dataplane', mesh: 'demo', name: 'a&b', networking: { address: '10.0.0.1' } };
   const req = buildBootstrapRequest({ ...kumaInputs, dataplaneResource: dp, appProbeProxyEnabled: true });
   t.equal(req.dataplaneResource, JSON.stringify(dp));
   t.equal(req.appProbeProxyDisabled, true);
   const body = serializeBootstrapRequest(req);
   t.match(body, /a\\u0026b/, 'Go escapes & inside strings');
-  t.same(JSON.parse(JSON.parse(body).dataplaneResource), dp, 'and it still parses back');
-  const keys = Object.keys(JSON.parse(body));
+  t.same(JSON.parse(parseBody(body).dataplaneResource ?? ''), dp, 'and it still parses back');
+  const keys = Object.keys(parseBody(body));
   t.equal(keys.indexOf('appProbeProxyDisabled'), keys.indexOf('readinessPort') + 1, 'between readinessPort and operatingSystem');
+  t.end();
 });
 
 t.test('cgroup memory limit', async (t) => {

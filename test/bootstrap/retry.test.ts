@@ -5,19 +5,13 @@ class Flaky extends Error {}
 
 t.test('retries retryable failures with a constant backoff until one succeeds', async (t) => {
   const waits: number[] = [];
-  const result = await retryWithConstantBackoff(
-    async (n) => {
-      if (n < 3) throw new Flaky(`attempt ${n}`);
-      return n;
-    },
-    {
-      backoffMs: 5,
-      maxDurationMs: 10_000,
-      signal: new AbortController().signal,
-      retryable: (e) => e instanceof Flaky,
-      onRetry: (_e, _n, ms) => waits.push(ms),
-    },
-  );
+  const result = await retryWithConstantBackoff((n) => (n < 3 ? Promise.reject(new Flaky(`attempt ${n}`)) : Promise.resolve(n)), {
+    backoffMs: 5,
+    maxDurationMs: 10_000,
+    signal: new AbortController().signal,
+    retryable: (e) => e instanceof Flaky,
+    onRetry: (_e, _n, ms) => waits.push(ms),
+  });
   t.equal(result, 3);
   t.same(waits, [5, 5]);
 });
@@ -27,9 +21,9 @@ t.test('a non-retryable failure is rethrown at once', async (t) => {
   const fatal = new Error('fatal');
   await t.rejects(
     retryWithConstantBackoff(
-      async () => {
+      () => {
         calls++;
-        throw fatal;
+        return Promise.reject(fatal);
       },
       { backoffMs: 5, maxDurationMs: 10_000, signal: new AbortController().signal, retryable: (e) => e instanceof Flaky },
     ),
@@ -43,9 +37,9 @@ t.test('the last wait is cut to the budget left, then one final attempt', async 
   let clock = 0;
   const waits: number[] = [];
   const err = await retryWithConstantBackoff(
-    async () => {
+    () => {
       clock += 40;
-      throw new Flaky('down');
+      return Promise.reject(new Flaky('down'));
     },
     {
       backoffMs: 100,

@@ -16,7 +16,7 @@ const DOCKERFILE = join(ROOT, 'scripts/deploy/Dockerfile');
 const unit = readFileSync(UNIT, 'utf8');
 const directive = (name: string): string | undefined => new RegExp(`^${name}=(.*)$`, 'm').exec(unit)?.[1];
 
-t.test('the unit file', async (t) => {
+t.test('the unit file', (t) => {
   t.equal(directive('Type'), 'notify');
   t.equal(directive('NotifyAccess'), 'all', "systemd-notify sends on kuma-dp's behalf");
   t.equal(directive('Restart'), 'always');
@@ -31,10 +31,11 @@ t.test('the unit file', async (t) => {
   ])
     t.equal(directive(name!), value, `${name}=${value}`);
   t.match(directive('ExecStart'), /^\/usr\/local\/bin\/kuma-dp run /);
+  t.end();
 });
 
 const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
-t.test('systemd-analyze verify accepts the unit without a warning', { skip: analyze ? false : 'systemd-analyze is not installed' }, async (t) => {
+t.test('systemd-analyze verify accepts the unit without a warning', { skip: analyze ? false : 'systemd-analyze is not installed' }, (t) => {
   // verify also checks that ExecStart exists: point it at this checkout's kuma-dp.
   const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-unit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,13 +57,15 @@ t.test('systemd-analyze verify accepts the unit without a warning', { skip: anal
   const security = spawnSync('systemd-analyze', ['security', '--offline=yes', copy], { encoding: 'utf8' });
   const exposure = /Overall exposure level for kuma-dp\.service: ([\d.]+)/.exec(security.stdout + security.stderr)?.[1];
   if (exposure) t.ok(Number(exposure) <= 4, `systemd's exposure score ${exposure} is "OK" or better`);
+  t.end();
 });
 
-t.test('the Dockerfile runs kuma-dp itself as PID 1', async (t) => {
+t.test('the Dockerfile runs kuma-dp itself as PID 1', (t) => {
   const dockerfile = readFileSync(DOCKERFILE, 'utf8');
   t.match(dockerfile, /^ENTRYPOINT \["kuma-dp", "run"\]$/m, 'exec form: no shell in between to swallow signals');
   t.match(dockerfile, /^STOPSIGNAL SIGTERM$/m);
   t.match(dockerfile, /util-linux/, 'setpriv, so Envoy dies with kuma-dp');
+  t.end();
 });
 
 /** Host pid of the process that is PID 1 in the namespace unshare created. */

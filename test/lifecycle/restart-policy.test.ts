@@ -2,15 +2,16 @@
 import t from 'tap';
 import { MAX_BACKOFF_MS, RestartPolicy } from '../../src/supervisor/restart-policy.js';
 
-t.test('doubling delays within the window, a crash-loop at the limit, a fresh start once the window has passed', async (t) => {
+t.test('doubling delays within the window, a crash-loop at the limit, a fresh start once the window has passed', (t) => {
   const policy = new RestartPolicy({ mode: 'on-failure', maxRestarts: 2, windowMs: 10_000, backoffMs: 100 });
   t.same(policy.decide(1, 0), { restart: true, delayMs: 100, attempt: 1 });
   t.same(policy.decide(1, 200), { restart: true, delayMs: 200, attempt: 2 });
   t.same(policy.decide(1, 500), { restart: false, reason: 'crash-loop', restartsInWindow: 2 });
   t.same(policy.decide(1, 20_000), { restart: true, delayMs: 100, attempt: 1 }, 'restarts older than the window no longer count');
+  t.end();
 });
 
-t.test('modes: never, on-failure, always; the delay is capped', async (t) => {
+t.test('modes: never, on-failure, always; the delay is capped', (t) => {
   t.same(new RestartPolicy({ mode: 'never', maxRestarts: 5, windowMs: 1000, backoffMs: 10 }).decide(1, 0), {
     restart: false,
     reason: 'policy',
@@ -28,4 +29,5 @@ t.test('modes: never, on-failure, always; the delay is capped', async (t) => {
     return d.restart ? d.delayMs : -1;
   });
   t.same(delays, [1000, 2000, 4000, 8000, 16000, MAX_BACKOFF_MS, MAX_BACKOFF_MS, MAX_BACKOFF_MS]);
+  t.end();
 });

@@ -15,10 +15,10 @@ const viaYargs = (argv: string[]) =>
       .fail((msg, err) => {
         throw err ?? new Error(msg);
       })
-      .parseSync() as Record<string, unknown>,
+      .parseSync(),
   );
 
-t.test('agrees with yargs on typical command lines', async (t) => {
+t.test('agrees with yargs on typical command lines', (t) => {
   const samples: string[][] = [
     [],
     ['--cp-address', 'https://cp:5678', '-d', 'dp.yaml', '-v', 'a=1', '-v', 'b.c=2', '--skip-verify'],
@@ -32,9 +32,10 @@ t.test('agrees with yargs on typical command lines', async (t) => {
     t.ok(fast, `fast path taken: ${argv.join(' ')}`);
     t.same(fast, viaYargs(argv), argv.join(' '));
   }
+  t.end();
 });
 
-t.test('leaves to yargs what it is not sure of', async (t) => {
+t.test('leaves to yargs what it is not sure of', (t) => {
   for (const argv of [
     ['--help'],
     ['-h'],
@@ -53,9 +54,10 @@ t.test('leaves to yargs what it is not sure of', async (t) => {
   ]) {
     t.equal(fastRunFlags(argv), undefined, argv.join(' '));
   }
+  t.end();
 });
 
-t.test('property: any command line of known flags parses as yargs parses it', async () => {
+t.test('property: any command line of known flags parses as yargs parses it', (t) => {
   const value = fc.oneof(fc.constant('-'), fc.stringMatching(/^[a-zA-Z0-9_.:/=@]{0,12}$/));
   const arg = fc.oneof(
     ...RUN_FLAGS.map((flag) =>
@@ -76,4 +78,5 @@ t.test('property: any command line of known flags parses as yargs parses it', as
     }),
     { numRuns: 300 },
   );
+  t.end();
 });

@@ -6,15 +6,17 @@ import { ROOT } from '../helpers/cli.js';
 
 const readme = readFileSync(`${ROOT}README.md`, 'utf8');
 
-t.test('every kuma-dp run flag and its variables are in the README', async (t) => {
+t.test('every kuma-dp run flag and its variables are in the README', (t) => {
   for (const flag of RUN_FLAGS) {
     t.ok(readme.includes(`\`--${flag.name}\``), `--${flag.name}`);
     for (const env of flag.env ?? []) t.ok(readme.includes(`\`${env}\``), env);
   }
   for (const e of ENV_ONLY) t.ok(readme.includes(`\`${e.env}\``), e.env);
+  t.end();
 });
 
-t.test('the README names the two commands that .ci/run and users rely on', async (t) => {
+t.test('the README names the two commands that .ci/run and users rely on', (t) => {
   t.match(readme, /npm install && npm run demo/);
   t.match(readme, /\nnpm test\n/);
+  t.end();
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { parseDataplane } from '../../src/dataplane/parse.js';
-import { inboundResources, outboundResources, serviceEndpoints } from '../../src/render/resources.js';
+import { inboundResources, outboundResources, serviceEndpoints, type EnvoyResource } from '../../src/render/resources.js';
 import { Templates } from '../../src/render/templates.js';
 
 const templates = Templates.load();
@@ -19,9 +19,17 @@ networking:
 `,
   'dp.yaml',
 );
-const filterOf = (listener: Record<string, any>) => listener.filter_chains[0].filters[0].name;
+/** The parts of the rendered listeners and clusters these tests read. */
+interface Listener {
+  filter_chains?: Array<{ filters: Array<{ name: string }> }>;
+}
+interface Cluster {
+  name?: string;
+  type?: string;
+}
+const filterOf = (listener: EnvoyResource) => (listener as Listener).filter_chains?.[0]?.filters[0]?.name;
 
-t.test('inbounds: a listener on address:port to a local cluster; HTTP gets the connection manager', async (t) => {
+t.test('inbounds: a listener on address:port to a local cluster; HTTP gets the connection manager', (t) => {
   const { listeners, clusters } = inboundResources(templates, dp);
   t.same(
     listeners.map((l) => l.name),
@@ -32,9 +40,10 @@ t.test('inbounds: a listener on address:port to a local cluster; HTTP gets the c
     clusters.map((c) => c.name),
     ['localhost:8080', 'localhost:8081'],
   );
+  t.end();
 });
 
-t.test("outbounds take the service's protocol unless they name their own", async (t) => {
+t.test("outbounds take the service's protocol unless they name their own", (t) => {
   const { listeners, clusters } = outboundResources(templates, dp, { eds: true }, (service) =>
     service === 'backend' || service === 'db' ? { 'kuma.io/protocol': 'http' } : undefined,
   );
@@ -48,12 +57,14 @@ t.test("outbounds take the service's protocol unless they name their own", async
     'backend is HTTP by its inbounds; db says tcp itself',
   );
   t.same(
-    clusters.map((c) => `${c.name}:${c.type}`),
+    clusters.map((c) => `${(c as Cluster).name}:${(c as Cluster).type}`),
     ['backend:EDS', 'db:EDS'],
   );
+  t.end();
 });
 
-t.test('service endpoints are the ready inbounds tagged with the service', async (t) => {
+t.test('service endpoints are the ready inbounds tagged with the service', (t) => {
   t.same(serviceEndpoints([dp], 'web'), [{ address: '10.0.0.5', port: 10000 }]);
   t.same(serviceEndpoints([dp], 'web-admin'), [], 'a NotReady inbound is left out');
+  t.end();
 });

@@ -12,7 +12,7 @@ name: web-1
 networking: { address: 192.168.0.10, inbound: [{ port: 10000, servicePort: 8080, tags: { kuma.io/service: web${tags} } }] }
 `;
 
-t.test('only YAML 1.2 core types: dates, yes/on and << stay what they are written as', async (t) => {
+t.test('only YAML 1.2 core types: dates, yes/on and << stay what they are written as', (t) => {
   t.same(parseYaml('version: 2024-01-01\nat: 2001-12-14t21:59:43.10-05:00\nflag: yes\nmode: on\n'), {
     version: '2024-01-01',
     at: '2001-12-14t21:59:43.10-05:00',
@@ -24,17 +24,19 @@ t.test('only YAML 1.2 core types: dates, yes/on and << stay what they are writte
   for (const tagged of ['a: !!binary aGVsbG8=\n', 'a: !!set {x}\n', 'a: !!omap [x: 1]\n', 'a: !!timestamp 2024-01-01\n']) {
     t.throws(() => parseYaml(tagged), YamlSyntaxError, `${tagged.trim()} is not a core type`);
   }
+  t.end();
 });
 
-t.test('a date-like tag value in a Dataplane stays a string', async (t) => {
+t.test('a date-like tag value in a Dataplane stays a string', (t) => {
   const dp = parseDataplane(dataplane(', version: 2024-01-01, canary: yes'), 'dp.yaml');
   t.same(dp.networking.inbound?.[0]?.tags, { 'kuma.io/service': 'web', version: '2024-01-01', canary: 'yes' });
   const checked = checkDataplaneText(dataplane(', version: 2024-01-01'), 'dataplaneResource');
   t.ok(checked.ok, 'the mini CP reads it the same way');
   if (checked.ok) t.equal(checked.dataplane.networking.inbound?.[0]?.tags?.version, '2024-01-01');
+  t.end();
 });
 
-t.test('duplicate keys are an error that says where, in YAML and in JSON', async (t) => {
+t.test('duplicate keys are an error that says where, in YAML and in JSON', (t) => {
   const yamlErr = t.throws(() => parseYaml('a: 1\nb: 2\na: 3\n')) as YamlSyntaxError;
   t.type(yamlErr, YamlSyntaxError);
   t.match(yamlErr.message, /duplicate.* at line 3, column 1$/);
@@ -42,33 +44,37 @@ t.test('duplicate keys are an error that says where, in YAML and in JSON', async
   const jsonErr = t.throws(() => parseYaml('{\n  "a": 1,\n  "a": 2\n}')) as YamlSyntaxError;
   t.equal(jsonErr.line, 3);
   t.notMatch(yamlErr.message, /\n/, 'one line, no source snippet');
+  t.end();
 });
 
-t.test('a Dataplane with a duplicate key names the file and the line', async (t) => {
+t.test('a Dataplane with a duplicate key names the file and the line', (t) => {
   const text = dataplane(', kuma.io/service: other');
   const err = t.throws(() => parseDataplane(text, 'dp.yaml')) as UserError;
   t.type(err, UserError);
   t.match(err.message, /^dp\.yaml: not valid YAML or JSON: .*duplicate.* at line 4, column \d+$/);
   const checked = checkDataplaneText(text, 'dataplaneResource');
   t.match(checked, { ok: false, errors: [{ field: 'dataplaneResource', message: /^is not valid JSON or YAML: .*line 4/ }] });
+  t.end();
 });
 
-t.test('one document: several are an error, empty input is null', async (t) => {
+t.test('one document: several are an error, empty input is null', (t) => {
   t.throws(() => parseYaml('a: 1\n---\nb: 2\n'), { name: 'YamlSyntaxError', message: /expected one document, found 2/ });
   t.throws(() => parseDataplane(`${dataplane('')}---\ntype: Dataplane\n`, 'dp.yaml'), { message: /^dp\.yaml: not valid YAML or JSON: expected one document/ });
   t.same(parseYaml('---\na: 1\n'), { a: 1 }, 'a leading --- is one document');
   t.equal(parseYaml(''), null);
   t.equal(parseYaml('# only a comment\n'), null);
   t.throws(() => parseDataplane('', 'dp.yaml'), { message: /^dp\.yaml: expected a Dataplane resource/ });
+  t.end();
 });
 
-t.test('syntax errors give line and column', async (t) => {
+t.test('syntax errors give line and column', (t) => {
   const err = t.throws(() => parseYaml('node: { id: x\nadmin: [\n')) as YamlSyntaxError;
   t.type(err, YamlSyntaxError);
   t.match(err.message, / at line \d+, column \d+$/);
+  t.end();
 });
 
-t.test('strings that look like other types are written quoted and read back as strings', async (t) => {
+t.test('strings that look like other types are written quoted and read back as strings', (t) => {
   const strings = [
     'true',
     'false',
@@ -106,17 +112,19 @@ t.test('strings that look like other types are written quoted and read back as s
   t.same(parseYaml(stringifyYaml(value)), value);
   t.same(parseYaml(stringifyYaml(strings)), strings, 'as list items');
   t.same(parseYaml(stringifyYaml({ true: 1, '1': 2, null: 3 })), { true: 1, '1': 2, null: 3 }, 'as keys');
+  t.end();
 });
 
-t.test('writing: no anchors for repeated objects, long strings on one line', async (t) => {
+t.test('writing: no anchors for repeated objects, long strings on one line', (t) => {
   const shared = { address: '127.0.0.1', port_value: 9901 };
   const text = stringifyYaml({ a: shared, b: shared, long: 'x'.repeat(200) });
   t.notMatch(text, /[&*]ref/);
   t.match(text, new RegExp(`^long: x{200}$`, 'm'));
   t.same(parseYaml(text), { a: shared, b: shared, long: 'x'.repeat(200) });
+  t.end();
 });
 
-t.test('any JSON value survives stringifyYaml → parseYaml', async () => {
+t.test('any JSON value survives stringifyYaml → parseYaml', (t) => {
   fc.assert(
     fc.property(fc.jsonValue(), (value) => {
       const back = parseYaml(stringifyYaml(value));
@@ -124,4 +132,5 @@ t.test('any JSON value survives stringifyYaml → parseYaml', async () => {
     }),
     { numRuns: 300 },
   );
+  t.end();
 });

@@ -8,7 +8,7 @@ import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
 
 const types = await loadEnvoyTypes();
 
-t.test('snake_case and camelCase field names, mixed in one document', async (t) => {
+t.test('snake_case and camelCase field names, mixed in one document', (t) => {
   const snake = {
     name: 'c',
     connect_timeout: '1s',
@@ -39,9 +39,10 @@ t.test('snake_case and camelCase field names, mixed in one document', async (t) 
     ['connectTimeout'],
     'one field given under both names is an error',
   );
+  t.end();
 });
 
-t.test('Duration strings, wrappers as plain values, int64 as string or number, bytes as base64, Struct', async (t) => {
+t.test('Duration strings, wrappers as plain values, int64 as string or number, bytes as base64, Struct', (t) => {
   const cluster = {
     name: 'c',
     connect_timeout: '0.25s',
@@ -63,15 +64,14 @@ t.test('Duration strings, wrappers as plain values, int64 as string or number, b
     },
   };
   t.same(types.validate(cluster, TYPE_NAME.cluster), []);
-  const redis = {
-    '@type': 'type.googleapis.com/envoy.config.core.v3.HealthCheck',
+  // an envoy.config.core.v3.HealthCheck, as a cluster's health_checks hold it (no "@type")
+  const hc = {
     timeout: '1s',
     interval: '10s',
     unhealthy_threshold: 2,
     healthy_threshold: 1,
     tcp_health_check: { send: { binary: Buffer.from('PING\r\n').toString('base64') }, receive: [{ text: '2b504f4e47' }] },
   };
-  const { '@type': _ignored, ...hc } = redis;
   t.same(types.validate({ ...cluster, health_checks: [hc] }, TYPE_NAME.cluster), []);
   t.same(
     types.validate({ ...cluster, health_checks: [{ ...hc, tcp_health_check: { send: { binary: 'not base64!' } } }] }, TYPE_NAME.cluster)[0]?.path,
@@ -110,9 +110,10 @@ t.test('Duration strings, wrappers as plain values, int64 as string or number, b
   t.same(types.validate(int64, TYPE_NAME.bootstrap), []);
   t.same(types.validate(int64AsString, TYPE_NAME.bootstrap), []);
   t.same(types.decode(types.encode(int64, TYPE_NAME.bootstrap), TYPE_NAME.bootstrap), { node: { id: 'n' }, stats_server_version_override: '12345678901234' });
+  t.end();
 });
 
-t.test('a Secret with inline bytes and a validation context', async (t) => {
+t.test('a Secret with inline bytes and a validation context', (t) => {
   const secret = {
     name: 'mesh-ca',
     validation_context: {
@@ -121,9 +122,10 @@ t.test('a Secret with inline bytes and a validation context', async (t) => {
     },
   };
   t.same(types.validate(secret, TYPE_NAME.secret), []);
+  t.end();
 });
 
-t.test('every resource the templates render validates: inbound, outbound (static and EDS), load assignments', async (t) => {
+t.test('every resource the templates render validates: inbound, outbound (static and EDS), load assignments', (t) => {
   const resources = renderSampleResources();
   const count = (typeName: string) => resources.filter(([name]) => name === typeName).length;
   t.equal(count(TYPE_NAME.listener), 8, 'two inbound listeners, three outbound ones for EDS and three for static clusters');
@@ -138,6 +140,7 @@ t.test('every resource the templates render validates: inbound, outbound (static
     'a cluster with a hostname endpoint was rendered',
   );
   for (const [typeName, resource] of resources) t.same(types.validate(resource, typeName), [], `${typeName} ${String(resource.name ?? resource.cluster_name)}`);
+  t.end();
 });
 
 // The shape Kuma's control plane returns for `kuma-dp run` (written here from
@@ -250,21 +253,27 @@ defaultRegexEngine:
     "@type": type.googleapis.com/envoy.extensions.regex_engines.v3.GoogleRE2
 `;
 
-t.test('a Kuma-shaped bootstrap validates, and a typo in it is found', async (t) => {
-  const bootstrap = parseYaml(KUMA_SHAPED_BOOTSTRAP) as Record<string, any>;
+/** The part of KUMA_SHAPED_BOOTSTRAP the typo is made in. */
+interface KumaShapedBootstrap {
+  staticResources: { clusters: Array<{ typedExtensionProtocolOptions: Record<string, { explicitHttpConfig: Record<string, unknown> }> }> };
+}
+
+t.test('a Kuma-shaped bootstrap validates, and a typo in it is found', (t) => {
+  const bootstrap = parseYaml(KUMA_SHAPED_BOOTSTRAP) as KumaShapedBootstrap;
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), []);
-  bootstrap.staticResources.clusters[0].typedExtensionProtocolOptions[
+  bootstrap.staticResources.clusters[0]!.typedExtensionProtocolOptions[
     'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'
-  ].explicitHttpConfig.http2ProtocolOption = {};
+  ]!.explicitHttpConfig.http2ProtocolOption = {};
   t.same(
     types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => i.path),
     [
       'staticResources.clusters[0].typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicitHttpConfig.http2ProtocolOption',
     ],
   );
+  t.end();
 });
 
-t.test('TypedStruct configs are checked as the type they name', async (t) => {
+t.test('TypedStruct configs are checked as the type they name', (t) => {
   const listener = (value: Record<string, unknown>) => ({
     name: 'l',
     address: { socket_address: { address: '0.0.0.0', port_value: 1 } },
@@ -288,9 +297,10 @@ t.test('TypedStruct configs are checked as the type they name', async (t) => {
     types.validate(listener({ stat_prefix: 'x', clustr: 'c' }), TYPE_NAME.listener).map((i) => i.path),
     ['filter_chains[0].filters[0].typed_config.value.clustr', 'filter_chains[0].filters[0].typed_config.value'],
   );
+  t.end();
 });
 
-t.test('a type Envoy knows but whose .proto imports are not shipped is accepted unchecked, and encode says why it cannot', async (t) => {
+t.test('a type Envoy knows but whose .proto imports are not shipped is accepted unchecked, and encode says why it cannot', (t) => {
   const otel = 'envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
   const listener = {
     name: 'l',
@@ -313,4 +323,5 @@ t.test('a type Envoy knows but whose .proto imports are not shipped is accepted 
     [{ path: 'access_log[0].typed_config.@type', message: /does not resolve/ }],
     'a misspelt name of such a type still does not resolve',
   );
+  t.end();
 });

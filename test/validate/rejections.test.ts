@@ -10,7 +10,24 @@ const types = await loadEnvoyTypes();
 
 const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
-function listener(): Record<string, any> {
+/** A JSON object of Envoy config, which the tests edit in place (also into wrong shapes). */
+type Fields = Record<string, unknown>;
+interface Filter {
+  name: string;
+  typed_config?: Fields;
+  [field: string]: unknown;
+}
+interface Listener {
+  address: { socket_address: Fields };
+  filter_chains: Array<{ filters: Filter[] }>;
+  [field: string]: unknown;
+}
+interface Cluster {
+  eds_cluster_config: { eds_config: Fields };
+  [field: string]: unknown;
+}
+
+function listener(): Listener {
   return {
     name: 'inbound:10.0.0.1:8080',
     address: { socket_address: { address: '10.0.0.1', port_value: 8080 } },
@@ -18,7 +35,7 @@ function listener(): Record<string, any> {
   };
 }
 
-function cluster(): Record<string, any> {
+function cluster(): Cluster {
   return {
     name: 'backend',
     type: 'EDS',
@@ -28,6 +45,8 @@ function cluster(): Record<string, any> {
 }
 
 const FILTER = 'filter_chains[0].filters[0].typed_config';
+/** The TcpProxy config of a listener() (at FILTER). */
+const tcpProxy = (l: Listener): Fields => l.filter_chains[0]!.filters[0]!.typed_config!;
 
 type Asserts = Pick<typeof t, 'equal' | 'match'>;
 
@@ -39,12 +58,13 @@ function rejects(t: Asserts, json: unknown, typeName: string, path: string, mess
   t.match(issues[0]?.message, message);
 }
 
-t.test('the baselines are valid', async (t) => {
+t.test('the baselines are valid', (t) => {
   t.same(types.validate(listener(), TYPE_NAME.listener), []);
   t.same(types.validate(cluster(), TYPE_NAME.cluster), []);
+  t.end();
 });
 
-t.test('unknown fields, at the top and inside typed_config, are rejected with a suggestion', async (t) => {
+t.test('unknown fields, at the top and inside typed_config, are rejected with a suggestion', (t) => {
   const top = { ...listener(), nmae: 'x' };
   const issues = types.validate(top, TYPE_NAME.listener);
   t.same(
@@ -54,11 +74,12 @@ t.test('unknown fields, at the top and inside typed_config, are rejected with a 
   t.match(issues[0]!.message, /unknown field 'nmae' in envoy\.config\.listener\.v3\.Listener; did you mean 'name'\?/);
 
   const inner = listener();
-  inner.filter_chains[0].filters[0].typed_config.stat_prefx = 'in';
+  tcpProxy(inner).stat_prefx = 'in';
   rejects(t, inner, TYPE_NAME.listener, `${FILTER}.stat_prefx`, /unknown field 'stat_prefx' in envoy\.extensions\.filters\.network\.tcp_proxy\.v3\.TcpProxy/);
+  t.end();
 });
 
-t.test('unknown fields inside an Any nested in an Any are rejected', async (t) => {
+t.test('unknown fields inside an Any nested in an Any are rejected', (t) => {
   const hcm = {
     name: 'l',
     address: { socket_address: { address: '0.0.0.0', port_value: 80 } },
@@ -96,20 +117,19 @@ t.test('unknown fields inside an Any nested in an Any are rejected', async (t) =
     [`${FILTER}.http_filters[0].typed_config.dynamic_stat`],
   );
   t.match(issues[0]!.message, /did you mean 'dynamic_stats'/);
+  t.end();
 });
 
-t.test('wrong JSON types are rejected', async (t) => {
+t.test('wrong JSON types are rejected', (t) => {
   const c = cluster();
   c.name = 42;
   rejects(t, c, TYPE_NAME.cluster, 'name', /expected a string, got number 42/);
   const l = listener();
   l.address.socket_address.port_value = '80x';
   rejects(t, l, TYPE_NAME.listener, 'address.socket_address.port_value', /expected an integer \(uint32\)/);
-  const l2 = listener();
-  l2.filter_chains = { filters: [] };
+  const l2 = { ...listener(), filter_chains: { filters: [] } };
   rejects(t, l2, TYPE_NAME.listener, 'filter_chains', /expected a list/);
-  const l3 = listener();
-  l3.address = 'x';
+  const l3 = { ...listener(), address: 'x' };
   rejects(t, l3, TYPE_NAME.listener, 'address', /expected an object \(envoy\.config\.core\.v3\.Address\)/);
   const l4 = listener();
   l4.address.socket_address.port_value = -1;
@@ -117,9 +137,10 @@ t.test('wrong JSON types are rejected', async (t) => {
   const l5 = listener();
   l5.enable_reuse_port = 'yes';
   rejects(t, l5, TYPE_NAME.listener, 'enable_reuse_port', /expected true or false/);
+  t.end();
 });
 
-t.test('bad enum names are rejected and list the valid ones', async (t) => {
+t.test('bad enum names are rejected and list the valid ones', (t) => {
   const c = cluster();
   c.lb_policy = 'ROUND_ROBINN';
   rejects(
@@ -129,35 +150,38 @@ t.test('bad enum names are rejected and list the valid ones', async (t) => {
     'lb_policy',
     /'ROUND_ROBINN' is not a value of enum envoy\.config\.cluster\.v3\.Cluster\.LbPolicy; expected one of ROUND_ROBIN, LEAST_REQUEST/,
   );
+  t.end();
 });
 
-t.test('malformed durations are rejected', async (t) => {
+t.test('malformed durations are rejected', (t) => {
   for (const bad of ['5', '5m', '1.5 s', 5, '0.1234567891s', '-s']) {
     const c = cluster();
     c.connect_timeout = bad;
     rejects(t, c, TYPE_NAME.cluster, 'connect_timeout', /expected a duration string such as "5s"/);
   }
+  t.end();
 });
 
-t.test('an @type that does not resolve is rejected', async (t) => {
+t.test('an @type that does not resolve is rejected', (t) => {
   const l = listener();
-  l.filter_chains[0].filters[0].typed_config['@type'] = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxyy';
+  tcpProxy(l)['@type'] = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxyy';
   rejects(t, l, TYPE_NAME.listener, `${FILTER}.@type`, /does not resolve: no message envoy\.extensions\.filters\.network\.tcp_proxy\.v3\.TcpProxyy/);
   const l2 = listener();
-  delete l2.filter_chains[0].filters[0].typed_config['@type'];
+  delete tcpProxy(l2)['@type'];
   rejects(t, l2, TYPE_NAME.listener, `${FILTER}.@type`, /missing "@type"/);
   const l3 = listener();
-  l3.filter_chains[0].filters[0].typed_config['@type'] = 'TcpProxy';
+  tcpProxy(l3)['@type'] = 'TcpProxy';
   rejects(t, l3, TYPE_NAME.listener, `${FILTER}.@type`, /is not a type URL/);
+  t.end();
 });
 
-t.test('PGV string rules: min_len and max_len', async (t) => {
+t.test('PGV string rules: min_len and max_len', (t) => {
   const l = listener();
-  l.filter_chains[0].filters[0].typed_config.stat_prefix = '';
+  tcpProxy(l).stat_prefix = '';
   rejects(t, l, TYPE_NAME.listener, `${FILTER}.stat_prefix`, /value length must be at least 1 characters/);
   // absent counts as empty, as in Envoy's generated validators
   const l2 = listener();
-  delete l2.filter_chains[0].filters[0].typed_config.stat_prefix;
+  delete tcpProxy(l2).stat_prefix;
   rejects(t, l2, TYPE_NAME.listener, `${FILTER}.stat_prefix`, /at least 1 characters/);
 
   const uriTemplate = {
@@ -179,10 +203,11 @@ t.test('PGV string rules: min_len and max_len', async (t) => {
     'virtual_hosts[0].routes[0].match.path_match_policy.typed_config.path_template',
     /value length must be at most 256 characters/,
   );
+  t.end();
 });
 
 // No field of Envoy's v3 API carries a string prefix rule, so this one is checked on a made-up message.
-t.test('PGV string prefix (and other string rules) on a synthetic message', async (t) => {
+t.test('PGV string prefix (and other string rules) on a synthetic message', (t) => {
   const schema = new Schema(
     DescriptorFile.open(
       serializeDescriptor({
@@ -214,9 +239,10 @@ t.test('PGV string prefix (and other string rules) on a synthetic message', asyn
     { path: 'path', message: "value contains substring '..'" },
   ]);
   t.same(check({ path: '/', ip: '10.0.0.300' }), [{ path: 'ip', message: 'value must be a valid IP address' }]);
+  t.end();
 });
 
-t.test('PGV message.required and oneof required', async (t) => {
+t.test('PGV message.required and oneof required', (t) => {
   // ConfigSource's oneof config_source_specifier is required
   const c = cluster();
   c.eds_cluster_config.eds_config = { resource_api_version: 'V3' };
@@ -229,22 +255,23 @@ t.test('PGV message.required and oneof required', async (t) => {
   );
 
   const l = listener();
-  delete l.filter_chains[0].filters[0].typed_config.cluster;
+  delete tcpProxy(l).cluster;
   rejects(t, l, TYPE_NAME.listener, FILTER, /one of 'cluster', 'weighted_clusters' is required/);
 
   const twoSet = listener();
-  twoSet.filter_chains[0].filters[0].typed_config.weighted_clusters = { clusters: [{ name: 'a', weight: 1 }] };
+  tcpProxy(twoSet).weighted_clusters = { clusters: [{ name: 'a', weight: 1 }] };
   rejects(t, twoSet, TYPE_NAME.listener, FILTER, /only one of 'cluster', 'weighted_clusters' may be set/);
 
   // message.required: HttpConnectionManager's Rds.config_source
   const rds = { route_config_name: 'r' };
   const hcm = { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', stat_prefix: 's', rds };
   const l2 = listener();
-  l2.filter_chains[0].filters[0].typed_config = hcm;
+  l2.filter_chains[0]!.filters[0]!.typed_config = hcm;
   rejects(t, l2, TYPE_NAME.listener, `${FILTER}.rds.config_source`, /value is required/);
+  t.end();
 });
 
-t.test('PGV numeric ranges: uint32 port lte, gt/gte on numbers and durations', async (t) => {
+t.test('PGV numeric ranges: uint32 port lte, gt/gte on numbers and durations', (t) => {
   const l = listener();
   l.address.socket_address.port_value = 65536;
   rejects(t, l, TYPE_NAME.listener, 'address.socket_address.port_value', /value 65536 must be less than or equal to 65535/);
@@ -269,15 +296,16 @@ t.test('PGV numeric ranges: uint32 port lte, gt/gte on numbers and durations', a
   const c5 = cluster();
   c5.dns_failure_refresh_rate = { base_interval: '0.0001s' };
   rejects(t, c5, TYPE_NAME.cluster, 'dns_failure_refresh_rate.base_interval', /must be greater than 0\.001s/);
+  t.end();
 });
 
-t.test('PGV repeated min_items, map min_pairs / key rules, enum defined_only', async (t) => {
+t.test('PGV repeated min_items, map min_pairs / key rules, enum defined_only', (t) => {
   const c = cluster();
   c.eds_cluster_config.eds_config = { api_config_source: { api_type: 'GRPC', grpc_services: [] }, resource_api_version: 'V3' };
   const withoutItems = types.validate(c, TYPE_NAME.cluster);
   t.same(withoutItems, [], 'grpc_services has no min_items');
   const ecs = { ...listener() };
-  ecs.filter_chains[0].filters[0] = { name: 'f', config_discovery: { config_source: { ads: {} }, type_urls: [] } };
+  ecs.filter_chains[0]!.filters[0] = { name: 'f', config_discovery: { config_source: { ads: {} }, type_urls: [] } };
   rejects(t, ecs, TYPE_NAME.listener, 'filter_chains[0].filters[0].config_discovery.type_urls', /value must contain at least 1 item$/);
 
   const l = listener();
@@ -295,20 +323,22 @@ t.test('PGV repeated min_items, map min_pairs / key rules, enum defined_only', a
   );
 
   const matcher = listener();
+  const exactMatchMap: { map: Fields } = { map: {} };
   matcher.filter_chain_matcher = {
     matcher_tree: {
       input: { name: 'port', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput' } },
-      exact_match_map: { map: {} },
+      exact_match_map: exactMatchMap,
     },
   };
   rejects(t, matcher, TYPE_NAME.listener, 'filter_chain_matcher.matcher_tree.exact_match_map.map', /value must contain at least 1 pair$/);
-  matcher.filter_chain_matcher.matcher_tree.exact_match_map.map['8080'] = {
+  exactMatchMap.map['8080'] = {
     action: { name: 'chain', typed_config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: 'c0' } },
   };
   t.same(types.validate(matcher, TYPE_NAME.listener), []);
+  t.end();
 });
 
-t.test('every issue is reported, not just the first', async (t) => {
+t.test('every issue is reported, not just the first', (t) => {
   const c = cluster();
   c.name = '';
   c.connect_timeout = 'soon';
@@ -316,43 +346,43 @@ t.test('every issue is reported, not just the first', async (t) => {
   c.nope = 1;
   const issues: ValidationIssue[] = types.validate(c, TYPE_NAME.cluster);
   t.same(issues.map((i) => i.path).sort(), ['connect_timeout', 'lb_policy', 'name', 'nope']);
+  t.end();
 });
 
-t.test('encode refuses what validate rejects', async (t) => {
+t.test('encode refuses what validate rejects', (t) => {
   const c = cluster();
   c.connect_timeout = 'soon';
   t.throws(() => types.encode(c, TYPE_NAME.cluster), { name: 'EnvoyConfigError', issues: [{ path: 'connect_timeout' }] });
   t.same(types.validate({}, 'envoy.config.nope.v3.Nope')[0]?.message, "type 'envoy.config.nope.v3.Nope' is not a message of Envoy's v3 API");
+  t.end();
 });
 
-t.test(
-  'a bootstrap Envoy could not start from: duplicate static names, ADS over a cluster that is not static, ADS subscriptions without ads_config',
-  async (t) => {
-    const cluster = (name: string) => ({ name, type: 'STATIC', connect_timeout: '1s' });
-    const bootstrap = {
-      static_resources: { clusters: [cluster('ads_cluster'), cluster('a'), cluster('a')], listeners: [listener(), listener()] },
-      dynamic_resources: {
-        ads_config: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'ads-cluster' } }] },
-        lds_config: { ads: {} },
-      },
-    };
-    t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [
-      { path: 'static_resources.clusters[2].name', message: "duplicate static cluster name 'a' (also at static_resources.clusters[1])" },
-      { path: 'static_resources.listeners[1].name', message: "duplicate static listener name 'inbound:10.0.0.1:8080' (also at static_resources.listeners[0])" },
-      {
-        path: 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name',
-        message: "gRPC cluster 'ads-cluster' is not a static cluster (Envoy: Unknown gRPC client cluster); define it in static_resources.clusters",
-      },
-    ]);
-    const withoutAds = { dynamicResources: { cdsConfig: { ads: {} } } };
-    t.same(types.validate(withoutAds, TYPE_NAME.bootstrap), [
-      { path: 'dynamicResources.cdsConfig.ads', message: 'cds_config subscribes over ADS but dynamic_resources.ads_config is not set' },
-    ]);
-    t.throws(() => types.encode(withoutAds, TYPE_NAME.bootstrap), { name: 'EnvoyConfigError' }, 'encode refuses it too');
-  },
-);
+t.test('a bootstrap Envoy could not start from: duplicate static names, ADS over a cluster that is not static, ADS subscriptions without ads_config', (t) => {
+  const cluster = (name: string) => ({ name, type: 'STATIC', connect_timeout: '1s' });
+  const bootstrap = {
+    static_resources: { clusters: [cluster('ads_cluster'), cluster('a'), cluster('a')], listeners: [listener(), listener()] },
+    dynamic_resources: {
+      ads_config: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'ads-cluster' } }] },
+      lds_config: { ads: {} },
+    },
+  };
+  t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [
+    { path: 'static_resources.clusters[2].name', message: "duplicate static cluster name 'a' (also at static_resources.clusters[1])" },
+    { path: 'static_resources.listeners[1].name', message: "duplicate static listener name 'inbound:10.0.0.1:8080' (also at static_resources.listeners[0])" },
+    {
+      path: 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name',
+      message: "gRPC cluster 'ads-cluster' is not a static cluster (Envoy: Unknown gRPC client cluster); define it in static_resources.clusters",
+    },
+  ]);
+  const withoutAds = { dynamicResources: { cdsConfig: { ads: {} } } };
+  t.same(types.validate(withoutAds, TYPE_NAME.bootstrap), [
+    { path: 'dynamicResources.cdsConfig.ads', message: 'cds_config subscribes over ADS but dynamic_resources.ads_config is not set' },
+  ]);
+  t.throws(() => types.encode(withoutAds, TYPE_NAME.bootstrap), { name: 'EnvoyConfigError' }, 'encode refuses it too');
+  t.end();
+});
 
-t.test('PGV repeated unique and item rules', async (t) => {
+t.test('PGV repeated unique and item rules', (t) => {
   const route = (headers: string[]) => ({
     name: 'r',
     virtual_hosts: [
@@ -369,11 +399,12 @@ t.test('PGV repeated unique and item rules', async (t) => {
   t.same(types.validate(route(['x-a\nb']), TYPE_NAME.route), [
     { path: `${at}[0]`, message: 'value does not match regex pattern ^[^\\u0000\\n\\r]*$ (HTTP_HEADER_NAME)' },
   ]);
+  t.end();
 });
 
-t.test('paths are rooted at the document: a static listener inside a bootstrap', async (t) => {
+t.test('paths are rooted at the document: a static listener inside a bootstrap', (t) => {
   const l = listener();
-  l.filter_chains[0].filters[0].typed_config.stat_prefix = '';
+  tcpProxy(l).stat_prefix = '';
   rejects(
     t,
     { static_resources: { listeners: [l] } },
@@ -381,4 +412,5 @@ t.test('paths are rooted at the document: a static listener inside a bootstrap',
     'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix',
     /at least 1 characters/,
   );
+  t.end();
 });

@@ -38,7 +38,7 @@ const cluster = {
   },
 };
 
-t.test('decode(encode(x)) gives x back in snake_case, with well-known types in their JSON forms', async (t) => {
+t.test('decode(encode(x)) gives x back in snake_case, with well-known types in their JSON forms', (t) => {
   const decoded = types.decode(types.encode(cluster, TYPE_NAME.cluster), TYPE_NAME.cluster);
   t.same(decoded, {
     name: 'backend',
@@ -73,27 +73,47 @@ t.test('decode(encode(x)) gives x back in snake_case, with well-known types in t
     'a float comes back as the decimal it was written as',
   );
   t.same(types.decode(types.encode(16777217, 'google.protobuf.FloatValue'), 'google.protobuf.FloatValue'), 16777216, 'rounded to what a float holds');
+  t.end();
 });
+
+/** What protobufjs's toObject() gives for the parts of `cluster` read below (64-bit integers and bytes as strings). */
+interface TheirCluster {
+  name: string;
+  connect_timeout: unknown;
+  dns_refresh_rate: unknown;
+  lb_policy: string;
+  type: string;
+  per_connection_buffer_limit_bytes: unknown;
+  metadata: { filter_metadata: Record<string, { fields: Record<string, { numberValue: number }> }> };
+  load_assignment: {
+    endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { port_value: number } } }; load_balancing_weight: unknown }> }>;
+  };
+  health_checks: Array<{ tcp_health_check: { send: { binary: string } } }>;
+  typed_extension_protocol_options: Record<string, { type_url: string; value: string }>;
+}
+interface TheirHttpProtocolOptions {
+  explicit_http_config: { http2_protocol_options: { max_concurrent_streams: unknown } };
+}
 
 t.test('protobufjs, reading the same protos, agrees with the binary both ways', async (t) => {
   const { root } = await loadProtoRoot();
   const Cluster = root.lookupType('envoy.config.cluster.v3.Cluster');
   const bytes = types.encode(cluster, TYPE_NAME.cluster);
-  const theirs = Cluster.toObject(Cluster.decode(bytes), { longs: String, enums: String, bytes: String }) as Record<string, any>;
+  const theirs = Cluster.toObject(Cluster.decode(bytes), { longs: String, enums: String, bytes: String }) as TheirCluster;
   t.equal(theirs.name, 'backend');
   t.same(theirs.connect_timeout, { seconds: '5', nanos: 250_000_000 });
   t.same(theirs.dns_refresh_rate, { seconds: '1', nanos: 500_000_000 });
   t.equal(theirs.lb_policy, 'MAGLEV');
   t.equal(theirs.type, 'STATIC');
   t.same(theirs.per_connection_buffer_limit_bytes, { value: 32768 });
-  t.equal(theirs.metadata.filter_metadata['io.kuma'].fields.answer.numberValue, 42);
-  t.equal(theirs.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, 8080);
-  t.same(theirs.load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight, { value: 7 });
-  t.equal(theirs.health_checks[0].tcp_health_check.send.binary, 'UElORw==');
-  const any = theirs.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+  t.equal(theirs.metadata.filter_metadata['io.kuma']!.fields.answer!.numberValue, 42);
+  t.equal(theirs.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address.port_value, 8080);
+  t.same(theirs.load_assignment.endpoints[0]!.lb_endpoints[0]!.load_balancing_weight, { value: 7 });
+  t.equal(theirs.health_checks[0]!.tcp_health_check.send.binary, 'UElORw==');
+  const any = theirs.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']!;
   t.equal(any.type_url, 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
   const Options = root.lookupType('envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
-  const inner = Options.toObject(Options.decode(Buffer.from(any.value, 'base64'))) as Record<string, any>;
+  const inner = Options.toObject(Options.decode(Buffer.from(any.value, 'base64'))) as TheirHttpProtocolOptions;
   t.same(inner.explicit_http_config.http2_protocol_options.max_concurrent_streams, { value: 100 });
 
   // and the other way: protobufjs encodes, decode reads
@@ -134,19 +154,21 @@ t.test('protobufjs, reading the same protos, agrees with the binary both ways', 
   });
 });
 
-t.test('rendered resources survive encode → decode → encode byte for byte', async (t) => {
+t.test('rendered resources survive encode → decode → encode byte for byte', (t) => {
   for (const [typeName, resource] of renderSampleResources()) {
     const bytes = types.encode(resource, typeName);
     const again = types.encode(types.decode(bytes, typeName), typeName);
     t.same(Buffer.from(again), Buffer.from(bytes), `${typeName} ${String(resource.name ?? resource.cluster_name)}`);
   }
+  t.end();
 });
 
-t.test('bytes that are not a valid encoding are an EnvoyConfigError', async (t) => {
+t.test('bytes that are not a valid encoding are an EnvoyConfigError', (t) => {
   t.throws(() => types.decode(new Uint8Array([0x0a, 0x05, 0x61]), TYPE_NAME.listener), { name: 'EnvoyConfigError' });
   t.throws(() => types.decode(new Uint8Array([0x0a, 0x01]), 'envoy.config.nope.v3.Nope'), { name: 'EnvoyConfigError' });
   const unknownAny = Buffer.from([0x0a, 0x05, ...Buffer.from('x/y.Z')]); // Any{type_url:"x/y.Z"}
   const withAny = types.decode(types.encode({ name: 'x' }, TYPE_NAME.listener), TYPE_NAME.listener);
   t.same(withAny, { name: 'x' });
   t.throws(() => types.decode(unknownAny, 'google.protobuf.Any'), { name: 'EnvoyConfigError', issues: [{ message: /does not resolve/ }] });
+  t.end();
 });
