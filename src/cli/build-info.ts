@@ -1,6 +1,6 @@
 // The agent's own version, as Kuma's BootstrapRequest reports it. The build
-// writes dist/build-info.json (git commit, date); from a source checkout
-// without it, the version comes from package.json alone.
+// writes dist/build-info.json (git commit, the tag on it if any, date); what
+// it does not know is "unknown", as in Kuma. The version comes from package.json.
 import { readFileSync } from 'node:fs';
 import { installPath } from '../util/install-paths.js';
 
@@ -28,7 +28,7 @@ export function buildInfo(): BuildInfo {
   const version = pkg.version ?? '0.0.0';
   cached = {
     version,
-    gitTag: `v${version}`,
+    gitTag: built.gitTag ?? 'unknown',
     gitCommit: built.gitCommit ?? 'unknown',
     buildDate: built.buildDate ?? 'unknown',
   };

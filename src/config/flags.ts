@@ -1,6 +1,7 @@
-// Every `kuma-dp run` flag once: its name, type, default, Kuma's environment
-// variable and help text. The CLI parser, --help and the README table are all
-// generated from here, so they cannot drift apart.
+// Every kuma-dp flag once: its name, type, default, Kuma's environment
+// variable and help text. The CLI parser (src/cli/args.ts), --help and the
+// README table are all generated from here, so they cannot drift apart: a flag
+// added to a list below is parsed, shown in --help and handed to its command.
 
 export type FlagType = 'string' | 'boolean' | 'number' | 'duration' | 'array';
 
@@ -11,6 +12,8 @@ export interface FlagSpec {
   /** Kuma's variables for this setting; the first one set wins and overrides the flag, as in Kuma. */
   env?: string[];
   default?: string | number | boolean;
+  /** The only values accepted (checked by the parser, named in its error). */
+  choices?: readonly string[];
   describe: string;
 }
 
@@ -167,6 +170,34 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'log-level', type: 'string', env: ['KUMA_LOG_LEVEL'], default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' },
 ];
+
+/** `kuma-dp wait`: the container HEALTHCHECK, run every few seconds. */
+export const WAIT_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'url',
+    type: 'string',
+    default: 'http://localhost:9901/ready',
+    describe: "Readiness URL on this host: Envoy's admin /ready, or kuma-dp's http://localhost:9902/ready",
+  },
+  { name: 'timeout', type: 'duration', default: '180s', describe: 'Give up (exit 1) after this long' },
+  { name: 'check-frequency', type: 'duration', default: '1s', describe: 'Time between checks' },
+  { name: 'request-timeout', type: 'duration', default: '500ms', describe: 'Timeout of each check' },
+  { name: 'log-level', type: 'string', default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' },
+];
+
+/** `kuma-dp validate <file>`. */
+export const VALIDATE_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'type',
+    type: 'string',
+    default: 'bootstrap',
+    choices: ['bootstrap', 'listener', 'cluster', 'endpoint', 'route', 'secret'],
+    describe: 'What the file holds',
+  },
+];
+
+/** `kuma-dp version`. */
+export const VERSION_FLAGS: readonly FlagSpec[] = [{ name: 'detailed', type: 'boolean', default: false, describe: 'Print commit and build date too' }];
 
 /** Settings that Kuma reads from the environment only. */
 export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: string }> = [

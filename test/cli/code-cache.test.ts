@@ -13,7 +13,7 @@ const accepted = (stderr: string, bundle: string) => stderr.includes(`V8 code ca
 
 /** A copy of the installation (bin/, the bundle, its build info; node_modules linked), with dist/compile-cache/ left to the caller. */
 function installCopy(t: Test): string {
-  const root = t.testdir({ bin: {}, dist: {} });
+  const root = t.testdir({ bin: {}, dist: {}, 'envoy-templates': {} });
   for (const file of ['bin/kuma-dp', 'bin/package.json', 'dist/kuma-dp.cjs', 'dist/build-info.json', 'package.json'])
     copyFileSync(join(ROOT, file), join(root, file));
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));

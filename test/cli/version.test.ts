@@ -1,6 +1,7 @@
 import t from 'tap';
-import { chmodSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { KUMA_DP, ROOT, run } from '../helpers/cli.js';
 
 t.test('kuma-dp version prints the version; --detailed adds commit and build date', async (t) => {
@@ -9,7 +10,42 @@ t.test('kuma-dp version prints the version; --detailed adds commit and build dat
   t.match(short.stdout, /^kuma-dp: \d+\.\d+\.\d+\n$/);
   const detailed = await run(KUMA_DP, ['version', '--detailed']);
   t.equal(detailed.code, 0);
-  t.match(detailed.stdout, /Version: +\d+\.\d+\.\d+\nGit Tag: +v\d+\.\d+\.\d+\nGit Commit: +([0-9a-f]{40}|unknown)\nBuild Date: +\S+\n/);
+  t.match(detailed.stdout, /Version: +\d+\.\d+\.\d+\nGit Tag: +\S+\nGit Commit: +([0-9a-f]{40}|unknown)\nBuild Date: +\S+\n/);
+});
+
+t.test('the build records a git tag only when HEAD has one; without, version says unknown', async (t) => {
+  // scripts/build-info.mjs in a scratch repository, writing the dist/build-info.json beside it.
+  const root = t.testdir({ scripts: {}, dist: {} });
+  copyFileSync(join(ROOT, 'scripts', 'build-info.mjs'), join(root, 'scripts', 'build-info.mjs'));
+  // git must not find the checkout the test directory sits in.
+  const env = { ...process.env, GIT_CEILING_DIRECTORIES: dirname(root) };
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], {
+      cwd: root,
+      env,
+    });
+  const build = () => {
+    execFileSync(process.execPath, [join(root, 'scripts', 'build-info.mjs')], { cwd: root, env });
+    return JSON.parse(readFileSync(join(root, 'dist', 'build-info.json'), 'utf8')) as Record<string, string>;
+  };
+  t.notOk('gitCommit' in build(), 'not a git checkout: no commit');
+  git('init', '-q');
+  git('commit', '-q', '--allow-empty', '-m', 'first');
+  const untagged = build();
+  t.match(untagged.gitCommit, /^[0-9a-f]{40}$/);
+  t.notOk('gitTag' in untagged, 'no tag on HEAD: none recorded');
+  git('tag', 'v1.2.3');
+  t.equal(build().gitTag, 'v1.2.3');
+  git('commit', '-q', '--allow-empty', '-m', 'second');
+  t.notOk('gitTag' in build(), 'a tag on an older commit is not this build');
+
+  // What kuma-dp reports from a build-info.json without a tag (a copy of the install with its own dist/).
+  const install = t.testdir({ bin: {}, dist: {}, 'envoy-templates': {} });
+  for (const file of ['bin/kuma-dp', 'bin/package.json', 'dist/kuma-dp.cjs', 'package.json']) copyFileSync(join(ROOT, file), join(install, file));
+  writeFileSync(join(install, 'dist', 'build-info.json'), JSON.stringify({ buildDate: '2026-01-01T00:00:00Z' }));
+  const res = await run(join(install, 'bin', 'kuma-dp'), ['version', '--detailed']);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stdout, /\nGit Tag: +unknown\nGit Commit: +unknown\nBuild Date: +2026-01-01T00:00:00Z\n/);
 });
 
 t.test('kuma-dp without a command explains what to do', async (t) => {
