@@ -26,6 +26,8 @@ export interface FetchBootstrapOptions {
   /** Aborting it (SIGTERM/SIGINT) ends the wait and any request in flight: rejects with an AbortError. */
   signal: AbortSignal;
   log: Logger;
+  /** Called as each request is made, with its number (the agent counts them for its metrics). */
+  onAttempt?: (attempt: number) => void;
 }
 
 export const DEFAULT_RETRY_BACKOFF_MS = 3_000;
@@ -226,7 +228,8 @@ export async function fetchBootstrap(request: BootstrapRequest, options: FetchBo
   }
   const body = serializeBootstrapRequest(request);
 
-  const attempt = async (): Promise<BootstrapResult> => {
+  const attempt = async (n: number): Promise<BootstrapResult> => {
+    options.onAttempt?.(n);
     const timeout = AbortSignal.timeout(timeoutMs);
     let answer: Answer;
     try {

@@ -1,7 +1,10 @@
 // `kuma-dp run`: the agent's one-way pipeline
 //   flags + env → config → Dataplane → bootstrap request → bootstrap
-//   → Envoy config → validation → Envoy process → supervision.
-import type { AgentConfig } from '../config/agent-config.js';
+//   → Envoy config → validation → components (Envoy last) → supervision.
+// This is the agent's composition root: every component is built here and
+// handed to the supervisor; nothing below reaches back up.
+import type { AgentConfig, MetricsSource } from '../config/agent-config.js';
+import type { KumaSidecarConfiguration } from '../bootstrap/response.js';
 import { isAbortError } from '../bootstrap/retry.js';
 import { readCaCert } from '../config/ca.js';
 import { checkTokenShape, readTokenFile } from '../config/token.js';
@@ -9,8 +12,11 @@ import { loadDataplane } from '../dataplane/load.js';
 import { envoyArgs } from '../envoy/args.js';
 import { envoyVersion, findEnvoyBinary } from '../envoy/binary.js';
 import { EnvoyProcess } from '../envoy/process.js';
+import type { AdminAddress } from '../envoy/admin.js';
+import type { Component } from '../lifecycle/component.js';
+import type { AgentControls, Lifecycle } from '../lifecycle/phase.js';
 import type { Logger } from '../log/logger.js';
-import { AgentStats } from '../metrics/agent-stats.js';
+import { AgentStats } from '../lifecycle/agent-stats.js';
 import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { SignalCounter } from '../supervisor/signals.js';
@@ -22,13 +28,12 @@ const ENVOY_KILL_GRACE_MS = 5000;
 
 /** Runs the agent until Envoy is gone; resolves with the exit status. */
 export async function runAgent(config: AgentConfig): Promise<number> {
-  const signals = new SignalCounter((signal, count) => log.info('signal received', { signal, count }));
+  const signals = new SignalCounter({
+    onSignal: (signal, count) => log.info('signal received', { signal, count }),
+    onUnhandledDrain: () => log.info('SIGUSR2 received before Envoy runs: nothing to drain'),
+  });
   const stats = new AgentStats();
   let workDir: WorkDir | undefined;
-  let keepWorkDir = false;
-  // SIGUSR2 drains inbound listeners once Envoy runs; before that it must not kill the agent (its default action).
-  const earlyUsr2 = (): void => log.info('SIGUSR2 received before Envoy runs: nothing to drain');
-  process.on('SIGUSR2', earlyUsr2);
   try {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
@@ -80,9 +85,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       retryMaxDurationMs: config.controlPlane.retryMaxDurationMs,
       requestTimeoutMs: 10_000,
       signal: signals.abort.signal,
-      log: countingAttempts(log, stats),
+      log,
+      onAttempt: (n) => (stats.bootstrapAttempts = n),
     });
-    stats.bootstrapAttempts += 1;
 
     const { buildEnvoyConfig } = await renderModule;
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
@@ -98,38 +103,33 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       return 0;
     }
 
-    const launch = (): EnvoyProcess =>
-      new EnvoyProcess({
-        binary,
-        args: envoyArgs({
-          configPath,
-          drainTimeMs: config.dataplane.drainTimeMs,
-          logLevel: config.envoy.logLevel,
-          ...(config.envoy.componentLogLevel ? { componentLogLevel: config.envoy.componentLogLevel } : {}),
-          ...(config.envoy.concurrency !== undefined ? { concurrency: config.envoy.concurrency } : {}),
-        }),
-        log: log.child('envoy'),
-      });
-    const proc = launch();
-    await proc.start();
-
-    // Everything beside Envoy is loaded only now that Envoy is on its way.
-    const { Supervisor } = await import('../supervisor/supervisor.js');
-    const { agentComponents } = await import('../supervisor/agent-components.js');
+    const envoyProcess = new EnvoyProcess({
+      binary,
+      args: envoyArgs({
+        configPath,
+        drainTimeMs: config.dataplane.drainTimeMs,
+        logLevel: config.envoy.logLevel,
+        ...(config.envoy.componentLogLevel ? { componentLogLevel: config.envoy.componentLogLevel } : {}),
+        ...(config.envoy.concurrency !== undefined ? { concurrency: config.envoy.concurrency } : {}),
+      }),
+      log: log.child('envoy'),
+    });
+    const [{ Supervisor }, { adminClient }] = await Promise.all([import('../supervisor/supervisor.js'), import('../envoy/admin.js')]);
     const supervisor = new Supervisor({
-      launch,
-      admin: envoyConfig.admin,
+      envoy: envoyProcess,
+      admin: adminClient(envoyConfig.admin),
       drainTimeMs: config.dataplane.drainTimeMs,
       drainMinTimeMs: config.dataplane.drainMinTimeMs,
       inboundPorts: (dataplane.resource?.networking?.inbound ?? []).map((i) => i.port),
       killGraceMs: ENVOY_KILL_GRACE_MS,
       restart: config.envoy.restart,
-      workDir: workDir.path,
+      workDir,
       signals,
       stats,
       log: log.child('supervisor'),
     });
-    const components = await agentComponents({
+    // The components beside Envoy start before it (a busy port stops the agent before Envoy is spawned), and stop after it.
+    const beside = await besideEnvoy({
       config,
       admin: envoyConfig.admin,
       lifecycle: supervisor.lifecycle,
@@ -138,12 +138,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       ...(fetched.kumaSidecarConfiguration ? { sidecar: fetched.kumaSidecarConfiguration } : {}),
       log,
     });
-    process.off('SIGUSR2', earlyUsr2);
-    try {
-      return await supervisor.run(proc, components);
-    } finally {
-      keepWorkDir = supervisor.keepWorkDir;
-    }
+    return await supervisor.run(beside);
   } catch (err) {
     if (isAbortError(err) || (signals.received > 0 && !(err instanceof UserError))) {
       log.info('stopped before Envoy was started', { signal: true });
@@ -151,25 +146,54 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     }
     throw err;
   } finally {
-    process.off('SIGUSR2', earlyUsr2);
     signals.dispose();
-    if (keepWorkDir && workDir?.temporary) log.warn('the temporary work dir is kept: it holds the config dump of a crashed Envoy', { path: workDir.path });
-    else workDir?.cleanup();
+    const kept = workDir?.cleanup().keptBecause;
+    if (kept) log.warn(`the temporary work dir is kept: ${kept}`, { path: workDir!.path });
   }
 }
 
-/** The bootstrap client logs each retry with its attempt number; count them for the agent's metrics. */
-function countingAttempts(log: Logger, stats: AgentStats): Logger {
-  const count = (fields?: Record<string, unknown>): void => {
-    if (typeof fields?.attempt === 'number') stats.bootstrapAttempts = Math.max(stats.bootstrapAttempts, fields.attempt);
-  };
-  return {
-    debug: (msg, fields) => log.debug(msg, fields),
-    info: (msg, fields) => (count(fields), log.info(msg, fields)),
-    warn: (msg, fields) => (count(fields), log.warn(msg, fields)),
-    error: (msg, fields) => log.error(msg, fields),
-    child: (name) => log.child(name),
-  };
+interface BesideEnvoy {
+  config: AgentConfig;
+  admin: AdminAddress;
+  lifecycle: Lifecycle;
+  controls: AgentControls;
+  stats: AgentStats;
+  sidecar?: KumaSidecarConfiguration;
+  log: Logger;
+}
+
+/** The applications' metrics endpoints the control plane names (Kuma's metrics.aggregate). */
+export function controlPlaneMetricsSources(sidecar: KumaSidecarConfiguration | undefined): MetricsSource[] {
+  return (sidecar?.metrics?.aggregate ?? []).flatMap((a) => {
+    if (!a.name || !a.port) return [];
+    const path = a.path ? (a.path.startsWith('/') ? a.path : `/${a.path}`) : '/metrics';
+    return [{ name: a.name, url: `http://${a.address || '127.0.0.1'}:${a.port}${path}` }];
+  });
+}
+
+/** The components that run beside Envoy, chosen from the configuration; each module is loaded only when its component is wanted. */
+async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
+  const { config, admin, lifecycle, controls, log } = ctx;
+  const components: Component[] = [];
+  if (config.notifySocket) {
+    const { SdNotifier } = await import('../notify/sd-notify.js');
+    components.push(
+      new SdNotifier({ socket: config.notifySocket, lifecycle, ...(config.watchdogMs ? { watchdogMs: config.watchdogMs } : {}), log: log.child('sd-notify') }),
+    );
+  }
+  if (config.readinessPort !== 0) {
+    const { ReadinessReporter } = await import('../readiness/reporter.js');
+    components.push(new ReadinessReporter({ port: config.readinessPort, inPod: config.inPod, admin, lifecycle, controls, log: log.child('readiness') }));
+  }
+  if (config.metrics.address) {
+    const { MetricsServer } = await import('../metrics/server.js');
+    const sources = [
+      ...config.metrics.aggregate,
+      ...controlPlaneMetricsSources(ctx.sidecar).filter((s) => !config.metrics.aggregate.some((own) => own.name === s.name)),
+    ];
+    components.push(new MetricsServer({ ...config.metrics.address, admin, sources, stats: ctx.stats, lifecycle, log: log.child('metrics') }));
+  }
+  return components;
 }
 
 async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ value: string; path: string } | undefined> {

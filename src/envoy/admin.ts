@@ -1,11 +1,23 @@
 // A small client for Envoy's admin API. node:http rather than undici: these
 // are a handful of loopback requests, and the agent's start-up stays lean.
 import { request } from 'node:http';
-import type { AdminAddress } from '../render/envoy-config.js';
+
+/** Where Envoy's admin API listens (from the bootstrap's admin.address). */
+export interface AdminAddress {
+  address: string;
+  port: number;
+}
 
 export interface AdminResponse {
   status: number;
   body: string;
+}
+
+/** One request to Envoy's admin API; the supervisor takes this, so tests can answer for Envoy in-process. */
+export type AdminClient = (method: 'GET' | 'POST', path: string, timeoutMs?: number) => Promise<AdminResponse>;
+
+export function adminClient(admin: AdminAddress): AdminClient {
+  return (method, path, timeoutMs) => adminRequest(admin, method, path, timeoutMs);
 }
 
 export function adminRequest(admin: AdminAddress, method: 'GET' | 'POST', path: string, timeoutMs = 2000): Promise<AdminResponse> {
@@ -24,9 +36,10 @@ export function adminRequest(admin: AdminAddress, method: 'GET' | 'POST', path: 
 }
 
 /** Envoy's server state from GET /ready (LIVE answers 200); undefined while the admin API does not answer. */
-export async function envoyServerState(admin: AdminAddress, timeoutMs = 1000): Promise<{ live: boolean; state: string } | undefined> {
+export async function envoyServerState(admin: AdminAddress | AdminClient, timeoutMs = 1000): Promise<{ live: boolean; state: string } | undefined> {
+  const request = typeof admin === 'function' ? admin : adminClient(admin);
   try {
-    const res = await adminRequest(admin, 'GET', '/ready', timeoutMs);
+    const res = await request('GET', '/ready', timeoutMs);
     return { live: res.status === 200, state: res.body.trim() || String(res.status) };
   } catch {
     return undefined;

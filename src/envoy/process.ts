@@ -1,11 +1,15 @@
-// The one owner of the Envoy child process and its state machine:
-//   starting → running → stopping → exited
+// The one owner of the Envoy child process, as a component: start() spawns
+// Envoy, stop() ends it (SIGTERM, then SIGKILL at the deadline), and an exit
+// nobody asked for is reported as the component's failure, carrying Envoy's
+// status for the restart policy. start() after such an exit spawns a new
+// Envoy (a restart). Per run: starting → running → stopping → exited.
 // Envoy runs in its own process group (a terminal's Ctrl-C reaches only the
 // agent, which drains first) and, on Linux, with a parent-death signal so it
 // never outlives the agent, even one killed with SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
+import type { Component, FailureReport } from '../lifecycle/component.js';
 import type { Logger } from '../log/logger.js';
 
 export type EnvoyState = 'starting' | 'running' | 'stopping' | 'exited';
@@ -15,6 +19,14 @@ export interface EnvoyExit {
   signal: NodeJS.Signals | null;
   /** What a shell would report: the code, or 128 + the signal number. */
   status: number;
+}
+
+/** The failure an EnvoyProcess reports when Envoy exits on its own. */
+export class EnvoyExited extends Error {
+  constructor(readonly exit: EnvoyExit) {
+    super(`Envoy exited with status ${exit.status}`);
+    this.name = 'EnvoyExited';
+  }
 }
 
 export interface EnvoyLaunch {
@@ -35,22 +47,21 @@ function pdeathsigWrapper(): string | undefined {
   return SETPRIV_PATHS.find((p) => existsSync(p));
 }
 
-export class EnvoyProcess {
+export class EnvoyProcess implements Component {
+  readonly name = 'envoy';
   private child?: ChildProcess;
-  private current: EnvoyState = 'starting';
-  readonly exited: Promise<EnvoyExit>;
-  private resolveExit!: (exit: EnvoyExit) => void;
+  private current: EnvoyState = 'exited';
+  private exited: Promise<EnvoyExit> = Promise.resolve({ code: null, signal: null, status: 0 });
   private readonly tail: string[] = [];
   private partial = '';
 
-  constructor(private readonly launch: EnvoyLaunch) {
-    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
-  }
+  constructor(private readonly launch: EnvoyLaunch) {}
 
   get state(): EnvoyState {
     return this.current;
   }
 
+  /** The running Envoy's pid (the last one's after it exited). */
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -76,28 +87,40 @@ export class EnvoyProcess {
   }
 
   /** Spawns Envoy; resolves once the process exists, rejects if it could not be started. */
-  start(): Promise<void> {
+  start(failed: FailureReport): Promise<void> {
+    if (this.current !== 'exited') return Promise.reject(new Error(`Envoy is already ${this.current}`));
     const { binary, args, log } = this.launch;
     const wrapper = pdeathsigWrapper();
     const [command, argv] = wrapper ? [wrapper, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
     if (!wrapper) log.warn('setpriv not found: Envoy may outlive kuma-dp if kuma-dp is killed with SIGKILL');
     log.info('starting Envoy', { path: binary, arguments: args });
+    this.current = 'starting';
+    this.tail.length = 0;
+    this.partial = '';
     const child = spawn(command, argv, { stdio: ['ignore', this.launch.stdio ?? 'inherit', 'pipe'], detached: true });
     this.child = child;
+    let resolveExit!: (exit: EnvoyExit) => void;
+    this.exited = new Promise((resolve) => (resolveExit = resolve));
     child.stderr!.on('data', (chunk: Buffer) => this.keepTail(chunk));
     // If the agent itself exits (normally or by an uncaught error), Envoy goes too.
     const killOnExit = (): void => {
-      if (this.current !== 'exited') child.kill('SIGKILL');
+      if (this.child === child && this.current !== 'exited') child.kill('SIGKILL');
     };
     process.on('exit', killOnExit);
     let stderrEnded = false;
     child.stderr!.once('end', () => (stderrEnded = true));
+    let spawned = false;
     child.on('exit', (code, signal) => {
       process.off('exit', killOnExit);
       const status = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+      const asked = this.current === 'stopping';
       this.transition('exited', { code, signal, status });
       // Let Envoy's last stderr lines arrive first (bounded: a grandchild could hold the pipe).
-      const settle = (): void => this.resolveExit({ code, signal, status });
+      const settle = (): void => {
+        const exit = { code, signal, status };
+        resolveExit(exit);
+        if (!asked && spawned) failed(new EnvoyExited(exit));
+      };
       if (stderrEnded) settle();
       else {
         const timer = setTimeout(settle, 200);
@@ -109,21 +132,25 @@ export class EnvoyProcess {
     });
     return new Promise((resolve, reject) => {
       child.once('spawn', () => {
+        spawned = true;
         this.transition('running', { pid: child.pid });
         resolve();
       });
       child.once('error', (err) => {
+        if (spawned) return;
+        process.off('exit', killOnExit);
         this.transition('exited', { error: err.message });
-        this.resolveExit({ code: null, signal: null, status: 1 });
+        resolveExit({ code: null, signal: null, status: 1 });
         reject(err);
       });
     });
   }
 
-  /** SIGTERM, then SIGKILL if Envoy is still there after `graceMs`. */
-  async terminate(graceMs: number): Promise<EnvoyExit> {
+  /** SIGTERM, then SIGKILL if Envoy is still there at `deadline`; resolves once it has exited. */
+  async stop(deadline: number): Promise<void> {
     const child = this.child;
-    if (!child || this.current === 'exited') return this.exited;
+    if (!child || this.current === 'exited') return;
+    const graceMs = Math.max(0, deadline - Date.now());
     this.transition('stopping', { signal: 'SIGTERM', graceMs });
     child.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
@@ -133,11 +160,15 @@ export class EnvoyProcess {
     if (outcome === 'timeout') {
       this.launch.log.warn('Envoy did not exit after SIGTERM; sending SIGKILL', { graceMs });
       child.kill('SIGKILL');
+      await this.exited;
     }
-    return this.exited;
   }
 
+  /** SIGKILL now (a third signal); the exit is not reported as a failure. */
   kill(): void {
-    if (this.child && this.current !== 'exited') this.child.kill('SIGKILL');
+    if (this.child && this.current !== 'exited') {
+      this.current = 'stopping';
+      this.child.kill('SIGKILL');
+    }
   }
 }

@@ -11,8 +11,10 @@ export interface WorkDir {
   temporary: boolean;
   /** Writes a file readable by the owner only (0600), atomically. */
   writePrivate(name: string, content: string): string;
-  /** Removes a temporary work dir; a given one is kept. */
-  cleanup(): void;
+  /** Asks that a temporary work dir outlive the agent (a crashed Envoy's config dump is in it). */
+  keep(reason: string): void;
+  /** Removes a temporary work dir unless keep() was called; a given one is always kept. Returns why a temporary one was kept. */
+  cleanup(): { keptBecause?: string };
 }
 
 const DIR_MODE = 0o711;
@@ -32,9 +34,13 @@ export function openWorkDir(given: string | undefined): WorkDir {
     chmodSync(path, DIR_MODE);
     temporary = true;
   }
+  let keptBecause: string | undefined;
   return {
     path,
     temporary,
+    keep(reason) {
+      keptBecause ??= reason;
+    },
     writePrivate(name, content) {
       const file = join(path, name);
       const staging = `${file}.tmp-${process.pid}`;
@@ -49,7 +55,10 @@ export function openWorkDir(given: string | undefined): WorkDir {
       return file;
     },
     cleanup() {
-      if (temporary) rmSync(path, { recursive: true, force: true });
+      if (!temporary) return {};
+      if (keptBecause) return { keptBecause };
+      rmSync(path, { recursive: true, force: true });
+      return {};
     },
   };
 }

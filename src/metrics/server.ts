@@ -3,17 +3,17 @@
 // --metrics-aggregate and the control plane's metrics.aggregate) and the
 // agent's own series, in the text format or OpenMetrics by content
 // negotiation (Accept: application/openmetrics-text). prom-client is loaded
-// when the component starts, off the path to spawning Envoy.
+// at the first scrape, off the path to spawning Envoy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricsSource } from '../config/agent-config.js';
-import { adminRequest } from '../envoy/admin.js';
+import { adminRequest, type AdminAddress } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
-import type { AdminAddress } from '../render/envoy-config.js';
-import { closeServer, listenOn, type Component } from '../supervisor/component.js';
-import type { Lifecycle } from '../supervisor/lifecycle.js';
+import type { Component, FailureReport } from '../lifecycle/component.js';
+import { closeServer, listenOn, reportServerErrors } from '../lifecycle/http-server.js';
+import type { Lifecycle } from '../lifecycle/phase.js';
 import { UserError } from '../util/errors.js';
-import type { AgentStats } from './agent-stats.js';
+import type { AgentStats } from '../lifecycle/agent-stats.js';
 import { textToOpenMetrics, withoutEof } from './openmetrics.js';
 
 export interface MetricsOptions {
@@ -40,7 +40,8 @@ type Registry = import('prom-client').Registry;
 export class MetricsServer implements Component {
   readonly name = 'metrics';
   private server?: Server;
-  private registries?: { text: Registry; openMetrics: Registry };
+  /** prom-client is loaded at the first scrape: the port is bound before Envoy is spawned, the rest waits. */
+  private registries?: Promise<{ text: Registry; openMetrics: Registry }>;
   private readonly sourceUp = new Map<string, number>();
 
   constructor(private readonly opts: MetricsOptions) {}
@@ -49,8 +50,7 @@ export class MetricsServer implements Component {
     return (this.server?.address() as AddressInfo | null)?.port;
   }
 
-  async start(): Promise<void> {
-    this.registries = await this.agentRegistries();
+  async start(failed: FailureReport): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
     await listenOn(
       server,
@@ -62,6 +62,7 @@ export class MetricsServer implements Component {
         ),
     );
     this.server = server;
+    reportServerErrors(server, failed);
     this.opts.log.info('merged metrics endpoint listening', {
       address: this.opts.host,
       port: this.port,
@@ -161,7 +162,9 @@ export class MetricsServer implements Component {
       if (openMetrics) parts.push(scraped.openMetrics ? withoutEof(scraped.body) : textToOpenMetrics(scraped.body));
       else parts.push(scraped.body.endsWith('\n') || !scraped.body ? scraped.body : scraped.body + '\n');
     }
-    const own = await (openMetrics ? this.registries!.openMetrics : this.registries!.text).metrics();
+    this.registries ??= this.agentRegistries();
+    const registries = await this.registries;
+    const own = await (openMetrics ? registries.openMetrics : registries.text).metrics();
     parts.push(openMetrics ? withoutEof(own) : own);
     return parts.join('') + (openMetrics ? '# EOF\n' : '');
   }

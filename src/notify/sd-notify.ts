@@ -14,8 +14,8 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import type { Component } from '../supervisor/component.js';
-import type { Lifecycle, Phase } from '../supervisor/lifecycle.js';
+import type { Component } from '../lifecycle/component.js';
+import type { Lifecycle, Phase } from '../lifecycle/phase.js';
 
 export interface NotifyOptions {
   socket: string;

@@ -6,13 +6,13 @@
 // shutdown, as SIGTERM) and POST /config_dump (saved into the work dir).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { envoyServerState } from '../envoy/admin.js';
+import { envoyServerState, type AdminAddress } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
-import type { AdminAddress } from '../render/envoy-config.js';
-import { closeServer, listenOn, type Component } from '../supervisor/component.js';
-import type { AgentControls, Lifecycle } from '../supervisor/lifecycle.js';
+import type { Component, FailureReport } from '../lifecycle/component.js';
+import { closeServer, listenOn, reportServerErrors } from '../lifecycle/http-server.js';
+import type { AgentControls, Lifecycle } from '../lifecycle/phase.js';
 import { UserError } from '../util/errors.js';
-import { isLoopback } from './loopback.js';
+import { isLoopback } from '../util/loopback.js';
 
 export interface ReadinessOptions {
   port: number;
@@ -47,7 +47,7 @@ export class ReadinessReporter implements Component {
     return (this.server?.address() as AddressInfo | null)?.port;
   }
 
-  async start(): Promise<void> {
+  async start(failed: FailureReport): Promise<void> {
     const host = this.opts.inPod ? '0.0.0.0' : '127.0.0.1';
     const server = createServer((req, res) => void this.handle(req, res));
     await listenOn(server, this.opts.port, host, (err) =>
@@ -58,6 +58,7 @@ export class ReadinessReporter implements Component {
         : new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${this.opts.port} (${err.code ?? err.message})`),
     );
     this.server = server;
+    reportServerErrors(server, failed);
     this.opts.log.info('readiness reporter listening', { address: host, port: this.opts.port });
   }
 

@@ -3,15 +3,11 @@
 // the agent renders the Dataplane's inbounds and outbounds into
 // static_resources from the shared templates.
 import type { Dataplane, Outbound } from '../dataplane/types.js';
+import type { AdminAddress } from '../envoy/admin.js';
 import { UserError } from '../util/errors.js';
 import { parseYaml, stringifyYaml } from '../util/yaml.js';
 import { inboundResources, outboundResources, type Endpoint } from './resources.js';
 import { Templates } from './templates.js';
-
-export interface AdminAddress {
-  address: string;
-  port: number;
-}
 
 export interface EnvoyConfig {
   /** The YAML written to <work-dir>/bootstrap.yaml. */
@@ -33,7 +29,8 @@ const field = (o: unknown, snake: string): unknown => {
 export function adminAddressOf(bootstrap: Obj): AdminAddress {
   const socket = field(field(field(bootstrap, 'admin'), 'address'), 'socket_address');
   const port = Number(field(socket, 'port_value') ?? 9901);
-  return { address: String(field(socket, 'address') ?? '127.0.0.1'), port };
+  const address = field(socket, 'address');
+  return { address: typeof address === 'string' && address ? address : '127.0.0.1', port };
 }
 
 function parseBootstrap(text: string): Obj {

@@ -3,29 +3,36 @@
 // dies the last one can be kept for study (a dead Envoy cannot be asked).
 import { copyFileSync, existsSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminRequest } from '../envoy/admin.js';
+import type { AdminClient } from '../envoy/admin.js';
+import type { Clock, Timer } from '../lifecycle/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { AdminAddress } from '../render/envoy-config.js';
 
 export const CONFIG_DUMP_FILE = 'config_dump.json';
 export const REFRESH_MS = 60_000;
 
+/** Where the dumps go; keep() asks that a temporary work dir outlive the agent. */
+export interface DumpDir {
+  readonly path: string;
+  keep(reason: string): void;
+}
+
 export class ConfigDumps {
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
 
   constructor(
-    private readonly admin: AdminAddress,
-    private readonly dir: string,
+    private readonly admin: AdminClient,
+    private readonly dir: DumpDir,
+    private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
 
   get latest(): string {
-    return join(this.dir, CONFIG_DUMP_FILE);
+    return join(this.dir.path, CONFIG_DUMP_FILE);
   }
 
   /** Fetches the dump now and writes it (0600) as config_dump.json; resolves with the path. */
   async save(): Promise<string> {
-    const res = await adminRequest(this.admin, 'GET', '/config_dump?include_eds', 10_000);
+    const res = await this.admin('GET', '/config_dump?include_eds', 10_000);
     if (res.status !== 200) throw new Error(`Envoy answered /config_dump with ${res.status}`);
     const staging = `${this.latest}.tmp-${process.pid}`;
     writeFileSync(staging, res.body, { mode: 0o600 });
@@ -38,14 +45,13 @@ export class ConfigDumps {
     this.stopRefreshing();
     const refresh = (): void => {
       this.save().catch((err: Error) => this.log.debug('could not refresh the config dump', { error: err.message }));
+      this.timer = this.clock.setTimeout(refresh, ms);
     };
     refresh();
-    this.timer = setInterval(refresh, ms);
-    this.timer.unref();
   }
 
   stopRefreshing(): void {
-    clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
@@ -53,8 +59,9 @@ export class ConfigDumps {
   keepForCrash(): string | undefined {
     this.stopRefreshing();
     if (!existsSync(this.latest)) return undefined;
-    const file = join(this.dir, `config_dump.crash-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const file = join(this.dir.path, `config_dump.crash-${new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-')}.json`);
     copyFileSync(this.latest, file);
+    this.dir.keep('it holds the config dump of a crashed Envoy');
     return file;
   }
 }

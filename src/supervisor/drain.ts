@@ -2,16 +2,16 @@
 // and over as soon as the inbound listeners have no active connections
 // (Envoy's listener.<ip>_<port>.downstream_cx_active gauges). A signal or
 // Envoy's exit ends it too; the caller races those.
-import { adminRequest } from '../envoy/admin.js';
-import type { AdminAddress } from '../render/envoy-config.js';
+import type { AdminClient } from '../envoy/admin.js';
+import { sleep, type Clock } from '../lifecycle/clock.js';
 
 export const DRAIN_POLL_MS = 250;
 
 const ACTIVE_STAT = /^listener\.(.+)_(\d+)\.downstream_cx_active: (\d+)$/;
 
 /** Ports of the listeners Envoy calls inbound (Kuma names them inbound:<ip>:<port>). */
-async function inboundListenerPorts(admin: AdminAddress): Promise<number[]> {
-  const res = await adminRequest(admin, 'GET', '/listeners?format=json');
+async function inboundListenerPorts(admin: AdminClient): Promise<number[]> {
+  const res = await admin('GET', '/listeners?format=json');
   if (res.status !== 200) return [];
   const statuses =
     (JSON.parse(res.body) as { listener_statuses?: Array<{ name?: string; local_address?: { socket_address?: { port_value?: number } } }> })
@@ -22,9 +22,9 @@ async function inboundListenerPorts(admin: AdminAddress): Promise<number[]> {
 }
 
 /** Active inbound connections, or undefined when Envoy shows no inbound listener stats (then nothing can be concluded). */
-export async function activeInboundConnections(admin: AdminAddress, knownInboundPorts: readonly number[]): Promise<number | undefined> {
+export async function activeInboundConnections(admin: AdminClient, knownInboundPorts: readonly number[]): Promise<number | undefined> {
   const ports = new Set([...knownInboundPorts, ...(await inboundListenerPorts(admin).catch(() => []))]);
-  const res = await adminRequest(admin, 'GET', '/stats?filter=' + encodeURIComponent('^listener\\..*\\.downstream_cx_active$'));
+  const res = await admin('GET', '/stats?filter=' + encodeURIComponent('^listener\\..*\\.downstream_cx_active$'));
   if (res.status !== 200) return undefined;
   let matched = 0;
   let active = 0;
@@ -43,28 +43,19 @@ export interface DrainOutcome {
 }
 
 export async function drainWait(
-  admin: AdminAddress,
+  admin: AdminClient,
+  clock: Clock,
   opts: { minMs: number; maxMs: number; inboundPorts: readonly number[]; signal: AbortSignal },
 ): Promise<DrainOutcome> {
-  const began = Date.now();
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        opts.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      opts.signal.addEventListener('abort', done);
-    });
+  const began = clock.now();
   for (;;) {
-    const elapsed = Date.now() - began;
+    const elapsed = clock.now() - began;
     if (elapsed >= opts.maxMs || opts.signal.aborted) return { reason: 'drain time elapsed', elapsedMs: elapsed };
     if (elapsed >= opts.minMs) {
       const active = await activeInboundConnections(admin, opts.inboundPorts).catch(() => undefined);
-      if (active === 0) return { reason: 'no active connections', elapsedMs: Date.now() - began };
+      if (active === 0) return { reason: 'no active connections', elapsedMs: clock.now() - began };
     }
-    const untilMin = opts.minMs - (Date.now() - began);
-    await sleep(Math.max(1, Math.min(untilMin > 0 ? untilMin : DRAIN_POLL_MS, opts.maxMs - (Date.now() - began))));
+    const untilMin = opts.minMs - (clock.now() - began);
+    await sleep(clock, Math.max(1, Math.min(untilMin > 0 ? untilMin : DRAIN_POLL_MS, opts.maxMs - (clock.now() - began))), opts.signal);
   }
 }

@@ -2,7 +2,7 @@
 // the agent's readiness port) until it answers 200, as Kuma's `kuma-dp wait`
 // does, so that an application container can start after its proxy.
 import { request } from 'node:http';
-import { isLoopback } from '../readiness/loopback.js';
+import { isLoopback } from '../util/loopback.js';
 import type { Logger } from '../log/logger.js';
 import { formatDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';
