@@ -1,5 +1,5 @@
 // Facts about this host that kuma-dp reports in the bootstrap request.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 
 const CGROUP_MEMORY_LIMITS = [
@@ -11,11 +11,11 @@ const CGROUP_MEMORY_LIMITS = [
  * The memory limit of this process's cgroup in bytes, or 0 when there is none
  * ("max") or it cannot be read. Envoy's overload manager is sized from it.
  */
-export async function detectMaxMemory(paths: readonly string[] = CGROUP_MEMORY_LIMITS): Promise<number> {
+export function detectMaxMemory(paths: readonly string[] = CGROUP_MEMORY_LIMITS): number {
   for (const path of paths) {
     let text: string;
     try {
-      text = (await readFile(path, 'utf8')).trim();
+      text = readFileSync(path, 'utf8').trim();
     } catch {
       continue;
     }

@@ -55,8 +55,8 @@ export async function runAgent(config: AgentConfig): Promise<number> {
 
     workDir = openWorkDir(config.envoy.workDir);
     log.info('work directory', { path: workDir.path, temporary: workDir.temporary });
-    const token = await resolveToken(config, workDir);
-    const caCertPem = await readCaCert(config.controlPlane);
+    const token = resolveToken(config, workDir);
+    const caCertPem = readCaCert(config.controlPlane);
 
     const [{ buildBootstrapRequest }, { fetchBootstrap }, host] = await bootstrapModules;
     const request = buildBootstrapRequest({
@@ -74,7 +74,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       metricsCertPath: config.metrics.certPath,
       metricsKeyPath: config.metrics.keyPath,
       // As Kuma: the cgroup's memory limit sizes Envoy's overload manager; IPv6 only where the host has it.
-      maxHeapSizeBytes: config.host.maxMemoryBytes || (await host.detectMaxMemory()),
+      maxHeapSizeBytes: config.host.maxMemoryBytes || host.detectMaxMemory(),
       ipv6Enabled: config.host.ipv6Enabled ?? host.hasLocalIPv6(),
     });
     const fetched = await fetchBootstrap(request, {
@@ -196,8 +196,8 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   return components;
 }
 
-async function resolveToken(config: AgentConfig, workDir: WorkDir): Promise<{ value: string; path: string } | undefined> {
-  if (config.token.file) return { value: await readTokenFile(config.token.file), path: config.token.file };
+function resolveToken(config: AgentConfig, workDir: WorkDir): { value: string; path: string } | undefined {
+  if (config.token.file) return { value: readTokenFile(config.token.file), path: config.token.file };
   if (config.token.inline) {
     const value = checkTokenShape(config.token.inline, '--dataplane-token (KUMA_DATAPLANE_RUNTIME_TOKEN)');
     return { value, path: workDir.writePrivate('dataplane-token', value) };

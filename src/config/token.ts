@@ -1,6 +1,6 @@
 // The dataplane token: one line, JWT-shaped. It is sent to the control plane
 // and otherwise only ever written to a 0600 file; it never reaches a log.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -16,10 +16,10 @@ export function checkTokenShape(token: string, from: string): string {
   return trimmed;
 }
 
-export async function readTokenFile(path: string): Promise<string> {
+export function readTokenFile(path: string): string {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new UserError(`--dataplane-token-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }

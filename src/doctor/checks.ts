@@ -68,7 +68,7 @@ export async function checkControlPlane(config: AgentConfig): Promise<CheckResul
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let ca: string | undefined;
   try {
-    ca = await readCaCert(config.controlPlane);
+    ca = readCaCert(config.controlPlane);
   } catch (err) {
     return fail(name, messageOf(err), 'correct --ca-cert-file (KUMA_CONTROL_PLANE_CA_CERT_FILE)');
   }

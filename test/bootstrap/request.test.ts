@@ -161,8 +161,8 @@ t.test('cgroup memory limit', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'kuma-dp-mem-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = (name: string, text: string) => writeFile(path.join(dir, name), text).then(() => path.join(dir, name));
-  t.equal(await detectMaxMemory([await file('v2', '536870912\n')]), 536870912);
-  t.equal(await detectMaxMemory([await file('max', 'max\n')]), 0, '"max" means no limit');
-  t.equal(await detectMaxMemory([path.join(dir, 'missing'), await file('v1', '9223372036854771712\n')]), 0, 'v1 unlimited');
-  t.equal(await detectMaxMemory([path.join(dir, 'missing'), await file('v1b', '1048576')]), 1048576, 'falls through to the next path');
+  t.equal(detectMaxMemory([await file('v2', '536870912\n')]), 536870912);
+  t.equal(detectMaxMemory([await file('max', 'max\n')]), 0, '"max" means no limit');
+  t.equal(detectMaxMemory([path.join(dir, 'missing'), await file('v1', '9223372036854771712\n')]), 0, 'v1 unlimited');
+  t.equal(detectMaxMemory([path.join(dir, 'missing'), await file('v1b', '1048576')]), 1048576, 'falls through to the next path');
 });
