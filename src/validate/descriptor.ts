@@ -1,14 +1,14 @@
 // A compact, JSON-serialisable description of Envoy's v3 messages, enums and
-// protoc-gen-validate rules, made from the .proto files @grpc/grpc-js-xds
-// ships. Parsing ~360 .proto files takes about a second, so the build writes
-// the result next to this module once, in a form read one entry at a time
-// (descriptor-file.ts).
+// protoc-gen-validate rules, made from Envoy's .proto files (src/xds/proto-source.ts).
+// Parsing ~360 .proto files takes about a second, so the build writes the
+// result next to this module once, in a form read one entry at a time
+// (descriptor-file.ts); an installation has only that file, not the protos.
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { DescriptorFile, serializeDescriptor } from './descriptor-file.js';
+import { UserError } from '../util/errors.js';
 import { installPath } from '../util/install-paths.js';
-import { PROTO_DEPS_DIR, PROTO_INCLUDE_DIRS } from '../xds/ads-proto.js';
+import { findProto, installedProtoSource, isBundledProto, loadProtoFiles, type ProtoSource } from '../xds/proto-source.js';
 
 /** protoc-gen-validate rules of one field, as written in the proto (e.g. `{ string: { min_len: 1 } }`). */
 export type Rules = Record<string, unknown>;
@@ -66,25 +66,22 @@ const FORMAT_VERSION = 5;
 export const DESCRIPTOR_FILE = installPath('dist', 'src', 'validate', 'envoy-descriptor.bin');
 
 /** Which proto files are loaded: Envoy's v3 API (config, extensions, discovery, types) and the xDS TypedStruct types. */
-const ROOTS: Array<{ dir: string; under: string; match: RegExp }> = [
-  { dir: 'envoy-api', under: 'envoy/config', match: /\/v3(alpha)?\// },
-  { dir: 'envoy-api', under: 'envoy/extensions', match: /\/v3(alpha)?\// },
-  { dir: 'envoy-api', under: 'envoy/service/discovery', match: /\/v3\// },
-  { dir: 'envoy-api', under: 'envoy/type', match: /\/v3\// },
-  { dir: 'xds', under: 'xds/type', match: /\/v3\// },
-  { dir: 'xds', under: 'udpa/type', match: /\/v1\// },
+const ROOTS: Array<{ under: string; match: RegExp }> = [
+  { under: 'envoy/config', match: /\/v3(alpha)?\// },
+  { under: 'envoy/extensions', match: /\/v3(alpha)?\// },
+  { under: 'envoy/service/discovery', match: /\/v3\// },
+  { under: 'envoy/type', match: /\/v3\// },
+  { under: 'xds/type', match: /\/v3\// },
+  { under: 'udpa/type', match: /\/v1\// },
 ];
 
-// protobufjs bundles these; the npm package ships no copy of them.
-const BUNDLED = new Set(
-  ['any', 'api', 'descriptor', 'duration', 'empty', 'field_mask', 'source_context', 'struct', 'timestamp', 'type', 'wrappers'].map(
-    (n) => `google/protobuf/${n}.proto`,
-  ),
-);
+const FORMAT_SUFFIX = ` format ${FORMAT_VERSION}`;
+const sourceTag = (source: ProtoSource): string => `${source.name}${FORMAT_SUFFIX}`;
 
-function depsVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(PROTO_DEPS_DIR, '..', 'package.json'), 'utf8')) as { version: string };
-  return `@grpc/grpc-js-xds@${pkg.version} format ${FORMAT_VERSION}`;
+function requireProtoSource(): ProtoSource {
+  const source = installedProtoSource();
+  if (!source) throw new UserError("Envoy's .proto files are not installed (a dev dependency): run 'npm run build' in a checkout");
+  return source;
 }
 
 function listProtos(dir: string, out: string[] = []): string[] {
@@ -96,25 +93,17 @@ function listProtos(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-function findImport(file: string): string | undefined {
-  for (const dir of PROTO_INCLUDE_DIRS) {
-    const path = join(dir, file);
-    if (existsSync(path)) return path;
-  }
-  return undefined;
-}
-
 /** True when every file `file` imports (transitively) can be found. */
-function importsResolve(file: string, memo: Map<string, boolean>, visiting = new Set<string>()): boolean {
-  if (BUNDLED.has(file) || visiting.has(file)) return true;
+function importsResolve(source: ProtoSource, file: string, memo: Map<string, boolean>, visiting = new Set<string>()): boolean {
+  if (isBundledProto(file) || visiting.has(file)) return true;
   const known = memo.get(file);
   if (known !== undefined) return known;
   visiting.add(file);
-  const path = findImport(file);
+  const path = findProto(source, file);
   let ok = path !== undefined;
   if (path) {
     for (const m of readFileSync(path, 'utf8').matchAll(/^import\s+(?:public\s+|weak\s+)?"([^"]+)"/gm)) {
-      if (!importsResolve(m[1]!, memo, visiting)) {
+      if (!importsResolve(source, m[1]!, memo, visiting)) {
         ok = false;
         break;
       }
@@ -146,36 +135,26 @@ function deepMerge(a: Rules, b: Rules): Rules {
 }
 
 /** Parses the v3 .proto files with protobufjs (about a second); also used by tests to cross-check the wire codec. */
-export async function loadProtoRoot(): Promise<{ root: import('protobufjs').Root; skippedFiles: string[] }> {
-  const protobuf = (await import('protobufjs')).default;
-  const require = createRequire(import.meta.url);
-  const bundledDescriptor = require('protobufjs/google/protobuf/descriptor.json') as {
-    nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } };
-  };
-  protobuf.common('descriptor', bundledDescriptor.nested.google.nested.protobuf.nested as Record<string, protobuf.INamespace>);
-
+export async function loadProtoRoot(source = requireProtoSource()): Promise<{ root: import('protobufjs').Root; skippedFiles: string[] }> {
   const memo = new Map<string, boolean>();
   const files: string[] = [];
   const skippedFiles: string[] = [];
   for (const r of ROOTS) {
-    const base = join(PROTO_DEPS_DIR, r.dir);
+    const base = source.includeDirs.find((dir) => existsSync(join(dir, r.under)));
+    if (!base) throw new Error(`${source.name} has no ${r.under}/ in ${source.includeDirs.join(', ')}`);
     for (const path of listProtos(join(base, r.under))) {
       const file = relative(base, path);
       if (!r.match.test(file)) continue;
-      (importsResolve(file, memo) ? files : skippedFiles).push(file);
+      (importsResolve(source, file, memo) ? files : skippedFiles).push(file);
     }
   }
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => (BUNDLED.has(target) ? target : (findImport(target) ?? target));
-  root.loadSync(files, { keepCase: true });
-  root.resolveAll();
-  return { root, skippedFiles };
+  return { root: await loadProtoFiles(source, files), skippedFiles };
 }
 
 /** Reduces the .proto files to a Descriptor. */
-export async function buildDescriptor(): Promise<Descriptor> {
+export async function buildDescriptor(source = requireProtoSource()): Promise<Descriptor> {
   const protobuf = (await import('protobufjs')).default;
-  const { root, skippedFiles } = await loadProtoRoot();
+  const { root, skippedFiles } = await loadProtoRoot(source);
   const messages: Record<string, MessageDesc> = {};
   const enums: Record<string, EnumDesc> = {};
   const visit = (ns: protobuf.NamespaceBase): void => {
@@ -188,14 +167,14 @@ export async function buildDescriptor(): Promise<Descriptor> {
   visit(root);
   const unverifiable: Record<string, string> = {};
   for (const file of skippedFiles) {
-    for (const name of declaredMessages(file)) if (!messages[name]) unverifiable[name] = file;
+    for (const name of declaredMessages(source, file)) if (!messages[name]) unverifiable[name] = file;
   }
-  return { source: depsVersion(), messages, enums, skippedFiles: skippedFiles.sort(), unverifiable };
+  return { source: sourceTag(source), messages, enums, skippedFiles: skippedFiles.sort(), unverifiable };
 }
 
 /** The top-level messages a .proto file declares, by full name (read from its text: protobufjs cannot load it). */
-function declaredMessages(file: string): string[] {
-  const path = findImport(file);
+function declaredMessages(source: ProtoSource, file: string): string[] {
+  const path = findProto(source, file);
   if (!path) return [];
   const text = readFileSync(path, 'utf8');
   const pkg = /^package\s+([\w.]+)\s*;/m.exec(text)?.[1];
@@ -232,20 +211,23 @@ function describeMessage(protobuf: typeof import('protobufjs'), type: import('pr
 
 /**
  * The descriptor written at build time, open for lookups (its entries are
- * read as they are asked for; close() it when done), or — when it is missing,
- * damaged or was made from other protos — one built now (and written for the
- * next start, when the directory is writable).
+ * read as they are asked for; close() it when done). Where the .proto files
+ * are installed (a checkout), one that is missing, damaged or was made from
+ * other protos is built now (and written for the next start, when the
+ * directory is writable); an installation has no protos and takes the
+ * shipped file as long as it is whole and of this format.
  */
 export async function loadDescriptor(file = DESCRIPTOR_FILE): Promise<DescriptorFile> {
-  const expected = depsVersion();
+  const source = installedProtoSource();
   try {
     const cached = DescriptorFile.openFile(file);
-    if (cached?.source === expected) return cached;
+    if (cached && (source ? cached.source === sourceTag(source) : cached.source.endsWith(FORMAT_SUFFIX))) return cached;
     cached?.close();
   } catch {
     // missing or unreadable: rebuild below
   }
-  const bytes = serializeDescriptor(await buildDescriptor());
+  if (!source) throw new UserError(`Envoy's descriptor ${file} is missing, damaged or of another kuma-dp version: reinstall kuma-dp`);
+  const bytes = serializeDescriptor(await buildDescriptor(source));
   try {
     writeBytes(bytes, file);
   } catch {

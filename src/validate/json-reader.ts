@@ -207,7 +207,7 @@ export class Reader {
       if (file)
         return void this.unverified.push({
           path,
-          message: `${typeName} is defined in ${file}, whose imports @grpc/grpc-js-xds does not ship; it was not checked and cannot be encoded`,
+          message: `${typeName} is defined in ${file}, whose imports the build's .proto files do not include; it was not checked and cannot be encoded`,
         });
       return this.issue(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
     }

@@ -1,12 +1,20 @@
-// Envoy's Aggregated Discovery Service definitions for @grpc/grpc-js, from the
-// .proto files @grpc/grpc-js-xds ships (never copied into this repository).
-// Resources stay as google.protobuf.Any ({type_url, value: Buffer}); the
-// validate module turns their bytes into JSON and back.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+// Envoy's Aggregated Discovery Service definitions for @grpc/grpc-js. The build
+// turns ads.proto and its imports into protobufjs JSON (dist/src/xds/ads-proto.json,
+// from the .proto files of src/xds/proto-source.ts), so an installation needs
+// no .proto files. Resources stay as google.protobuf.Any ({type_url, value: Buffer});
+// the validate module turns their bytes into JSON and back.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { installPath } from '../util/install-paths.js';
+import { loadProtoFiles, type ProtoSource } from './proto-source.js';
 
-export const PROTO_DEPS_DIR = join(dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-export const PROTO_INCLUDE_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(PROTO_DEPS_DIR, d));
+export const ADS_DEFINITION_FILE = installPath('dist', 'src', 'xds', 'ads-proto.json');
+const ADS_PROTO = 'envoy/service/discovery/v3/ads.proto';
+
+/** Build step: the ADS service and every type it uses, as protobufjs JSON. */
+export async function writeAdsDefinition(source: ProtoSource, file = ADS_DEFINITION_FILE): Promise<void> {
+  const root = await loadProtoFiles(source, [ADS_PROTO]);
+  writeFileSync(file, JSON.stringify(root.toJSON()));
+}
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -64,9 +72,8 @@ export interface DeltaDiscoveryResponse {
 export async function loadAdsDefinition() {
   const grpc = await import('@grpc/grpc-js');
   const protoLoader = await import('@grpc/proto-loader');
-  const packageDefinition = await protoLoader.load('envoy/service/discovery/v3/ads.proto', {
-    includeDirs: PROTO_INCLUDE_DIRS,
-    keepCase: true,
+  // Field names are as written in the .proto files (the build parsed them with keepCase).
+  const packageDefinition = protoLoader.fromJSON(JSON.parse(readFileSync(ADS_DEFINITION_FILE, 'utf8')) as import('protobufjs').INamespace, {
     longs: String,
     enums: String,
     defaults: true,
