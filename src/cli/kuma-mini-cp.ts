@@ -5,6 +5,9 @@ import { hideBin } from 'yargs/helpers';
 import { createLogger, setLogLevel } from '../log/logger.js';
 import { parseDuration } from '../util/duration.js';
 import { reportFailure, UserError } from '../util/errors.js';
+import { ZONE_NAME } from '../kds/global-server.js';
+import { kdsTarget } from '../kds/zone-client.js';
+import { effectiveMode } from '../minicp/mode.js';
 
 const log = createLogger('kuma-mini-cp');
 
@@ -15,7 +18,17 @@ const PORTS = [
   { key: 'apiHttps', flag: 'api-server-https-port', env: 'KUMA_API_SERVER_HTTPS_PORT', default: 5682, describe: 'HTTP API over TLS' },
   { key: 'diagnostics', flag: 'diagnostics-port', env: 'KUMA_DIAGNOSTICS_SERVER_PORT', default: 5680, describe: 'diagnostics: /healthy, /ready, /metrics' },
   { key: 'mads', flag: 'mads-port', env: 'KUMA_MONITORING_ASSIGNMENT_SERVER_PORT', default: 5676, describe: 'monitoring assignments for Prometheus' },
+  { key: 'kds', flag: 'kds-port', env: 'KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT', default: 5685, describe: 'KDS for zones, gRPC over TLS (global mode only)' },
 ] as const;
+
+const MODES_HELP = [
+  "Modes (--mode, KUMA_MODE) and the ports each opens, as on Kuma's networking page:",
+  '  standalone  5676 MADS, 5678 DP server, 5680 diagnostics, 5681 API + GUI, 5682 API + GUI over TLS',
+  "  zone        the same ports, and connects to the global's KDS (--global-address grpcs://host:5685);",
+  "              a zone without a global address is standalone (Kuma's default mode is zone)",
+  '  global      5680, 5681, 5682, and 5685 KDS for the zones',
+  '5443 (the admission webhook) exists only on Kubernetes: kuma-mini-cp never opens it.',
+].join('\n');
 
 function port(value: unknown, what: string): number {
   const text = String(value).trim();
@@ -55,6 +68,18 @@ async function run(args: Record<string, unknown>): Promise<number> {
   if (!auth) throw new UserError(`${authGiven?.from ?? '--auth'}: '${authText}' is not an auth mode; use dp-token or none`);
   const debounce = pick(args, 'push-debounce', undefined);
   const meshes = list(args.mesh);
+  const modeGiven = pick(args, 'mode', 'KUMA_MODE');
+  const globalAddress = pick(args, 'global-address', 'KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS')?.value as string | undefined;
+  const modeText = String(modeGiven?.value ?? 'zone');
+  const mode = effectiveMode(modeText, globalAddress);
+  if (!mode) throw new UserError(`${modeGiven?.from ?? '--mode'}: '${modeText}' is not a mode; use standalone, zone or global`);
+  const zoneGiven = pick(args, 'zone', 'KUMA_MULTIZONE_ZONE_NAME');
+  const zoneName = String(zoneGiven?.value ?? 'default');
+  if (!ZONE_NAME.test(zoneName)) throw new UserError(`${zoneGiven?.from ?? '--zone'}: '${zoneName}' is not a zone name (a DNS label: a-z, 0-9, '-')`);
+  if (mode === 'zone') kdsTarget(globalAddress!);
+  if (mode === 'global' && globalAddress)
+    throw new UserError(`${modeGiven?.from}: a global has no global address; unset KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS / --global-address`);
+  const skipVerify = pick(args, 'kds-tls-skip-verify', 'KUMA_MULTIZONE_ZONE_KDS_TLS_SKIP_VERIFY');
 
   const { startMiniCp } = await import('../minicp/index.js');
   const cp = await startMiniCp({
@@ -72,6 +97,13 @@ async function run(args: Record<string, unknown>): Promise<number> {
     pushDebounceMs: debounce ? parseDuration(String(debounce.value), '--push-debounce') : undefined,
     templatesDir: args['envoy-templates-dir'] as string | undefined,
     apiAdminFromAnywhere: args['api-admin-from-anywhere'] === true,
+    mode,
+    multizone: {
+      zoneName,
+      globalAddress,
+      rootCaFile: pick(args, 'kds-root-ca-file', 'KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE')?.value as string | undefined,
+      tlsSkipVerify: skipVerify ? ['true', '1', 'yes'].includes(String(skipVerify.value).toLowerCase()) : false,
+    },
   });
   setLogLevel(logLevel);
 
@@ -99,29 +131,47 @@ async function main(argv: string[]): Promise<number> {
       'run',
       'Start the control plane and serve until SIGTERM/SIGINT',
       (y) =>
-        y.options(portOptions).options({
-          'bind-address': { type: 'string', default: '0.0.0.0', describe: 'Address every server listens on' },
-          'work-dir': { type: 'string', describe: 'Directory for ca.crt, the CA key and the token signing key (default: a new temp dir)' },
-          'dp-server-tls': { type: 'boolean', default: true, describe: 'Serve the DP server over TLS (--no-dp-server-tls: plaintext HTTP/1.1 + h2c)' },
-          'tls-cert-file': { type: 'string', describe: 'Server certificate (PEM, chain allowed) instead of a generated one [env KUMA_GENERAL_TLS_CERT_FILE]' },
-          'tls-key-file': { type: 'string', describe: 'Key of --tls-cert-file [env KUMA_GENERAL_TLS_KEY_FILE]' },
-          auth: { type: 'string', describe: 'Proxy authentication: dp-token (default) or none [env KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE]' },
-          'store-file': { type: 'string', describe: 'Keep meshes and dataplanes in this JSON file (atomic writes) instead of only in memory' },
-          mesh: { type: 'string', array: true, describe: 'Meshes that exist from the start (default: default); repeatable' },
-          'xds-host': {
-            type: 'string',
-            describe: 'Host proxies are told to reach ADS on (default: the host they used for the bootstrap) [env KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST]',
-          },
-          hostname: { type: 'string', array: true, describe: 'Extra DNS name or IP for the generated server certificate; repeatable' },
-          'push-debounce': { type: 'string', describe: 'How long changes are gathered before a push (default 50ms)' },
-          'envoy-templates-dir': { type: 'string', describe: 'Envoy resource templates (default: the bundled envoy-templates/)' },
-          'api-admin-from-anywhere': {
-            type: 'boolean',
-            default: false,
-            describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)',
-          },
-          'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
-        }),
+        y
+          .epilogue(MODES_HELP)
+          .options(portOptions)
+          .options({
+            mode: { type: 'string', describe: 'standalone, zone or global (default zone, which is standalone without --global-address) [env KUMA_MODE]' },
+            zone: { type: 'string', describe: "This zone's name (default 'default') [env KUMA_MULTIZONE_ZONE_NAME]" },
+            'global-address': { type: 'string', describe: "The global's KDS, grpcs://host:5685 (zone mode) [env KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS]" },
+            'kds-root-ca-file': {
+              type: 'string',
+              describe:
+                "CA the global's KDS certificate must chain to, e.g. the global's <work-dir>/ca.crt (default: the system's CAs) [env KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE]",
+            },
+            'kds-tls-skip-verify': {
+              type: 'string',
+              describe: "Do not verify the global's KDS certificate (experiments only) [env KUMA_MULTIZONE_ZONE_KDS_TLS_SKIP_VERIFY]",
+            },
+            'bind-address': { type: 'string', default: '0.0.0.0', describe: 'Address every server listens on' },
+            'work-dir': { type: 'string', describe: 'Directory for ca.crt, the CA key and the token signing key (default: a new temp dir)' },
+            'dp-server-tls': { type: 'boolean', default: true, describe: 'Serve the DP server over TLS (--no-dp-server-tls: plaintext HTTP/1.1 + h2c)' },
+            'tls-cert-file': {
+              type: 'string',
+              describe: 'Server certificate (PEM, chain allowed) instead of a generated one [env KUMA_GENERAL_TLS_CERT_FILE]',
+            },
+            'tls-key-file': { type: 'string', describe: 'Key of --tls-cert-file [env KUMA_GENERAL_TLS_KEY_FILE]' },
+            auth: { type: 'string', describe: 'Proxy authentication: dp-token (default) or none [env KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE]' },
+            'store-file': { type: 'string', describe: 'Keep meshes and dataplanes in this JSON file (atomic writes) instead of only in memory' },
+            mesh: { type: 'string', array: true, describe: 'Meshes that exist from the start (default: default); repeatable' },
+            'xds-host': {
+              type: 'string',
+              describe: 'Host proxies are told to reach ADS on (default: the host they used for the bootstrap) [env KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST]',
+            },
+            hostname: { type: 'string', array: true, describe: 'Extra DNS name or IP for the generated server certificate; repeatable' },
+            'push-debounce': { type: 'string', describe: 'How long changes are gathered before a push (default 50ms)' },
+            'envoy-templates-dir': { type: 'string', describe: 'Envoy resource templates (default: the bundled envoy-templates/)' },
+            'api-admin-from-anywhere': {
+              type: 'boolean',
+              default: false,
+              describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)',
+            },
+            'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
+          }),
       async (args) => {
         status = await run(args as Record<string, unknown>);
       },

@@ -7,9 +7,21 @@ import { createLogger } from '../log/logger.js';
 import { parseDuration } from '../util/duration.js';
 import type { FieldError } from '../util/errors.js';
 import { HttpError, readJson, sendError, sendJson } from './http.js';
+import {
+  GLOBAL_READ_ONLY_MESSAGE,
+  NOT_ALLOWED_ON_GLOBAL,
+  ORIGIN_GLOBAL,
+  ORIGIN_LABEL,
+  ORIGIN_ZONE,
+  ZONE_LABEL,
+  ZONE_READ_ONLY_MESSAGE,
+  type CpMode,
+} from './mode.js';
+import { checkPolicySpec, policyTypeByPlural, policyTypes, type PolicyType } from './policy-types.js';
 import { checkDataplane } from './resource.js';
-import type { Store } from './store.js';
+import type { StoredPolicy, Store } from './store.js';
 import type { DataplaneTokens } from './tokens.js';
+import type { Dataplane } from '../dataplane/types.js';
 
 const log = createLogger('minicp.api');
 export const MINI_CP_VERSION = '0.1.0';
@@ -22,12 +34,22 @@ export interface ApiDeps {
   xdsStatus(mesh: string, name: string): unknown;
   /** Accept writes and token requests from any host, not only from this one. */
   adminFromAnywhere: boolean;
+  /** standalone by default. */
+  mode?: CpMode;
+  /** This zone's name (zone mode): the kuma.io/zone label of the Dataplanes created here. */
+  zoneName?: string;
+  /** Kuma's DataplaneInsight of a Dataplane (its ADS subscriptions), or undefined when none is known. */
+  dataplaneInsight?(dataplane: Dataplane): unknown;
+  /** Kuma's ZoneOverview items (global mode). */
+  zones?(): unknown[];
+  /** The Envoy resources the mini-CP serves one proxy, or undefined when it has none. */
+  proxyConfig?(mesh: string, name: string): unknown;
 }
 
 const isLoopback = (address: string | undefined): boolean =>
   !!address && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void> | void;
 
 interface Route {
   method: string;
@@ -37,9 +59,81 @@ interface Route {
 
 const SEGMENT = '([^/]+)';
 
+/** Kuma answers writes a mode forbids with 405 "Method not allowed" and the reason as detail. */
+const notAllowed = (detail: string): HttpError => new HttpError(405, 'Method not allowed', [], detail);
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+function checkLabels(value: unknown, errors: FieldError[]): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    errors.push({ field: 'labels', message: 'must map label names to strings' });
+    return undefined;
+  }
+  return value as Record<string, string>;
+}
+
+/** A policy resource in Kuma's universal form: type, mesh, name, labels, spec. */
+const policyJson = (p: StoredPolicy) => ({
+  type: p.type,
+  mesh: p.mesh,
+  name: p.name,
+  ...(p.creationTime ? { creationTime: p.creationTime, modificationTime: p.modificationTime } : {}),
+  ...(p.labels && Object.keys(p.labels).length > 0 ? { labels: p.labels } : {}),
+  spec: p.spec,
+});
+
 export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, tokens } = deps;
+  const mode = deps.mode ?? 'standalone';
+  /** Meshes and policies come from the global on a federated zone. */
+  const requireGlobalResourcesWritable = (): void => {
+    if (mode === 'zone') throw notAllowed(ZONE_READ_ONLY_MESSAGE);
+  };
+  /** Dataplanes come from the zones on a global. */
+  const requireDataplanesWritable = (): void => {
+    if (mode === 'global') throw notAllowed(GLOBAL_READ_ONLY_MESSAGE);
+  };
+  /** The labels Kuma puts on what is created here: origin (and zone) in multizone, nothing in standalone. */
+  const ownLabels = (given: Record<string, string> | undefined, kind: 'global' | 'zone'): Record<string, string> | undefined => {
+    if (mode === 'standalone') return given;
+    if (kind === 'global') return { ...given, [ORIGIN_LABEL]: ORIGIN_GLOBAL };
+    return { ...given, [ORIGIN_LABEL]: ORIGIN_ZONE, [ZONE_LABEL]: deps.zoneName ?? 'default' };
+  };
+  const meshJson = (name: string) => {
+    const labels = store.meshLabels(name);
+    return { type: 'Mesh', name, ...(labels ? { labels } : {}) };
+  };
+  const overview = (dp: Dataplane) => ({
+    type: 'DataplaneOverview',
+    mesh: dp.mesh,
+    name: dp.name,
+    ...(dp.creationTime ? { creationTime: dp.creationTime, modificationTime: dp.modificationTime } : {}),
+    ...(dp.labels ? { labels: dp.labels } : {}),
+    dataplane: { networking: dp.networking, ...(dp.metrics ? { metrics: dp.metrics } : {}) },
+    dataplaneInsight: deps.dataplaneInsight?.(dp) ?? { subscriptions: [] },
+  });
+  const requirePolicyType = (plural: string): PolicyType => {
+    const policyType = policyTypeByPlural(plural);
+    if (!policyType)
+      throw new HttpError(
+        404,
+        `no such endpoint: '${plural}' is not a resource type here (policies: ${policyTypes()
+          .map((p) => p.plural)
+          .join(', ')})`,
+      );
+    return policyType;
+  };
+  const listBody = (items: unknown[]) => ({ total: items.length, items, next: null });
 
+  /** What a proxy is configured with is readable only by this host's callers (or anyone with --api-admin-from-anywhere). */
+  const requireAdmin = (req: IncomingMessage, what: string): void => {
+    if (!deps.adminFromAnywhere && !isLoopback(req.socket.remoteAddress))
+      throw new HttpError(
+        403,
+        `${what} is only readable from this host (caller ${req.socket.remoteAddress}); start kuma-mini-cp with --api-admin-from-anywhere to allow others`,
+      );
+  };
   const requireMesh = (mesh: string): void => {
     if (!store.hasMesh(mesh)) throw new HttpError(404, `mesh '${mesh}' does not exist (known meshes: ${store.meshes().join(', ')})`);
   };
@@ -68,8 +162,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       method: 'GET',
       pattern: /^\/meshes$/,
       handler: async (_req, res) => {
-        const items = store.meshes().map((name) => ({ type: 'Mesh', name }));
-        sendJson(res, 200, { total: items.length, items, next: null });
+        sendJson(res, 200, listBody(store.meshes().map(meshJson)));
       },
     },
     {
@@ -77,26 +170,99 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       pattern: new RegExp(`^/meshes/${SEGMENT}$`),
       handler: async (_req, res, [mesh]) => {
         requireMesh(mesh!);
-        sendJson(res, 200, { type: 'Mesh', name: mesh });
+        sendJson(res, 200, meshJson(mesh!));
       },
     },
     {
       method: 'PUT',
       pattern: new RegExp(`^/meshes/${SEGMENT}$`),
       handler: async (req, res, [mesh]) => {
+        requireGlobalResourcesWritable();
         const body = await readJson(req);
         const errors: FieldError[] = [];
         validateMeshName(mesh, 'name', errors);
-        const given = body as { type?: unknown; name?: unknown } | null;
+        const given = body as { type?: unknown; name?: unknown; labels?: unknown } | null;
         if (given === null || typeof given !== 'object' || Array.isArray(given))
           errors.push({ field: '', message: 'must be a Mesh resource ({type: Mesh, name})' });
         else {
           if (given.type !== 'Mesh') errors.push({ field: 'type', message: `must be 'Mesh', got ${JSON.stringify(given.type)}` });
           if (given.name !== mesh) errors.push({ field: 'name', message: `must match the name in the URL ('${mesh}')` });
         }
+        const labels = isObject(given) ? checkLabels(given.labels, errors) : undefined;
         if (errors.length > 0) throw new HttpError(422, 'Resource is not valid', errors);
-        const created = await store.addMesh(mesh!);
+        const created = await store.addMesh(mesh!, ownLabels(labels, 'global') ?? {});
         sendJson(res, created ? 201 : 200, {});
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: new RegExp(`^/meshes/${SEGMENT}$`),
+      handler: async (_req, res, [mesh]) => {
+        requireGlobalResourcesWritable();
+        requireMesh(mesh!);
+        const attached = store.list(mesh).length;
+        if (attached > 0)
+          throw new HttpError(400, `mesh '${mesh}' still has ${attached} dataplane(s); delete them first`, [
+            { field: 'mesh', message: `unable to delete mesh, there are still some dataplanes attached` },
+          ]);
+        await store.deleteMesh(mesh!);
+        log.info('mesh deleted', { mesh });
+        sendJson(res, 200, {});
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/policies$/,
+      handler: (_req, res) =>
+        sendJson(res, 200, {
+          policies: policyTypes().map((p) => ({ name: p.type, path: p.plural, readOnly: mode === 'zone' })),
+        }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/zones$/,
+      handler: (_req, res) => {
+        const zones = (deps.zones?.() ?? []) as Array<{ name: string; zone: unknown; creationTime?: string; modificationTime?: string }>;
+        sendJson(
+          res,
+          200,
+          listBody(
+            zones.map((z) => ({ type: 'Zone', name: z.name, creationTime: z.creationTime, modificationTime: z.modificationTime, ...(z.zone as object) })),
+          ),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/zones\/_overview$/,
+      handler: (_req, res) => sendJson(res, 200, listBody(deps.zones?.() ?? [])),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/dataplanes\/_overview$/,
+      handler: (_req, res) => sendJson(res, 200, listBody(store.list().map(overview))),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/_overview$`),
+      handler: (_req, res, [mesh]) => {
+        requireMesh(mesh!);
+        sendJson(res, 200, listBody(store.list(mesh).map(overview)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}/_overview$`),
+      handler: (_req, res, [mesh, name]) => sendJson(res, 200, overview(requireDataplane(mesh!, name!).dataplane)),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}/_config$`),
+      handler: (req, res, [mesh, name]) => {
+        if (mode === 'global') throw notAllowed(NOT_ALLOWED_ON_GLOBAL);
+        requireDataplane(mesh!, name!);
+        requireAdmin(req, '_config');
+        sendJson(res, 200, deps.proxyConfig?.(mesh!, name!) ?? { mesh, name, resources: {} });
       },
     },
     {
@@ -125,6 +291,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       method: 'PUT',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}$`),
       handler: async (req, res, [mesh, name]) => {
+        requireDataplanesWritable();
         requireMesh(mesh!);
         const body = await readJson(req);
         const checked = checkDataplane(body);
@@ -133,7 +300,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         if (checked.dataplane.mesh !== mesh) mismatch.push({ field: 'mesh', message: `must match the mesh in the URL ('${mesh}')` });
         if (checked.dataplane.name !== name) mismatch.push({ field: 'name', message: `must match the name in the URL ('${name}')` });
         if (mismatch.length > 0) throw new HttpError(400, 'Resource is not valid', mismatch);
-        const { created } = await store.put(checked.dataplane, 'api');
+        const labels = ownLabels(checked.dataplane.labels, 'zone');
+        const { created } = await store.put(labels ? { ...checked.dataplane, labels } : checked.dataplane, 'api');
         log.info(created ? 'dataplane created' : 'dataplane updated', { mesh, name });
         sendJson(res, created ? 201 : 200, {});
       },
@@ -142,9 +310,85 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       method: 'DELETE',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}$`),
       handler: async (_req, res, [mesh, name]) => {
+        requireDataplanesWritable();
         requireDataplane(mesh!, name!);
         await store.delete(mesh!, name!);
         log.info('dataplane deleted', { mesh, name });
+        sendJson(res, 200, {});
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/${SEGMENT}$`),
+      handler: (_req, res, [plural]) => {
+        const policyType = requirePolicyType(plural!);
+        sendJson(res, 200, listBody(store.listPolicies({ type: policyType.type }).map(policyJson)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/${SEGMENT}$`),
+      handler: (_req, res, [mesh, plural]) => {
+        const policyType = requirePolicyType(plural!);
+        requireMesh(mesh!);
+        sendJson(res, 200, listBody(store.listPolicies({ type: policyType.type, mesh }).map(policyJson)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/${SEGMENT}/${SEGMENT}$`),
+      handler: (_req, res, [mesh, plural, name]) => {
+        const policyType = requirePolicyType(plural!);
+        requireMesh(mesh!);
+        const policy = store.getPolicy(policyType.type, mesh!, name!);
+        if (!policy) throw new HttpError(404, `${policyType.type} '${name}' does not exist in mesh '${mesh}'`);
+        sendJson(res, 200, policyJson(policy));
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/${SEGMENT}/${SEGMENT}$`),
+      handler: async (req, res, [mesh, plural, name]) => {
+        const policyType = requirePolicyType(plural!);
+        requireGlobalResourcesWritable();
+        requireMesh(mesh!);
+        const body = await readJson(req);
+        if (!isObject(body)) throw new HttpError(400, `request body must be a ${policyType.type} resource ({type, mesh, name, spec})`);
+        const errors: FieldError[] = [];
+        for (const key of Object.keys(body))
+          if (!['type', 'mesh', 'name', 'labels', 'spec', 'creationTime', 'modificationTime'].includes(key))
+            errors.push({ field: key, message: 'unknown field' });
+        if (body.type !== policyType.type) errors.push({ field: 'type', message: `must be '${policyType.type}', got ${JSON.stringify(body.type)}` });
+        if (body.mesh !== undefined && body.mesh !== mesh) errors.push({ field: 'mesh', message: `must match the mesh in the URL ('${mesh}')` });
+        if (body.name !== name) errors.push({ field: 'name', message: `must match the name in the URL ('${name}')` });
+        validateResourceName(name, 'name', errors);
+        const labels = checkLabels(body.labels, errors);
+        const specErrors = checkPolicySpec(body.spec);
+        errors.push(...specErrors);
+        if (specErrors.length === 0 && policyType.validate) errors.push(...policyType.validate(body.spec as Record<string, unknown>));
+        if (errors.length > 0) throw new HttpError(400, 'Resource is not valid', errors);
+        const finalLabels = ownLabels(labels, 'global');
+        const { created } = await store.putPolicy({
+          type: policyType.type,
+          mesh: mesh!,
+          name: name!,
+          ...(finalLabels && Object.keys(finalLabels).length > 0 ? { labels: finalLabels } : {}),
+          spec: body.spec as Record<string, unknown>,
+        });
+        log.info(created ? 'policy created' : 'policy updated', { type: policyType.type, mesh, name });
+        sendJson(res, created ? 201 : 200, {});
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: new RegExp(`^/meshes/${SEGMENT}/${SEGMENT}/${SEGMENT}$`),
+      handler: async (_req, res, [mesh, plural, name]) => {
+        const policyType = requirePolicyType(plural!);
+        requireGlobalResourcesWritable();
+        requireMesh(mesh!);
+        if (!(await store.deletePolicy(policyType.type, mesh!, name!)))
+          throw new HttpError(404, `${policyType.type} '${name}' does not exist in mesh '${mesh}'`);
+        log.info('policy deleted', { type: policyType.type, mesh, name });
         sendJson(res, 200, {});
       },
     },

@@ -12,7 +12,8 @@ export interface Diagnostics {
   bootstrapRequests: Counter<'status'>;
 }
 
-export function createDiagnostics(store: Store, ads: AdsServer): Diagnostics {
+/** `ads` is absent on a global, which serves no proxies. */
+export function createDiagnostics(store: Store, ads: AdsServer | undefined): Diagnostics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kuma_mini_cp_' });
   let ready = false;
@@ -29,7 +30,7 @@ export function createDiagnostics(store: Store, ads: AdsServer): Diagnostics {
     help: 'Open ADS streams',
     registers: [registry],
     collect() {
-      this.set(ads.streamCount());
+      this.set(ads?.streamCount() ?? 0);
     },
   });
   new Gauge({
@@ -37,7 +38,7 @@ export function createDiagnostics(store: Store, ads: AdsServer): Diagnostics {
     help: 'Proxies with at least one ADS stream',
     registers: [registry],
     collect() {
-      this.set(ads.connectedProxies());
+      this.set(ads?.connectedProxies() ?? 0);
     },
   });
   // Counted by the ADS server itself; exposed as Prometheus counters at scrape time.
@@ -52,10 +53,10 @@ export function createDiagnostics(store: Store, ads: AdsServer): Diagnostics {
       },
     });
   };
-  counterFrom('kuma_mini_cp_xds_responses_total', 'xDS responses sent', () => ads.counters.responses);
-  counterFrom('kuma_mini_cp_xds_acks_total', 'xDS responses ACKed', () => ads.counters.acks);
-  counterFrom('kuma_mini_cp_xds_nacks_total', 'xDS responses NACKed', () => ads.counters.nacks);
-  counterFrom('kuma_mini_cp_xds_refused_streams_total', 'ADS streams refused (authentication, bad first request)', () => ads.counters.refused);
+  counterFrom('kuma_mini_cp_xds_responses_total', 'xDS responses sent', () => ads?.counters.responses ?? 0);
+  counterFrom('kuma_mini_cp_xds_acks_total', 'xDS responses ACKed', () => ads?.counters.acks ?? 0);
+  counterFrom('kuma_mini_cp_xds_nacks_total', 'xDS responses NACKed', () => ads?.counters.nacks ?? 0);
+  counterFrom('kuma_mini_cp_xds_refused_streams_total', 'ADS streams refused (authentication, bad first request)', () => ads?.counters.refused ?? 0);
   const bootstrapRequests = new Counter({
     name: 'kuma_mini_cp_bootstrap_requests_total',
     help: 'POST /bootstrap requests by status code',

@@ -10,8 +10,10 @@ export class HttpError extends Error {
     readonly status: number,
     readonly title: string,
     readonly fieldErrors: FieldError[] = [],
+    /** Kuma's `detail` when it differs from the title (e.g. 405 "Method not allowed" with the reason). */
+    readonly detail?: string,
   ) {
-    super(title);
+    super(detail ?? title);
   }
 }
 
@@ -48,7 +50,7 @@ export function sendError(res: ServerResponse, err: HttpError): void {
     type: '/std-errors',
     status: err.status,
     title: err.title,
-    detail: err.fieldErrors.length > 0 ? err.fieldErrors.map((e) => `${e.field}: ${e.message}`).join('; ') : err.title,
+    detail: err.detail ?? (err.fieldErrors.length > 0 ? err.fieldErrors.map((e) => `${e.field}: ${e.message}`).join('; ') : err.title),
     ...(err.fieldErrors.length > 0
       ? {
           invalid_parameters: err.fieldErrors.map((e) => ({ field: e.field, reason: e.message })),

@@ -1,5 +1,6 @@
 // kuma-mini-cp in-process: the store, the snapshot cache, the ADS server and
-// every listener (DP server, API over HTTP and HTTPS, diagnostics, MADS).
+// every listener (DP server, API over HTTP and HTTPS, diagnostics, MADS, KDS),
+// each opened only in the modes whose ports include it (mode.ts).
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -14,7 +15,12 @@ import { Templates } from '../render/templates.js';
 import { TYPE_NAME, loadEnvoyTypes } from '../validate/envoy-types.js';
 import { loadAdsDefinition } from '../xds/ads-proto.js';
 import { AdsServer, StreamRefused, type Node } from '../xds/ads-server.js';
+import { KdsGlobalServer } from '../kds/global-server.js';
+import { KdsZoneClient } from '../kds/zone-client.js';
 import { createApiHandler } from './api.js';
+import { createGuiHandler } from './gui/handler.js';
+import { InsightTracker } from './insights.js';
+import { MODE_PORTS, type CpMode, type MultizoneSettings, type PortName } from './mode.js';
 import { handleBootstrap, type BootstrapAnswer } from './bootstrap.js';
 import { createDiagnostics } from './diagnostics.js';
 import { startDpServer, type PlainAnswer, type PlainRequest } from './dp-server.js';
@@ -27,15 +33,9 @@ import { checkTokenTags, DataplaneTokens, TokenError } from './tokens.js';
 
 const log = createLogger('minicp');
 
-export interface MiniCpPorts {
-  dpServer: number;
-  apiHttp: number;
-  apiHttps: number;
-  diagnostics: number;
-  mads: number;
-}
+export type MiniCpPorts = Record<PortName, number>;
 
-export const DEFAULT_PORTS: MiniCpPorts = { dpServer: 5678, apiHttp: 5681, apiHttps: 5682, diagnostics: 5680, mads: 5676 };
+export const DEFAULT_PORTS: MiniCpPorts = { dpServer: 5678, apiHttp: 5681, apiHttps: 5682, diagnostics: 5680, mads: 5676, kds: 5685 };
 
 export interface MiniCpOptions {
   /** Where ca.crt, the CA key and the token signing key live; a fresh temp dir when omitted. */
@@ -58,10 +58,16 @@ export interface MiniCpOptions {
   templatesDir?: string;
   /** Accept API writes and token requests from other hosts (by default only from this one, as Kuma's localhost-is-admin). */
   apiAdminFromAnywhere?: boolean;
+  /** standalone (default), zone (needs multizone.globalAddress) or global. */
+  mode?: CpMode;
+  multizone?: MultizoneSettings;
 }
 
 export interface MiniCp {
-  addresses: { dpServer: string; apiHttp: string; apiHttps: string; diagnostics: string; mads: string };
+  mode: CpMode;
+  /** Only the listeners of the mode: 0 for the others. */
+  /** Every listener's URL ('' for those the mode does not open), and the GUI's. */
+  addresses: Record<PortName, string> & { gui: string };
   ports: MiniCpPorts;
   caCertPath: string;
   workDir: string;
@@ -115,15 +121,22 @@ async function listen(server: http.Server, port: number, host: string, what: str
 
 export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> {
   const bindAddress = options.bindAddress ?? '0.0.0.0';
+  const mode = options.mode ?? 'standalone';
+  if (mode === 'zone' && !options.multizone?.globalAddress)
+    throw new UserError('zone mode needs the global KDS address (KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS, --global-address grpcs://host:5685)');
+  const opens = new Set<PortName>(MODE_PORTS[mode]);
   const ports = { ...DEFAULT_PORTS, ...options.ports };
   const workDir = options.workDir ? resolve(options.workDir) : await mkdtemp(join(tmpdir(), 'kuma-mini-cp-'));
   await mkdir(workDir, { recursive: true });
   const authOn = (options.auth ?? 'dp-token') === 'dp-token';
   const dpTls = options.dpServerTls ?? true;
+  const instanceId = randomUUID();
+  // A federated zone gets its meshes from the global.
+  const initialMeshes = options.meshes ?? (mode === 'zone' ? [] : ['default']);
 
   const [types, store, tokens, tls] = await Promise.all([
     loadEnvoyTypes(),
-    Store.open(options.storeFile, options.meshes ?? ['default']),
+    Store.open(options.storeFile, initialMeshes),
     DataplaneTokens.load(workDir),
     setUpTls(workDir, {
       certFile: options.tlsCertFile,
@@ -131,82 +144,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       extraNames: [...(options.hostnames ?? []), ...(options.xdsHost ? [options.xdsHost] : [])],
     }),
   ]);
-  const templates = Templates.load(options.templatesDir);
-  const snapshots = new SnapshotCache(store, templates, (json, typeName) => types.encode(json, typeName), options.pushDebounceMs ?? 50);
   let closing = false;
-
-  const definition = await loadAdsDefinition();
-  const grpc = definition.grpc;
-  const ads = new AdsServer({
-    source: snapshots,
-    authenticate: async (metadata, node) => {
-      if (!authOn) return;
-      const id = splitProxyId(node.id ?? '');
-      if (!id) throw new StreamRefused(grpc.status.INVALID_ARGUMENT, `node.id '${node.id}' is not <mesh>.<name>`);
-      const token = metadata.get('authorization')[0];
-      try {
-        const identity = await tokens.verify(typeof token === 'string' ? token : token?.toString(), id.mesh, id.name);
-        const dataplane = store.get(id.mesh, id.name)?.dataplane ?? metadataDataplane(node);
-        if (dataplane) checkTokenTags(identity, dataplane);
-      } catch (err) {
-        if (!(err instanceof TokenError)) throw err;
-        throw new StreamRefused(err.kind === 'forbidden' ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, err.message);
-      }
-    },
-    onConnect: async (proxyId, node) => {
-      const dataplane = metadataDataplane(node);
-      if (dataplane && store.hasMesh(dataplane.mesh)) await store.put(dataplane, 'proxy');
-    },
-    onDisconnect: (proxyId) => {
-      const id = splitProxyId(proxyId);
-      if (closing || !id) return;
-      // Kuma deregisters a Dataplane its proxy registered once that proxy goes away.
-      if (store.get(id.mesh, id.name)?.origin === 'proxy') {
-        log.info('proxy disconnected; removing the Dataplane it registered', { proxy: proxyId });
-        store.delete(id.mesh, id.name).catch((err: unknown) => log.error('cannot remove Dataplane', { proxy: proxyId, error: err as Error }));
-      }
-    },
-  });
-  // channelz off: its per-call bookkeeping is a good part of a stream's cost with thousands of proxies.
-  const grpcServer = new grpc.Server({
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-    'grpc.enable_channelz': 0,
-  });
-  await ads.register(grpcServer, definition);
-  const diagnostics = createDiagnostics(store, ads);
-
-  const bootstrapSettings = {
-    store,
-    templates,
-    tokens: authOn ? tokens : undefined,
-    caPem: dpTls ? tls.caPem : undefined,
-    serverCertPem: dpTls ? tls.server.certPem : undefined,
-    xdsHost: options.xdsHost,
-    xdsPort: ports.dpServer,
-    validate: (bootstrap: object) => types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => `${i.path}: ${i.message}`),
-    checkDataplaneText,
-  };
-  const onDpRequest = async (request: PlainRequest): Promise<PlainAnswer> => {
-    const path = request.path.split('?')[0];
-    const plain = (status: number, body: string, extra: Record<string, string> = {}): PlainAnswer => ({
-      status,
-      headers: { 'content-type': 'text/plain', ...extra },
-      body,
-    });
-    if (path !== '/bootstrap') return plain(404, `no such endpoint: ${path}; the DP server serves POST /bootstrap and gRPC ADS\n`);
-    if (request.method !== 'POST') return plain(405, 'use POST /bootstrap\n', { allow: 'POST' });
-    let answer: BootstrapAnswer;
-    try {
-      answer = await handleBootstrap(bootstrapSettings, request.body, request.headers.host, request.headers.accept);
-    } catch (err) {
-      log.error('bootstrap failed', { error: err as Error });
-      answer = { status: 500, contentType: 'text/plain', body: `${(err as Error).message}\n` };
-    }
-    diagnostics.bootstrapRequests.inc({ status: String(answer.status) });
-    return { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {}, body: answer.body };
-  };
-
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
     closing = true;
@@ -216,58 +154,231 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   };
+  const actual: MiniCpPorts = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0, kds: 0 };
+  const changeListeners = new Set<() => void>();
+  const notifyChange = (): void => {
+    for (const listener of changeListeners) listener();
+  };
+  store.onChange(notifyChange);
+  store.onResourceChange(notifyChange);
 
   try {
-    const dpServer = await startDpServer({
-      host: bindAddress,
-      port: ports.dpServer,
-      tls: dpTls ? tls.server : undefined,
-      onRequest: onDpRequest,
-      grpcServer,
-      grpcModule: grpc,
-    });
-    closers.push(async () => {
-      ads.close();
-      snapshots.close();
-      grpcServer.forceShutdown();
-      await dpServer.close();
-    });
-    const actualDpPort = dpServer.address.port;
-    bootstrapSettings.xdsPort = actualDpPort;
+    // ---- proxies: DP server (bootstrap + ADS), snapshots, MADS — standalone and zone
+    let ads: AdsServer | undefined;
+    let snapshots: SnapshotCache | undefined;
+    let insights: InsightTracker | undefined;
+    const counted = { bootstrap: (status: number): void => void status };
+    if (opens.has('dpServer')) {
+      const templates = Templates.load(options.templatesDir);
+      const cache = new SnapshotCache(store, templates, (json, typeName) => types.encode(json, typeName), options.pushDebounceMs ?? 50);
+      snapshots = cache;
+      const definition = await loadAdsDefinition();
+      const grpc = definition.grpc;
+      const tracker = new InsightTracker(instanceId, (proxyId) => ads?.status(proxyId));
+      insights = tracker;
+      store.onChange((change) => {
+        if (!change.after) tracker.forget(`${change.mesh}.${change.name}`);
+      });
+      const server = new AdsServer({
+        source: cache,
+        authenticate: async (metadata, node) => {
+          if (!authOn) return;
+          const id = splitProxyId(node.id ?? '');
+          if (!id) throw new StreamRefused(grpc.status.INVALID_ARGUMENT, `node.id '${node.id}' is not <mesh>.<name>`);
+          const token = metadata.get('authorization')[0];
+          try {
+            const identity = await tokens.verify(typeof token === 'string' ? token : token?.toString(), id.mesh, id.name);
+            const dataplane = store.get(id.mesh, id.name)?.dataplane ?? metadataDataplane(node);
+            if (dataplane) checkTokenTags(identity, dataplane);
+          } catch (err) {
+            if (!(err instanceof TokenError)) throw err;
+            throw new StreamRefused(err.kind === 'forbidden' ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, err.message);
+          }
+        },
+        onConnect: async (proxyId, node) => {
+          tracker.connected(proxyId);
+          const dataplane = metadataDataplane(node);
+          if (dataplane && store.hasMesh(dataplane.mesh)) await store.put(dataplane, 'proxy');
+          notifyChange();
+        },
+        onDisconnect: (proxyId) => {
+          tracker.disconnected(proxyId);
+          notifyChange();
+          const id = splitProxyId(proxyId);
+          if (closing || !id) return;
+          // Kuma deregisters a Dataplane its proxy registered once that proxy goes away.
+          if (store.get(id.mesh, id.name)?.origin === 'proxy') {
+            log.info('proxy disconnected; removing the Dataplane it registered', { proxy: proxyId });
+            store.delete(id.mesh, id.name).catch((err: unknown) => log.error('cannot remove Dataplane', { proxy: proxyId, error: err as Error }));
+          }
+        },
+      });
+      ads = server;
+      // channelz off: its per-call bookkeeping is a good part of a stream's cost with thousands of proxies.
+      const grpcServer = new grpc.Server({
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.max_receive_message_length': 16 * 1024 * 1024,
+        'grpc.enable_channelz': 0,
+      });
+      await server.register(grpcServer, definition);
+
+      const bootstrapSettings = {
+        store,
+        templates,
+        tokens: authOn ? tokens : undefined,
+        caPem: dpTls ? tls.caPem : undefined,
+        serverCertPem: dpTls ? tls.server.certPem : undefined,
+        xdsHost: options.xdsHost,
+        xdsPort: ports.dpServer,
+        validate: (bootstrap: object) => types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => `${i.path}: ${i.message}`),
+        checkDataplaneText,
+      };
+      const onDpRequest = async (request: PlainRequest): Promise<PlainAnswer> => {
+        const path = request.path.split('?')[0];
+        const plain = (status: number, body: string, extra: Record<string, string> = {}): PlainAnswer => ({
+          status,
+          headers: { 'content-type': 'text/plain', ...extra },
+          body,
+        });
+        if (path !== '/bootstrap') return plain(404, `no such endpoint: ${path}; the DP server serves POST /bootstrap and gRPC ADS\n`);
+        if (request.method !== 'POST') return plain(405, 'use POST /bootstrap\n', { allow: 'POST' });
+        let answer: BootstrapAnswer;
+        try {
+          answer = await handleBootstrap(bootstrapSettings, request.body, request.headers.host, request.headers.accept);
+        } catch (err) {
+          log.error('bootstrap failed', { error: err as Error });
+          answer = { status: 500, contentType: 'text/plain', body: `${(err as Error).message}\n` };
+        }
+        counted.bootstrap(answer.status);
+        return { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {}, body: answer.body };
+      };
+      const dpServer = await startDpServer({
+        host: bindAddress,
+        port: ports.dpServer,
+        tls: dpTls ? tls.server : undefined,
+        onRequest: onDpRequest,
+        grpcServer,
+        grpcModule: grpc,
+      });
+      closers.push(async () => {
+        server.close();
+        cache.close();
+        grpcServer.forceShutdown();
+        await dpServer.close();
+      });
+      actual.dpServer = dpServer.address.port;
+      bootstrapSettings.xdsPort = actual.dpServer;
+    }
+
+    const diagnostics = createDiagnostics(store, ads);
+    counted.bootstrap = (status) => diagnostics.bootstrapRequests.inc({ status: String(status) });
+
+    // ---- KDS: the global serves it, a zone connects to it
+    let kdsGlobal: KdsGlobalServer | undefined;
+    if (opens.has('kds')) {
+      kdsGlobal = new KdsGlobalServer({
+        store,
+        host: bindAddress,
+        port: ports.kds,
+        certPem: tls.server.certPem,
+        keyPem: tls.server.keyPem,
+        onChange: notifyChange,
+      });
+      actual.kds = await kdsGlobal.start();
+      const server = kdsGlobal;
+      closers.push(() => server.close());
+    }
+    const zoneName = options.multizone?.zoneName ?? 'default';
+    if (mode === 'zone') {
+      const tracker = insights;
+      const client = new KdsZoneClient({
+        store,
+        zoneName,
+        globalAddress: options.multizone!.globalAddress!,
+        rootCaFile: options.multizone?.rootCaFile,
+        tlsSkipVerify: options.multizone?.tlsSkipVerify,
+        insightOf: (dp) => tracker?.insight(dp),
+      });
+      client.start();
+      closers.push(() => Promise.resolve(client.close()));
+    }
+
+    const proxyConfig = (mesh: string, name: string): unknown => {
+      const snapshot = snapshots?.get(`${mesh}.${name}`);
+      if (!snapshot) return undefined;
+      const resources: Record<string, unknown[]> = {};
+      for (const [typeUrl, set] of snapshot.resources) resources[typeUrl.slice(typeUrl.lastIndexOf('.') + 1)] = [...set.values()].map((r) => r.json);
+      return { mesh, name, versions: Object.fromEntries([...snapshot.versions].map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])), resources };
+    };
 
     const api = createApiHandler({
       store,
       tokens,
-      instanceId: randomUUID(),
-      xdsStatus: (mesh, name) => ads.status(`${mesh}.${name}`),
+      instanceId,
+      xdsStatus: (mesh, name) => ads?.status(`${mesh}.${name}`),
       adminFromAnywhere: options.apiAdminFromAnywhere ?? false,
+      mode,
+      zoneName,
+      dataplaneInsight: (dp) =>
+        kdsGlobal && store.get(dp.mesh, dp.name)?.origin === 'kds' ? kdsGlobal.zoneState.insight(dp.mesh, dp.name) : insights?.insight(dp),
+      zones: () => kdsGlobal?.zones() ?? [],
+      proxyConfig,
     });
-    const apiHttp = http.createServer(api);
-    const apiHttps = https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, api);
+    const gui = createGuiHandler({
+      mode,
+      zoneName: mode === 'zone' ? zoneName : undefined,
+      onChange: (listener) => {
+        changeListeners.add(listener);
+        return () => changeListeners.delete(listener);
+      },
+    });
+    closers.push(() => Promise.resolve(gui.close()));
+    const apiAndGui: http.RequestListener = (req, res) => {
+      if (!gui.handle(req, res)) api(req, res);
+    };
+    const apiHttp = http.createServer(apiAndGui);
+    const apiHttps = https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, apiAndGui);
     const diagServer = http.createServer(diagnostics.handler);
-    const mads = createMadsHandler(store);
-    const madsServer = http.createServer(mads.handler);
-    for (const server of [apiHttp, apiHttps, diagServer, madsServer]) closers.push(httpClose(server));
-    closers.push(async () => mads.close());
-    const [apiHttpPort, apiHttpsPort, diagPort, madsPort] = await Promise.all([
-      listen(apiHttp, ports.apiHttp, bindAddress, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)'),
-      listen(apiHttps, ports.apiHttps, bindAddress, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)'),
-      listen(diagServer, ports.diagnostics, bindAddress, 'diagnostics server (--diagnostics-port, KUMA_DIAGNOSTICS_SERVER_PORT)'),
-      listen(madsServer, ports.mads, bindAddress, 'monitoring assignment server (--mads-port, KUMA_MONITORING_ASSIGNMENT_SERVER_PORT)'),
-    ]);
-    const actual: MiniCpPorts = { dpServer: actualDpPort, apiHttp: apiHttpPort, apiHttps: apiHttpsPort, diagnostics: diagPort, mads: madsPort };
+    for (const server of [apiHttp, apiHttps, diagServer]) closers.push(httpClose(server));
+    const listening: Array<Promise<void>> = [
+      listen(apiHttp, ports.apiHttp, bindAddress, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)').then((p) => void (actual.apiHttp = p)),
+      listen(apiHttps, ports.apiHttps, bindAddress, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)').then(
+        (p) => void (actual.apiHttps = p),
+      ),
+      listen(diagServer, ports.diagnostics, bindAddress, 'diagnostics server (--diagnostics-port, KUMA_DIAGNOSTICS_SERVER_PORT)').then(
+        (p) => void (actual.diagnostics = p),
+      ),
+    ];
+    if (opens.has('mads')) {
+      const mads = createMadsHandler(store);
+      const madsServer = http.createServer(mads.handler);
+      closers.push(httpClose(madsServer), () => Promise.resolve(mads.close()));
+      listening.push(
+        listen(madsServer, ports.mads, bindAddress, 'monitoring assignment server (--mads-port, KUMA_MONITORING_ASSIGNMENT_SERVER_PORT)').then(
+          (p) => void (actual.mads = p),
+        ),
+      );
+    }
+    await Promise.all(listening);
     const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
+    const url = (scheme: string, key: PortName): string => (actual[key] ? `${scheme}://${host}:${actual[key]}` : '');
     const addresses = {
-      dpServer: `${dpTls ? 'https' : 'http'}://${host}:${actual.dpServer}`,
-      apiHttp: `http://${host}:${actual.apiHttp}`,
-      apiHttps: `https://${host}:${actual.apiHttps}`,
-      diagnostics: `http://${host}:${actual.diagnostics}`,
-      mads: `http://${host}:${actual.mads}`,
+      dpServer: url(dpTls ? 'https' : 'http', 'dpServer'),
+      apiHttp: url('http', 'apiHttp'),
+      apiHttps: url('https', 'apiHttps'),
+      diagnostics: url('http', 'diagnostics'),
+      mads: url('http', 'mads'),
+      kds: url('grpcs', 'kds'),
+      gui: `${url('http', 'apiHttp')}/gui/`,
     };
     diagnostics.setReady(true);
+    const opened = (record: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(record).filter(([key]) => key === 'gui' || opens.has(key as PortName)));
     log.info('kuma-mini-cp ready', {
-      addresses,
-      ports: actual,
+      mode,
+      ...(mode === 'zone' ? { zone: zoneName, globalAddress: options.multizone?.globalAddress } : {}),
+      addresses: opened(addresses),
+      ports: opened(actual),
       caCertPath: tls.caCertPath,
       workDir,
       auth: authOn ? 'dp-token' : 'none',
@@ -277,6 +388,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     });
     let closed: Promise<void> | undefined;
     return {
+      mode,
       addresses,
       ports: actual,
       caCertPath: tls.caCertPath,
