@@ -34,8 +34,11 @@ export function chooseEnvoy(env: NodeJS.ProcessEnv = process.env): EnvoyChoice {
 
 export interface MiniCp {
   proc: Running;
+  /** '' on a global, which serves no proxies. */
   dpServer: string;
   apiHttp: string;
+  /** The ready line: mode, addresses, ports. */
+  ready: Record<string, unknown>;
   caCertPath: string;
   workDir: string;
   api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }>;
@@ -59,35 +62,51 @@ export async function apiCall(base: string, method: string, path: string, body?:
   return { status: res.status, json, text };
 }
 
-export async function startMiniCp(args: string[] = []): Promise<MiniCp> {
-  const workDir = mkdtempSync(join(tmpdir(), 'kuma-mini-cp-'));
-  const proc = start(KUMA_MINI_CP, [
-    'run',
-    '--bind-address',
-    '127.0.0.1',
-    '--work-dir',
-    workDir,
-    '--dp-server-port',
-    '0',
-    '--api-server-http-port',
-    '0',
-    '--api-server-https-port',
-    '0',
-    '--diagnostics-port',
-    '0',
-    '--mads-port',
-    '0',
-    '--push-debounce',
-    '20ms',
-    ...args,
-  ]);
+/**
+ * bin/kuma-mini-cp on free ports. With `workDir` the caller owns that
+ * directory (a restart on it keeps the CA and keys) and stop() leaves it.
+ */
+export async function startMiniCp(args: string[] = [], options: { workDir?: string; env?: NodeJS.ProcessEnv; freePortFlags?: boolean } = {}): Promise<MiniCp> {
+  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'kuma-mini-cp-'));
+  const proc = start(
+    KUMA_MINI_CP,
+    [
+      'run',
+      '--bind-address',
+      '127.0.0.1',
+      '--work-dir',
+      workDir,
+      // Port 0 everywhere unless the caller sets ports (flags would win over its KUMA_* variables).
+      ...(options.freePortFlags === false
+        ? []
+        : [
+            '--dp-server-port',
+            '0',
+            '--api-server-http-port',
+            '0',
+            '--api-server-https-port',
+            '0',
+            '--diagnostics-port',
+            '0',
+            '--mads-port',
+            '0',
+            '--kds-port',
+            '0',
+          ]),
+      '--push-debounce',
+      '20ms',
+      ...args,
+    ],
+    { env: options.env },
+  );
   const ready = await proc.waitForLog((l) => l.msg === 'kuma-mini-cp ready', 'kuma-mini-cp ready', 30_000);
   const addresses = ready.addresses as Record<string, string>;
   const api = (method: string, path: string, body?: unknown) => apiCall(addresses.apiHttp!, method, path, body);
   return {
     proc,
-    dpServer: addresses.dpServer!,
+    dpServer: addresses.dpServer ?? '',
     apiHttp: addresses.apiHttp!,
+    ready,
     caCertPath: String(ready.caCertPath),
     workDir,
     api,
@@ -99,7 +118,7 @@ export async function startMiniCp(args: string[] = []): Promise<MiniCp> {
     async stop() {
       proc.kill('SIGTERM');
       await proc.exited;
-      rmSync(workDir, { recursive: true, force: true });
+      if (!options.workDir) rmSync(workDir, { recursive: true, force: true });
     },
   };
 }

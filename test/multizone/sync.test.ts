@@ -1,0 +1,171 @@
+// A global and two zones, each a real bin/kuma-mini-cp process, with proxies
+// (kuma-dp and the Envoy stand-in, a test double) in the zones: Dataplanes
+// flow zone → global, policies global → zones, a dead zone is marked offline,
+// and a restarted global (or zone) resyncs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { apiCall, chooseEnvoy, startMiniCp, startProxy, type MiniCp, type Proxy } from '../helpers/mesh.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
+
+const SYNC_DEADLINE_MS = 2_000;
+const envoy = chooseEnvoy();
+const dir = mkdtempSync(join(tmpdir(), 'multizone-'));
+const stoppers: Array<() => Promise<unknown>> = [];
+t.teardown(async () => {
+  for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Overview {
+  name: string;
+  mesh: string;
+  labels?: Record<string, string>;
+  dataplaneInsight?: { subscriptions?: Array<{ connectTime?: string; disconnectTime?: string }> };
+}
+const online = (insight: { subscriptions?: Array<{ disconnectTime?: string }> } | undefined): boolean => {
+  const subs = insight?.subscriptions ?? [];
+  return subs.length > 0 && !subs[subs.length - 1]!.disconnectTime;
+};
+const overviews = async (cp: MiniCp): Promise<Overview[]> => (await apiCall(cp.apiHttp, 'GET', '/dataplanes/_overview')).json?.items ?? [];
+const zoneOverview = async (global: MiniCp, zone: string) =>
+  ((await apiCall(global.apiHttp, 'GET', '/zones/_overview')).json?.items ?? []).find((z: { name: string }) => z.name === zone) as
+    { zoneInsight: { subscriptions: Array<{ disconnectTime?: string }> } } | undefined;
+
+/** Resolves with how long `probe` took to hold, failing the test beyond `deadlineMs`. */
+async function within<T>(t: Test, what: string, deadlineMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+  const started = Date.now();
+  const value = await waitFor(what, probe, { timeoutMs: 10 * deadlineMs });
+  const took = Date.now() - started;
+  t.ok(took <= deadlineMs, `${what} within ${deadlineMs} ms (took ${took} ms)`);
+  return value;
+}
+
+const globalDir = join(dir, 'global');
+const kdsPort = await freePort();
+const startGlobal = () =>
+  startMiniCp(['--mode', 'global', '--kds-port', String(kdsPort), '--store-file', join(globalDir, 'store.json')], { workDir: globalDir });
+let global = await startGlobal();
+stoppers.push(() => global.stop());
+
+const startZone = async (zone: string, extra: string[] = []) => {
+  const cp = await startMiniCp(['--store-file', join(dir, `${zone}.json`), ...extra], {
+    workDir: join(dir, zone),
+    env: {
+      KUMA_MODE: 'zone',
+      KUMA_MULTIZONE_ZONE_NAME: zone,
+      KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: `grpcs://127.0.0.1:${kdsPort}`,
+      KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: global.caCertPath,
+    },
+  });
+  stoppers.push(() => cp.stop());
+  // Meshes come from the global: proxies can register once 'default' has arrived.
+  await waitFor(`mesh default synced to ${zone}`, async () => (await apiCall(cp.apiHttp, 'GET', '/meshes/default')).status === 200);
+  return cp;
+};
+let zone1 = await startZone('zone-1');
+const zone2 = await startZone('zone-2');
+const proxies: Proxy[] = [];
+stoppers.push(async () => {
+  for (const p of proxies) await p.stop('SIGKILL').catch(() => undefined);
+});
+
+t.test('a Dataplane registered in zone-1 appears on the global and in the GUI API', async (t) => {
+  const proxy = await startProxy(zone1, envoy, { name: 'web-1', service: 'web', appPort: await freePort() });
+  proxies.push(proxy);
+  await waitFor('web-1 registered in zone-1', async () => (await overviews(zone1)).some((dp) => dp.name === 'web-1' && online(dp.dataplaneInsight)), {
+    timeoutMs: 30_000,
+  });
+  const seen = await within(t, 'zone-1.web-1 online on the global', SYNC_DEADLINE_MS, async () =>
+    (await overviews(global)).find((dp) => dp.name === 'zone-1.web-1' && online(dp.dataplaneInsight)),
+  );
+  t.match(seen.labels, { 'kuma.io/origin': 'zone', 'kuma.io/zone': 'zone-1', 'kuma.io/display-name': 'web-1' }, "Kuma's labels on the synced Dataplane");
+  const gui = await apiCall(global.apiHttp, 'GET', '/meshes/default/dataplanes/zone-1.web-1/_overview');
+  t.equal(gui.status, 200, 'the GUI reads it from the global');
+  t.ok(online(gui.json.dataplaneInsight), 'online, with its ADS subscription');
+  t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/dataplanes/x', {})).status, 405, 'the global refuses Dataplane writes');
+});
+
+t.test("a policy created on the global reaches zone-2's proxies", async (t) => {
+  const proxy = await startProxy(zone2, envoy, { name: 'backend-1', service: 'backend', appPort: await freePort() });
+  proxies.push(proxy);
+  await waitFor('backend-1 registered in zone-2', async () => (await overviews(zone2)).some((dp) => dp.name === 'backend-1'), { timeoutMs: 30_000 });
+  const policy = {
+    type: 'MeshTimeout',
+    mesh: 'default',
+    name: 'timeouts',
+    spec: { targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'Mesh' }, default: { idleTimeout: '20s' } }] },
+  };
+  t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/meshtimeouts/timeouts', policy)).status, 201);
+  const synced = await within(t, 'the policy in zone-2', SYNC_DEADLINE_MS, async () => {
+    const res = await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshtimeouts/timeouts');
+    return res.status === 200 && res.json;
+  });
+  t.same(synced.spec, policy.spec, 'with its spec');
+  t.equal(synced.labels['kuma.io/origin'], 'global', 'labelled as coming from the global');
+  const refused = await apiCall(zone2.apiHttp, 'PUT', '/meshes/default/meshtimeouts/timeouts', policy);
+  t.equal(refused.status, 405, 'a zone refuses policy writes');
+  t.match(refused.json, { title: 'Method not allowed', detail: /On zone control plane you can only modify zone resources/ });
+});
+
+t.test('killing zone-1 marks it offline on the global', async (t) => {
+  zone1.proc.kill('SIGKILL');
+  await zone1.proc.exited;
+  await waitFor('zone-1 offline on the global', async () => {
+    const subs = (await zoneOverview(global, 'zone-1'))?.zoneInsight.subscriptions ?? [];
+    return subs.length > 0 && subs[subs.length - 1]!.disconnectTime;
+  });
+  const dp = (await overviews(global)).find((d) => d.name === 'zone-1.web-1');
+  t.ok(dp && !online(dp.dataplaneInsight), "its proxies' last known subscriptions end with it");
+  t.ok(online((await zoneOverview(global, 'zone-2'))?.zoneInsight), 'zone-2 stays online');
+});
+
+t.test('a restarted zone resyncs', async (t) => {
+  // The Dataplane API-registered in zone-1's store file survives; web-1 (registered by its proxy) is gone with the process.
+  zone1 = await startZone('zone-1');
+  t.equal((await apiCall(zone1.apiHttp, 'PUT', '/meshes/default/dataplanes/db-1', dp('db-1', 'db'))).status, 201);
+  await within(t, 'zone-1 online again with db-1', 10_000, async () => {
+    const zone = await zoneOverview(global, 'zone-1');
+    return online(zone?.zoneInsight) && (await overviews(global)).some((d) => d.name === 'zone-1.db-1');
+  });
+});
+
+t.test('restarting the global resyncs everything', async (t) => {
+  await global.stop();
+  // While the global is down: zone-2 gets a Dataplane, zone-1 loses one.
+  t.equal((await apiCall(zone2.apiHttp, 'PUT', '/meshes/default/dataplanes/cache-1', dp('cache-1', 'cache'))).status, 201);
+  t.equal((await apiCall(zone1.apiHttp, 'DELETE', '/meshes/default/dataplanes/db-1')).status, 200);
+  global = await startGlobal();
+  await waitFor(
+    'both zones back online',
+    async () => online((await zoneOverview(global, 'zone-1'))?.zoneInsight) && online((await zoneOverview(global, 'zone-2'))?.zoneInsight),
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  await waitFor('the zones resynced', async () => {
+    const names = (await overviews(global)).map((d) => d.name);
+    return names.includes('zone-2.cache-1') && names.includes('zone-2.backend-1') && !names.includes('zone-1.db-1') && names;
+  });
+  const backend = (await overviews(global)).find((d) => d.name === 'zone-2.backend-1');
+  t.ok(online(backend?.dataplaneInsight), "zone-2's proxy is online on the new global");
+  t.equal((await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshtimeouts/timeouts')).status, 200, 'the policy (in the store file) stays on the zones');
+  t.equal((await apiCall(global.apiHttp, 'DELETE', '/meshes/default/meshtimeouts/timeouts')).status, 200);
+  await within(
+    t,
+    'the deletion reaches zone-2',
+    SYNC_DEADLINE_MS,
+    async () => (await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshtimeouts/timeouts')).status === 404,
+  );
+});
+
+function dp(name: string, service: string) {
+  return {
+    type: 'Dataplane',
+    mesh: 'default',
+    name,
+    networking: { address: '127.0.0.1', inbound: [{ port: 10001, servicePort: 8080, tags: { 'kuma.io/service': service } }] },
+  };
+}
