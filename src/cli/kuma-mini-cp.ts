@@ -7,6 +7,7 @@ import { parseDuration } from '../util/duration.js';
 import { reportFailure, UserError } from '../util/errors.js';
 import { ZONE_NAME } from '../kds/global-server.js';
 import { kdsTarget } from '../kds/zone-client.js';
+import type { MiniCpPorts } from '../minicp/index.js';
 import { effectiveMode } from '../minicp/mode.js';
 
 const log = createLogger('kuma-mini-cp');
@@ -45,11 +46,14 @@ function pick(args: Record<string, unknown>, flag: string, env: string | undefin
   return undefined;
 }
 
-const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)]);
+/** A flag's or variable's value as text (yargs gives strings for string options; anything else is shown as JSON). */
+const text = (value: unknown, fallback: string): string => (value === undefined ? fallback : typeof value === 'string' ? value : JSON.stringify(value));
+
+const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map((v) => text(v, '')) : [text(value, '')]);
 
 async function run(args: Record<string, unknown>): Promise<number> {
   const level = pick(args, 'log-level', 'KUMA_LOG_LEVEL');
-  const logLevel = String(level?.value ?? 'info');
+  const logLevel = text(level?.value, 'info');
   try {
     setLogLevel(logLevel);
   } catch (err) {
@@ -57,24 +61,24 @@ async function run(args: Record<string, unknown>): Promise<number> {
   }
   // The ready line (addresses, CA path) is what scripts read: it is printed whatever the level, which applies from then on.
   if (logLevel === 'warn' || logLevel === 'error') setLogLevel('info');
-  const ports: Record<string, number> = {};
+  const ports: Partial<MiniCpPorts> = {};
   for (const p of PORTS) {
     const given = pick(args, p.flag, p.env);
     ports[p.key] = given ? port(given.value, given.from) : p.default;
   }
   const authGiven = pick(args, 'auth', 'KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE');
-  const authText = String(authGiven?.value ?? 'dp-token');
+  const authText = text(authGiven?.value, 'dp-token');
   const auth = authText === 'dp-token' || authText === 'dpToken' ? 'dp-token' : authText === 'none' ? 'none' : undefined;
   if (!auth) throw new UserError(`${authGiven?.from ?? '--auth'}: '${authText}' is not an auth mode; use dp-token or none`);
   const debounce = pick(args, 'push-debounce', undefined);
   const meshes = list(args.mesh);
   const modeGiven = pick(args, 'mode', 'KUMA_MODE');
   const globalAddress = pick(args, 'global-address', 'KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS')?.value as string | undefined;
-  const modeText = String(modeGiven?.value ?? 'zone');
+  const modeText = text(modeGiven?.value, 'zone');
   const mode = effectiveMode(modeText, globalAddress);
   if (!mode) throw new UserError(`${modeGiven?.from ?? '--mode'}: '${modeText}' is not a mode; use standalone, zone or global`);
   const zoneGiven = pick(args, 'zone', 'KUMA_MULTIZONE_ZONE_NAME');
-  const zoneName = String(zoneGiven?.value ?? 'default');
+  const zoneName = text(zoneGiven?.value, 'default');
   if (!ZONE_NAME.test(zoneName)) throw new UserError(`${zoneGiven?.from ?? '--zone'}: '${zoneName}' is not a zone name (a DNS label: a-z, 0-9, '-')`);
   if (mode === 'zone') kdsTarget(globalAddress!);
   if (mode === 'global' && globalAddress)
@@ -85,7 +89,7 @@ async function run(args: Record<string, unknown>): Promise<number> {
   const cp = await startMiniCp({
     workDir: args['work-dir'] as string | undefined,
     bindAddress: String(args['bind-address']),
-    ports: ports as never,
+    ports,
     dpServerTls: args['dp-server-tls'] !== false,
     tlsCertFile: pick(args, 'tls-cert-file', 'KUMA_GENERAL_TLS_CERT_FILE')?.value as string | undefined,
     tlsKeyFile: pick(args, 'tls-key-file', 'KUMA_GENERAL_TLS_KEY_FILE')?.value as string | undefined,
@@ -102,7 +106,7 @@ async function run(args: Record<string, unknown>): Promise<number> {
       zoneName,
       globalAddress,
       rootCaFile: pick(args, 'kds-root-ca-file', 'KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE')?.value as string | undefined,
-      tlsSkipVerify: skipVerify ? ['true', '1', 'yes'].includes(String(skipVerify.value).toLowerCase()) : false,
+      tlsSkipVerify: skipVerify ? ['true', '1', 'yes'].includes(text(skipVerify.value, '').toLowerCase()) : false,
     },
   });
   setLogLevel(logLevel);
@@ -173,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
             'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
           }),
       async (args) => {
-        status = await run(args as Record<string, unknown>);
+        status = await run(args);
       },
     )
     .demandCommand(1, 'Name a command: run')

@@ -5,11 +5,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { createLogger } from '../log/logger.js';
-import type { Store } from '../minicp/store.js';
 import { formatFieldErrors, UserError, type FieldError } from '../util/errors.js';
 import { KDS_TYPE_URL, kdsServiceDefinition, type DeltaRequest, type DeltaResponse } from './proto.js';
-import { fromMessage, PeerState, type KdsResource } from './resources.js';
-import { globalResources, ZoneState } from './store-sync.js';
+import { fromMessage, PeerState, type GlobalStore, type KdsResource } from './resources.js';
 
 const log = createLogger('kds.global');
 
@@ -33,7 +31,7 @@ interface ZoneRecord {
 }
 
 export interface KdsGlobalOptions {
-  store: Store;
+  store: GlobalStore;
   host: string;
   port: number;
   certPem: string;
@@ -45,7 +43,6 @@ export interface KdsGlobalOptions {
 }
 
 export class KdsGlobalServer {
-  readonly zoneState: ZoneState;
   private readonly zoneRecords = new Map<string, ZoneRecord>();
   private readonly instanceId = randomUUID();
   private readonly server = new grpc.Server({
@@ -60,7 +57,6 @@ export class KdsGlobalServer {
   port = 0;
 
   constructor(private readonly options: KdsGlobalOptions) {
-    this.zoneState = new ZoneState(options.store);
     this.server.addService(kdsServiceDefinition, {
       GlobalToZoneSync: (call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>) => this.globalToZone(call),
       ZoneToGlobalSync: (call: grpc.ServerDuplexStream<DeltaResponse, DeltaRequest>) => this.zoneToGlobal(call),
@@ -157,7 +153,7 @@ export class KdsGlobalServer {
         const at = new Date().toISOString();
         record.disconnectTime = at;
         record.modificationTime = at;
-        this.zoneState.markZoneOffline(zone, at);
+        this.options.store.zoneOffline(zone, at);
         log.info('zone disconnected', { zone });
       }
       this.options.onChange?.();
@@ -173,7 +169,7 @@ export class KdsGlobalServer {
     let timer: NodeJS.Timeout | undefined;
     const push = (): void => {
       timer = undefined;
-      const response = peer?.delta(globalResources(this.options.store), KDS_TYPE_URL);
+      const response = peer?.delta(this.options.store.resources(), KDS_TYPE_URL);
       if (!response || !zone) return;
       this.record(zone).responsesSent++;
       log.debug('sending to zone', { zone, resources: response.resources.length, removed: response.removed_resources.length, nonce: response.nonce });
@@ -194,7 +190,7 @@ export class KdsGlobalServer {
         zone = name;
         detach = this.attach(zone, call);
         peer = new PeerState(request.initial_resource_versions ?? {});
-        unsubscribe = this.options.store.onResourceChange(() => {
+        unsubscribe = this.options.store.onChange(() => {
           timer ??= setTimeout(push, this.options.debounceMs ?? 20);
         });
         push();
@@ -223,7 +219,7 @@ export class KdsGlobalServer {
     }
     const detach = this.attach(name, call);
     let applying: Promise<void> = Promise.resolve();
-    call.write({ node: { id: 'global' }, type_url: KDS_TYPE_URL, initial_resource_versions: this.zoneState.held(name) });
+    call.write({ node: { id: 'global' }, type_url: KDS_TYPE_URL, initial_resource_versions: this.options.store.heldFrom(name) });
     call.on('data', (response: DeltaResponse) => {
       applying = applying.then(async () => {
         const errors: FieldError[] = [];
@@ -234,7 +230,7 @@ export class KdsGlobalServer {
           if (parsed.resource) resources.push(parsed.resource);
         }
         try {
-          errors.push(...(await this.zoneState.apply(name, resources, response.removed_resources ?? [])));
+          errors.push(...(await this.options.store.applyFrom(name, resources, response.removed_resources ?? [])));
         } catch (err) {
           errors.push({ field: '', message: (err as Error).message });
         }

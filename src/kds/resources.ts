@@ -99,3 +99,26 @@ export class PeerState {
     return { type_url: typeUrl, resources, removed_resources: removed, nonce: String(this.nextNonce++), system_version_info: '' };
   }
 }
+
+/** What one side sends: its current resources, and a way to hear that they may have changed. */
+export interface KdsSource {
+  resources(): Map<string, KdsResource>;
+  onChange(listener: () => void): () => void;
+}
+
+/** Applies what arrives from the peer; returns what could not be applied (sent back as the NACK's detail). */
+export type KdsApply = (resources: KdsResource[], removed: string[]) => Promise<FieldError[]>;
+
+/** The global's view of its store: what it sends every zone, and what it keeps of each zone. */
+export interface GlobalStore extends KdsSource {
+  /** name → version of what the global holds from a zone (its first request on ZoneToGlobalSync). */
+  heldFrom(zone: string): Record<string, string>;
+  applyFrom(zone: string, resources: KdsResource[], removed: string[]): Promise<FieldError[]>;
+  zoneOffline(zone: string, at: string): void;
+}
+
+/** A zone's view of its store: what it reports, what it holds from the global and how it applies the global's updates. */
+export interface ZoneStore extends KdsSource {
+  heldFromGlobal(): Record<string, string>;
+  applyFromGlobal: KdsApply;
+}

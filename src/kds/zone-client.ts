@@ -5,27 +5,22 @@
 // holds from this zone; each side then sends only the difference.
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import type { Dataplane } from '../dataplane/types.js';
 import { createLogger } from '../log/logger.js';
-import type { Store } from '../minicp/store.js';
 import { formatFieldErrors, UserError, type FieldError } from '../util/errors.js';
 import { ZONE_METADATA } from './global-server.js';
 import { KDS_TYPE_URL, kdsServiceDefinition, type DeltaRequest, type DeltaResponse } from './proto.js';
-import { fromMessage, PeerState, type KdsResource } from './resources.js';
-import { applyOnZone, zoneHeldFromGlobal, zoneResources } from './store-sync.js';
+import { fromMessage, PeerState, type KdsResource, type ZoneStore } from './resources.js';
 
 const log = createLogger('kds.zone');
 
 export interface KdsZoneOptions {
-  store: Store;
+  store: ZoneStore;
   zoneName: string;
   /** grpcs://host:port */
   globalAddress: string;
   rootCaFile?: string;
   tlsSkipVerify?: boolean;
-  /** Kuma's DataplaneInsight of a local Dataplane, sent with it. */
-  insightOf(dp: Dataplane): Record<string, unknown> | undefined;
-  /** How often insights are compared with what the global has (ACKs change them without a store event). Default 250 ms. */
+  /** How often the zone's resources are compared with what the global has (insights change on ACKs, without a store event). Default 250 ms. */
   insightIntervalMs?: number;
   debounceMs?: number;
 }
@@ -114,7 +109,7 @@ export class KdsZoneClient {
     let received = false;
     let applying: Promise<void> = Promise.resolve();
     this.track(call, (why) => done(received, why));
-    call.write({ node: { id: this.options.zoneName }, type_url: KDS_TYPE_URL, initial_resource_versions: zoneHeldFromGlobal(this.options.store) });
+    call.write({ node: { id: this.options.zoneName }, type_url: KDS_TYPE_URL, initial_resource_versions: this.options.store.heldFromGlobal() });
     call.on('data', (response: DeltaResponse) => {
       if (!received) log.info('receiving from the global', { stream: 'globalToZone' });
       received = true;
@@ -128,7 +123,7 @@ export class KdsZoneClient {
           if (parsed.resource) resources.push(parsed.resource);
         }
         try {
-          errors.push(...(await applyOnZone(this.options.store, resources, response.removed_resources ?? [])));
+          errors.push(...(await this.options.store.applyFromGlobal(resources, response.removed_resources ?? [])));
         } catch (err) {
           errors.push({ field: '', message: (err as Error).message });
         }
@@ -153,10 +148,7 @@ export class KdsZoneClient {
     let timer: NodeJS.Timeout | undefined;
     const push = (): void => {
       timer = undefined;
-      const response = peer?.delta(
-        zoneResources(this.options.store, this.options.zoneName, (dp) => this.options.insightOf(dp)),
-        KDS_TYPE_URL,
-      );
+      const response = peer?.delta(this.options.store.resources(), KDS_TYPE_URL);
       if (response) call.write(response);
     };
     const schedule = (): void => {

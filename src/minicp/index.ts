@@ -20,6 +20,7 @@ import { KdsZoneClient } from '../kds/zone-client.js';
 import { createApiHandler } from './api.js';
 import { createGuiHandler } from './gui/handler.js';
 import { InsightTracker } from './insights.js';
+import { globalKdsStore, zoneKdsStore, ZoneState } from './kds-sync.js';
 import { MODE_PORTS, type CpMode, type MultizoneSettings, type PortName } from './mode.js';
 import { handleBootstrap, type BootstrapAnswer } from './bootstrap.js';
 import { createDiagnostics } from './diagnostics.js';
@@ -274,10 +275,12 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     counted.bootstrap = (status) => diagnostics.bootstrapRequests.inc({ status: String(status) });
 
     // ---- KDS: the global serves it, a zone connects to it
-    let kdsGlobal: KdsGlobalServer | undefined;
+    let zones = (): unknown[] => [];
+    let zoneState: ZoneState | undefined;
     if (opens.has('kds')) {
-      kdsGlobal = new KdsGlobalServer({
-        store,
+      zoneState = new ZoneState(store);
+      const kdsGlobal = new KdsGlobalServer({
+        store: globalKdsStore(store, zoneState),
         host: bindAddress,
         port: ports.kds,
         certPem: tls.server.certPem,
@@ -285,19 +288,18 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         onChange: notifyChange,
       });
       actual.kds = await kdsGlobal.start();
-      const server = kdsGlobal;
-      closers.push(() => server.close());
+      closers.push(() => kdsGlobal.close());
+      zones = () => kdsGlobal.zones();
     }
     const zoneName = options.multizone?.zoneName ?? 'default';
     if (mode === 'zone') {
       const tracker = insights;
       const client = new KdsZoneClient({
-        store,
+        store: zoneKdsStore(store, zoneName, (dp) => tracker?.insight(dp)),
         zoneName,
         globalAddress: options.multizone!.globalAddress!,
         rootCaFile: options.multizone?.rootCaFile,
         tlsSkipVerify: options.multizone?.tlsSkipVerify,
-        insightOf: (dp) => tracker?.insight(dp),
       });
       client.start();
       closers.push(() => Promise.resolve(client.close()));
@@ -319,9 +321,8 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       adminFromAnywhere: options.apiAdminFromAnywhere ?? false,
       mode,
       zoneName,
-      dataplaneInsight: (dp) =>
-        kdsGlobal && store.get(dp.mesh, dp.name)?.origin === 'kds' ? kdsGlobal.zoneState.insight(dp.mesh, dp.name) : insights?.insight(dp),
-      zones: () => kdsGlobal?.zones() ?? [],
+      dataplaneInsight: (dp) => (zoneState && store.get(dp.mesh, dp.name)?.origin === 'kds' ? zoneState.insight(dp.mesh, dp.name) : insights?.insight(dp)),
+      zones: () => zones(),
       proxyConfig,
     });
     const gui = createGuiHandler({

@@ -72,8 +72,10 @@ const skip = process.platform === 'linux' ? false : 'listening sockets are read 
     check(t, 'zone', zone.cp, zone.ports);
     // The zone's one outgoing connection: the global sees it online.
     await waitFor('zone-a online on the global', async () => {
-      const zones = await apiCall(global.cp.apiHttp, 'GET', '/zones/_overview');
-      const sub = zones.json?.items?.find((z: { name: string }) => z.name === 'zone-a')?.zoneInsight?.subscriptions?.[0];
+      const zones = (await apiCall(global.cp.apiHttp, 'GET', '/zones/_overview')).json as {
+        items: Array<{ name: string; zoneInsight: { subscriptions: Array<{ disconnectTime?: string }> } }>;
+      };
+      const sub = zones.items.find((z) => z.name === 'zone-a')?.zoneInsight.subscriptions[0];
       return sub && !sub.disconnectTime;
     });
 

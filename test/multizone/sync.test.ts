@@ -29,10 +29,22 @@ const online = (insight: { subscriptions?: Array<{ disconnectTime?: string }> } 
   const subs = insight?.subscriptions ?? [];
   return subs.length > 0 && !subs[subs.length - 1]!.disconnectTime;
 };
-const overviews = async (cp: MiniCp): Promise<Overview[]> => (await apiCall(cp.apiHttp, 'GET', '/dataplanes/_overview')).json?.items ?? [];
-const zoneOverview = async (global: MiniCp, zone: string) =>
-  ((await apiCall(global.apiHttp, 'GET', '/zones/_overview')).json?.items ?? []).find((z: { name: string }) => z.name === zone) as
-    { zoneInsight: { subscriptions: Array<{ disconnectTime?: string }> } } | undefined;
+interface ZoneOverview {
+  name: string;
+  zoneInsight: { subscriptions: Array<{ disconnectTime?: string }> };
+}
+interface Policy {
+  spec: unknown;
+  labels: Record<string, string>;
+}
+/** The API's JSON body, typed as the test reads it. */
+const body = async <T>(base: string, path: string): Promise<{ status: number; json: T }> => {
+  const res = await apiCall(base, 'GET', path);
+  return { status: res.status, json: res.json as T };
+};
+const overviews = async (cp: MiniCp): Promise<Overview[]> => (await body<{ items?: Overview[] }>(cp.apiHttp, '/dataplanes/_overview')).json?.items ?? [];
+const zoneOverview = async (global: MiniCp, zone: string): Promise<ZoneOverview | undefined> =>
+  ((await body<{ items?: ZoneOverview[] }>(global.apiHttp, '/zones/_overview')).json?.items ?? []).find((z) => z.name === zone);
 
 /** Resolves with how long `probe` took to hold, failing the test beyond `deadlineMs`. */
 async function within<T>(t: Test, what: string, deadlineMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
@@ -82,7 +94,7 @@ t.test('a Dataplane registered in zone-1 appears on the global and in the GUI AP
     (await overviews(global)).find((dp) => dp.name === 'zone-1.web-1' && online(dp.dataplaneInsight)),
   );
   t.match(seen.labels, { 'kuma.io/origin': 'zone', 'kuma.io/zone': 'zone-1', 'kuma.io/display-name': 'web-1' }, "Kuma's labels on the synced Dataplane");
-  const gui = await apiCall(global.apiHttp, 'GET', '/meshes/default/dataplanes/zone-1.web-1/_overview');
+  const gui = await body<Overview>(global.apiHttp, '/meshes/default/dataplanes/zone-1.web-1/_overview');
   t.equal(gui.status, 200, 'the GUI reads it from the global');
   t.ok(online(gui.json.dataplaneInsight), 'online, with its ADS subscription');
   t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/dataplanes/x', {})).status, 405, 'the global refuses Dataplane writes');
@@ -100,7 +112,7 @@ t.test("a policy created on the global reaches zone-2's proxies", async (t) => {
   };
   t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/meshtimeouts/timeouts', policy)).status, 201);
   const synced = await within(t, 'the policy in zone-2', SYNC_DEADLINE_MS, async () => {
-    const res = await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshtimeouts/timeouts');
+    const res = await body<Policy>(zone2.apiHttp, '/meshes/default/meshtimeouts/timeouts');
     return res.status === 200 && res.json;
   });
   t.same(synced.spec, policy.spec, 'with its spec');

@@ -1,14 +1,14 @@
-// What each side of KDS sends from its store and how it applies what it
+// KDS on the mini-CP's store: what each side sends and how it applies what it
 // receives: meshes and policies (any type) flow global → zones, Dataplanes and
 // their insights zone → global. Synced resources carry Kuma's labels
 // (kuma.io/origin, kuma.io/zone, kuma.io/display-name); on the global a zone's
 // Dataplane is named <zone>.<name>.
 import type { Dataplane } from '../dataplane/types.js';
-import { checkDataplane } from '../minicp/resource.js';
-import { DISPLAY_NAME_LABEL, ORIGIN_GLOBAL, ORIGIN_LABEL, ORIGIN_ZONE, ZONE_LABEL, globalNameOf } from '../minicp/mode.js';
-import type { Store } from '../minicp/store.js';
+import { resourceKey, versionOf, type GlobalStore, type KdsResource, type ZoneStore } from '../kds/resources.js';
+import { checkDataplane } from './resource.js';
+import { DISPLAY_NAME_LABEL, ORIGIN_GLOBAL, ORIGIN_LABEL, ORIGIN_ZONE, ZONE_LABEL, globalNameOf } from './mode.js';
+import type { Store } from './store.js';
 import type { FieldError } from '../util/errors.js';
-import { resourceKey, versionOf, type KdsResource } from './resources.js';
 
 export const MESH_TYPE = 'Mesh';
 export const DATAPLANE_TYPE = 'Dataplane';
@@ -188,4 +188,25 @@ export class ZoneState {
     // What this process received may be stale by the time the zone is back: it is sent again, in full.
     this.versions.delete(zone);
   }
+}
+
+/** The global's store as KDS sees it. */
+export function globalKdsStore(store: Store, zones: ZoneState): GlobalStore {
+  return {
+    resources: () => globalResources(store),
+    onChange: (listener) => store.onResourceChange(listener),
+    heldFrom: (zone) => zones.held(zone),
+    applyFrom: (zone, resources, removed) => zones.apply(zone, resources, removed),
+    zoneOffline: (zone, at) => zones.markZoneOffline(zone, at),
+  };
+}
+
+/** A zone's store as KDS sees it: Dataplanes and their insights out, meshes and policies in. */
+export function zoneKdsStore(store: Store, zone: string, insightOf: (dp: Dataplane) => Record<string, unknown> | undefined): ZoneStore {
+  return {
+    resources: () => zoneResources(store, zone, insightOf),
+    onChange: (listener) => store.onChange(listener),
+    heldFromGlobal: () => zoneHeldFromGlobal(store),
+    applyFromGlobal: (resources, removed) => applyOnZone(store, resources, removed),
+  };
 }
