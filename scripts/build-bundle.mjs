@@ -16,7 +16,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE_FILE = `${ROOT}dist/kuma-dp.cjs`;
 const ENTRY = `${ROOT}dist/src/cli/kuma-dp.js`;
 
-const EXTERNAL = ['yargs', 'yargs/*', 'prom-client', 'protobufjs', 'protobufjs/*', '@grpc/*', 'jose', '@peculiar/*'];
+const EXTERNAL = ['yargs', 'yargs/*', 'prom-client', 'dns-packet', 'protobufjs', 'protobufjs/*', '@grpc/*', 'jose', '@peculiar/*'];
 
 // Every module in the bundle sees the bundle's own URL as import.meta.url, so a
 // path made relative to a module's location would point elsewhere. Shipped
