@@ -1,0 +1,179 @@
+// The metrics server on <workdir>/kuma-mh-<name>-<mesh>.sock, which Envoy
+// exposes to Prometheus (Kuma's "metrics hijacker"). Two personalities by
+// path, as Kuma's:
+//  - `/meshmetric…` (MeshMetric's Prometheus backend): Envoy's stats filtered
+//    by the policy's profile, the policy's applications and kuma-dp's own
+//    series, every series with the policy's extra labels;
+//  - any other path (2.x `Mesh.metrics`): the legacy merge of Envoy's stats
+//    (cluster-suffix merge, `kuma_io_mesh_traffic`) and the applications the
+//    control plane listed in the bootstrap response.
+// Each body goes through one merge so that it is a valid exposition in the
+// negotiated format.
+import { connect } from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { MetricsSource } from '../config/agent-config.js';
+import type { Logger } from '../log/logger.js';
+import type { AdminAddress } from '../render/envoy-config.js';
+import { closeServer } from '../supervisor/component.js';
+import { UserError } from '../util/errors.js';
+import {
+  mergeFamilies,
+  negotiateFormat,
+  OPENMETRICS_CONTENT_TYPE,
+  renderExposition,
+  sanitizeLabelName,
+  TEXT_CONTENT_TYPE,
+  withLabels,
+  type Family,
+  type Labels,
+} from './exposition.js';
+import { mergeEnvoyClusters } from './legacy-merge.js';
+import { DEFAULT_MESHMETRIC, envoyStatsPath, parseMeshMetricConfig, type MeshMetricConfig } from './meshmetric-config.js';
+import { profileFilter, type FamilyFilter } from './profiles.js';
+import { hostPort, scrapeEnvoy, scrapeHttp } from './scrape.js';
+
+export const MESHMETRIC_PATH = '/meshmetric';
+
+/** Kuma's socketName(): at most 98 bytes of the name, then `.sock`. */
+export function hijackerSocketPath(workDir: string, name: string, mesh: string): string {
+  const base = Buffer.from(`${workDir}/kuma-mh-${name}-${mesh}`);
+  return `${base.subarray(0, 98).toString()}.sock`;
+}
+
+export interface HijackerOptions {
+  socketPath: string;
+  admin: AdminAddress;
+  /** The Dataplane's address: applications without an address are scraped there, as Kuma does. */
+  defaultAddress: string;
+  /** Applications for the legacy path (the control plane's metrics.aggregate). */
+  legacySources: readonly MetricsSource[];
+  /** kuma-dp's own series, read at each scrape. */
+  ownSeries: () => Family[];
+  log: Logger;
+  /** Default per-target timeout; Prometheus' X-Prometheus-Scrape-Timeout-Seconds lowers it. */
+  timeoutMs?: number;
+}
+
+interface Effective {
+  config: MeshMetricConfig;
+  filter: FamilyFilter;
+  extraLabels: Labels;
+}
+
+function effective(config: MeshMetricConfig): Effective {
+  const extraLabels: Labels = Object.entries(config.extraLabels).map(([k, v]) => [sanitizeLabelName(k), v]);
+  return { config, filter: profileFilter(config.sidecar.profiles), extraLabels };
+}
+
+export class MetricsHijacker {
+  readonly name = 'metrics-hijacker';
+  private server?: Server;
+  private current: Effective = effective(DEFAULT_MESHMETRIC);
+  private configured = false;
+  /** Last failure per target, so a target that stays down is logged once. */
+  private readonly failing = new Map<string, string>();
+
+  constructor(private readonly opts: HijackerOptions) {}
+
+  /** The `/meshmetric` dynamic-config consumer: a new body, or undefined when the policy is gone. */
+  readonly consumer = {
+    path: MESHMETRIC_PATH,
+    apply: (body: string | undefined): void => {
+      this.current = effective(body === undefined ? DEFAULT_MESHMETRIC : parseMeshMetricConfig(body));
+      this.configured = body !== undefined;
+      this.opts.log.info(body === undefined ? 'MeshMetric configuration removed' : 'MeshMetric configuration applied', {
+        applications: this.current.config.applications.length,
+        profiles: this.current.config.sidecar.profiles?.appendProfiles?.map((p) => p.name) ?? ['Basic'],
+      });
+    },
+  };
+
+  async start(): Promise<void> {
+    const path = this.opts.socketPath;
+    if (existsSync(path)) {
+      if (await answers(path))
+        throw new UserError(`${path} is served by another process (another kuma-dp for the same Dataplane?); stop it or use another --work-dir`);
+      unlinkSync(path);
+    }
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.headersTimeout = 1000 + 10_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on the metrics socket ${path}: ${err.code ?? err.message}`)));
+      server.listen(path, () => resolve());
+    });
+    this.server = server;
+    this.opts.log.info('metrics socket listening', { socket: path, paths: [MESHMETRIC_PATH, '/ (legacy merge)'] });
+  }
+
+  async stop(): Promise<void> {
+    await closeServer(this.server);
+    this.server = undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const format = negotiateFormat(req.headers.accept);
+    const headerTimeout = Number(req.headers['x-prometheus-scrape-timeout-seconds']);
+    const timeoutMs = Math.min(this.opts.timeoutMs ?? 10_000, Number.isFinite(headerTimeout) && headerTimeout > 0 ? headerTimeout * 1000 : Infinity);
+    try {
+      const families = url.pathname.startsWith(MESHMETRIC_PATH) ? await this.meshMetric(timeoutMs) : await this.legacy(url, req, timeoutMs);
+      const { families: merged, dropped } = mergeFamilies(families, format);
+      if (dropped.length > 0) this.opts.log.debug('families dropped: their type clashes with a family of the same name', { families: dropped });
+      res.writeHead(200, { 'content-type': format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE }).end(renderExposition(merged, format));
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
+    }
+  }
+
+  /** Families per source, in order: Envoy, the applications, kuma-dp. */
+  async meshMetric(timeoutMs: number): Promise<Family[][]> {
+    const { config, filter, extraLabels } = this.current;
+    const envoy = this.target('envoy', async () => filter(await scrapeEnvoy(this.opts.admin, envoyStatsPath(this.configured ? config : undefined), timeoutMs)));
+    const apps = config.applications.map((app) => {
+      const url = `http://${hostPort(app.address || this.opts.defaultAddress, app.port)}${app.path}`;
+      return this.target(app.name ?? url, () => scrapeHttp(url, timeoutMs));
+    });
+    const sources = await Promise.all([envoy, ...apps]);
+    sources.push(this.opts.ownSeries());
+    return sources.map((families) => withLabels(families, extraLabels));
+  }
+
+  private async legacy(url: URL, req: IncomingMessage, timeoutMs: number): Promise<Family[][]> {
+    const query = new URLSearchParams(url.search);
+    query.set('format', 'prometheus');
+    query.set('text_readouts', '');
+    const envoy = this.target('envoy', async () => mergeEnvoyClusters(await scrapeEnvoy(this.opts.admin, `/stats?${query.toString()}`, timeoutMs)));
+    const forwarded: Record<string, string> = {};
+    for (const h of ['user-agent', 'x-prometheus-scrape-timeout-seconds']) {
+      const v = req.headers[h];
+      if (typeof v === 'string') forwarded[h] = v;
+    }
+    const apps = this.opts.legacySources.map((s) => this.target(s.name, () => scrapeHttp(s.url, timeoutMs, forwarded)));
+    return [...(await Promise.all([envoy, ...apps])), this.opts.ownSeries()];
+  }
+
+  /** A target's families, or none (logged once per change) when it fails: one target down never fails the scrape. */
+  private async target(name: string, get: () => Promise<Family[]>): Promise<Family[]> {
+    try {
+      const families = await get();
+      if (this.failing.delete(name)) this.opts.log.info('metrics target answers again', { target: name });
+      return families;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (this.failing.get(name) !== message)
+        this.opts.log.warn('could not scrape a metrics target; its series are left out', { target: name, error: message });
+      this.failing.set(name, message);
+      return [];
+    }
+  }
+}
+
+/** Whether something accepts connections on the Unix socket. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
