@@ -3,6 +3,8 @@
 // order, with Go's omitempty rules, so a control plane cannot tell us apart.
 
 export const FEATURE_TCP_ACCESSLOG_VIA_NAMED_PIPE = 'feature-tcp-accesslog-via-named-pipe';
+/** 2.x control planes deliver the DNS map over dynamic configuration (instead of an Envoy DNS filter) to proxies that send this. */
+export const FEATURE_EMBEDDED_DNS = 'feature-embedded-dns';
 export const DEFAULT_FEATURES: readonly string[] = [FEATURE_TCP_ACCESSLOG_VIA_NAMED_PIPE];
 
 export interface KumaDpVersion {

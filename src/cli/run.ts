@@ -13,6 +13,9 @@ import { envoyArgs } from '../envoy/args.js';
 import { envoyVersion, findEnvoyBinary } from '../envoy/binary.js';
 import { EnvoyProcess } from '../envoy/process.js';
 import type { AdminAddress } from '../envoy/admin.js';
+import type { Dataplane } from '../dataplane/types.js';
+import type { DnsProxy } from '../dns/proxy.js';
+import type { OwnSeries } from '../exposition/own-series.js';
 import type { Component } from '../lifecycle/component.js';
 import type { AgentControls, Lifecycle } from '../lifecycle/phase.js';
 import type { Logger } from '../log/logger.js';
@@ -58,7 +61,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const token = resolveToken(config, workDir);
     const caCertPem = readCaCert(config.controlPlane);
 
-    const [{ buildBootstrapRequest }, { fetchBootstrap }, host] = await bootstrapModules;
+    const [{ buildBootstrapRequest, DEFAULT_FEATURES, FEATURE_EMBEDDED_DNS }, { fetchBootstrap }, host] = await bootstrapModules;
     const request = buildBootstrapRequest({
       mesh: dataplane.mesh,
       name: dataplane.name,
@@ -69,6 +72,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       envoy,
       ...(caCertPem ? { caCert: caCertPem } : {}),
       dnsPort: config.dnsPort,
+      features: config.dns.enabled ? [...DEFAULT_FEATURES, FEATURE_EMBEDDED_DNS] : DEFAULT_FEATURES,
       readinessPort: config.readinessPort,
       workdir: workDir.path,
       metricsCertPath: config.metrics.certPath,
@@ -136,6 +140,8 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       controls: supervisor.controls,
       stats,
       ...(fetched.kumaSidecarConfiguration ? { sidecar: fetched.kumaSidecarConfiguration } : {}),
+      dataplane: { name: dataplane.name, mesh: dataplane.mesh, ...(dataplane.resource ? { resource: dataplane.resource } : {}) },
+      workDir: workDir.path,
       log,
     });
     return await supervisor.run(beside);
@@ -159,6 +165,9 @@ interface BesideEnvoy {
   controls: AgentControls;
   stats: AgentStats;
   sidecar?: KumaSidecarConfiguration;
+  /** The Dataplane's name and mesh as sent in the bootstrap request, and the resource when one was given. */
+  dataplane: { name: string; mesh: string; resource?: Dataplane };
+  workDir: string;
   log: Logger;
 }
 
@@ -171,10 +180,40 @@ export function controlPlaneMetricsSources(sidecar: KumaSidecarConfiguration | u
   });
 }
 
+/** --metrics-aggregate, then the control plane's metrics.aggregate entries of other names. */
+function metricsSources({ config, sidecar }: BesideEnvoy): MetricsSource[] {
+  return [...config.metrics.aggregate, ...controlPlaneMetricsSources(sidecar).filter((s) => !config.metrics.aggregate.some((own) => own.name === s.name))];
+}
+
 /** The components that run beside Envoy, chosen from the configuration; each module is loaded only when its component is wanted. */
 async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   const { config, admin, lifecycle, controls, log } = ctx;
   const components: Component[] = [];
+  // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
+  const { OwnSeries } = await import('../exposition/own-series.js');
+  const series = new OwnSeries();
+  const dns = await dnsProxy(ctx, series);
+  if (dns) components.push(dns);
+  const { MetricsHijacker, hijackerSocketPath } = await import('../metrics/hijacker.js');
+  const hijacker = new MetricsHijacker({
+    socketPath: hijackerSocketPath(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh),
+    admin,
+    defaultAddress: ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address || '127.0.0.1',
+    legacySources: metricsSources(ctx),
+    ownSeries: () => series.families(),
+    log: log.child('metrics-hijacker'),
+  });
+  components.push(hijacker);
+  const { ConfigFetcher, unixSocketGet, DYNCONF_SOCKET } = await import('../dynconf/fetcher.js');
+  components.push(
+    new ConfigFetcher({
+      get: unixSocketGet(`${ctx.workDir}/${DYNCONF_SOCKET}`),
+      consumers: [...(dns ? [dns.consumer] : []), hijacker.consumer],
+      intervalMs: config.dynamicConfigRefreshMs,
+      series,
+      log: log.child('dynamic-config'),
+    }),
+  );
   if (config.notifySocket) {
     const { SdNotifier } = await import('../notify/sd-notify.js');
     components.push(
@@ -183,17 +222,50 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   }
   if (config.readinessPort !== 0) {
     const { ReadinessReporter } = await import('../readiness/reporter.js');
-    components.push(new ReadinessReporter({ port: config.readinessPort, inPod: config.inPod, admin, lifecycle, controls, log: log.child('readiness') }));
+    components.push(
+      new ReadinessReporter({
+        port: config.readinessPort,
+        inPod: config.inPod,
+        admin,
+        lifecycle,
+        controls,
+        ...(dns ? { dnsReady: () => dns.ready } : {}),
+        log: log.child('readiness'),
+      }),
+    );
   }
   if (config.metrics.address) {
     const { MetricsServer } = await import('../metrics/server.js');
-    const sources = [
-      ...config.metrics.aggregate,
-      ...controlPlaneMetricsSources(ctx.sidecar).filter((s) => !config.metrics.aggregate.some((own) => own.name === s.name)),
-    ];
-    components.push(new MetricsServer({ ...config.metrics.address, admin, sources, stats: ctx.stats, lifecycle, log: log.child('metrics') }));
+    components.push(
+      new MetricsServer({
+        ...config.metrics.address,
+        admin,
+        sources: metricsSources(ctx),
+        stats: ctx.stats,
+        ownSeries: () => series.families(),
+        lifecycle,
+        log: log.child('metrics'),
+      }),
+    );
   }
   return components;
+}
+
+/**
+ * The DNS proxy runs when enabled and the Dataplane uses transparent
+ * proxying: only then does anything send DNS to it, and only then does the
+ * control plane send a map. (Kuma starts it whenever it is enabled, as a bare
+ * forwarder on 0.0.0.0 without transparent proxying.)
+ */
+async function dnsProxy(ctx: BesideEnvoy, series: OwnSeries): Promise<DnsProxy | undefined> {
+  const { config, log } = ctx;
+  if (!config.dns.enabled) return undefined;
+  if (!ctx.dataplane.resource?.networking?.transparentProxying) {
+    log.info('DNS proxy not started: the Dataplane does not use transparent proxying (networking.transparentProxying)');
+    return undefined;
+  }
+  const [{ DnsProxy }, { resolveUpstream }] = await Promise.all([import('../dns/proxy.js'), import('../dns/upstream.js')]);
+  return new DnsProxy({ addresses: ['127.0.0.1'], port: config.dns.port, upstream: resolveUpstream(config.dns.upstream), series, log: log.child('dns-proxy') });
 }
 
 function resolveToken(config: AgentConfig, workDir: WorkDir): { value: string; path: string } | undefined {

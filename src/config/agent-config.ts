@@ -60,6 +60,10 @@ export interface AgentConfig {
   notifySocket?: string;
   watchdogMs?: number;
   dnsPort: number;
+  /** The embedded DNS proxy; `upstream` overrides /etc/resolv.conf. */
+  dns: { enabled: boolean; port: number; upstream?: string };
+  /** How often the dynamic configuration (/dns, /meshmetric) is polled. */
+  dynamicConfigRefreshMs: number;
   /** Host facts sent to the control plane; undefined: detect them. */
   host: { ipv6Enabled?: boolean; maxMemoryBytes?: number };
   logLevel: string;
@@ -164,6 +168,11 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
   const tokenFile = optionalString(get('dataplane-token-file').value);
   if (tokenInline && tokenFile) throw new UserError('--dataplane-token and --dataplane-token-file are both set; give the token one way');
 
+  const dnsEnabled = asBoolean(get('dns-enabled').value, get('dns-enabled').from);
+  const dnsProxyPort = asNumber(get('dns-proxy-port').value, get('dns-proxy-port').from, 0, 65535) ?? 15053;
+  if (dnsEnabled && dnsProxyPort === 0)
+    throw new UserError(`${get('dns-proxy-port').from}: the DNS proxy needs a port from 1 to 65535; or set --dns-enabled=false (KUMA_DNS_ENABLED)`);
+
   const caCertFile = optionalString(get('ca-cert-file').value);
   const caCertPem = optionalString(env.KUMA_CONTROL_PLANE_CA_CERT);
   if (caCertFile && caCertPem)
@@ -209,7 +218,13 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
     inPod: optionalString(env.POD_NAME) !== undefined,
     ...(optionalString(env.NOTIFY_SOCKET) ? { notifySocket: String(env.NOTIFY_SOCKET) } : {}),
     ...(watchdogUsec !== undefined ? { watchdogMs: Math.max(1, Math.floor(watchdogUsec / 1000)) } : {}),
-    dnsPort: asNumber(envOnly('KUMA_DNS_PROXY_PORT').value, 'KUMA_DNS_PROXY_PORT', 0, 65535) ?? 15053,
+    dnsPort: dnsProxyPort,
+    dns: {
+      enabled: dnsEnabled,
+      port: dnsProxyPort,
+      ...(optionalString(env.KUMA_DNS_UPSTREAM_ADDRESS) ? { upstream: String(env.KUMA_DNS_UPSTREAM_ADDRESS) } : {}),
+    },
+    dynamicConfigRefreshMs: duration(envOnly('KUMA_DATAPLANE_RUNTIME_DYNAMIC_CONFIGURATION_REFRESH_INTERVAL')),
     host: {
       ...(optionalString(env.KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED) !== undefined
         ? { ipv6Enabled: asBoolean(env.KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED, 'KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED') }

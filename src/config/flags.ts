@@ -163,6 +163,21 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     describe: "name=URL of an application metrics endpoint to merge into /metrics, repeatable (the control plane's metrics.aggregate list is merged too)",
   },
   {
+    name: 'dns-enabled',
+    type: 'boolean',
+    env: ['KUMA_DNS_ENABLED'],
+    default: true,
+    describe:
+      "Run the embedded DNS proxy (mesh names from the control plane's /dns map, the rest forwarded to the system's resolver) when the Dataplane uses transparent proxying",
+  },
+  {
+    name: 'dns-proxy-port',
+    type: 'number',
+    env: ['KUMA_DNS_PROXY_PORT'],
+    default: 15053,
+    describe: "Port of the embedded DNS proxy (UDP and TCP on 127.0.0.1), sent to the control plane for transparent proxying's DNS redirect",
+  },
+  {
     name: 'skip-config-validation',
     type: 'boolean',
     default: false,
@@ -209,7 +224,16 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: s
     default: '9902',
     describe: 'Readiness reporter port (GET /ready; POST /drain, /quitquitquit, /config_dump from loopback); 0 disables. Sent to the control plane',
   },
-  { env: 'KUMA_DNS_PROXY_PORT', default: '15053', describe: 'DNS proxy port sent to the control plane' },
+  {
+    env: 'KUMA_DATAPLANE_RUNTIME_DYNAMIC_CONFIGURATION_REFRESH_INTERVAL',
+    default: '1s',
+    describe: "How often kuma-dp polls the control plane's dynamic configuration (/dns, /meshmetric) through Envoy",
+  },
+  {
+    env: 'KUMA_DNS_UPSTREAM_ADDRESS',
+    default: '',
+    describe: 'IP:port the DNS proxy forwards other names to (default: the first nameserver of /etc/resolv.conf, port 53); not in Kuma',
+  },
   {
     env: 'KUMA_DATAPLANE_RUNTIME_IPV6_ENABLED',
     default: '',

@@ -6,7 +6,8 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
-import type { Counter, Gauge, Histogram, OwnSeries } from '../metrics/own-series.js';
+import type { Counter, Gauge, Histogram, OwnSeries } from '../exposition/own-series.js';
+import type { FailureReport } from '../lifecycle/component.js';
 import { UserError } from '../util/errors.js';
 import { EMPTY_DNS_MAP, parseDnsMap, type DnsMap } from './map.js';
 
@@ -58,6 +59,7 @@ export class DnsProxy {
   private readonly metrics: DnsMetrics;
   private readonly readyWaiters: Array<() => void> = [];
   private boundPort?: number;
+  private failed: FailureReport = () => undefined;
 
   constructor(private readonly opts: DnsProxyOptions) {
     const now = opts.now ?? Date.now;
@@ -111,7 +113,8 @@ export class DnsProxy {
     }
   }
 
-  async start(): Promise<void> {
+  async start(failed: FailureReport = () => undefined): Promise<void> {
+    this.failed = failed;
     this.packet = await import('dns-packet');
     let port = this.opts.port;
     for (const address of this.opts.addresses) {
@@ -148,7 +151,7 @@ export class DnsProxy {
       socket.once('error', (err) => reject(this.bindError(address, port, 'UDP', err)));
       socket.bind(port, address, () => {
         socket.removeAllListeners('error');
-        socket.on('error', (err) => this.opts.log.warn('DNS proxy UDP socket error', { error: err.message }));
+        socket.on('error', (err) => this.failed(new Error(`DNS proxy: UDP socket on ${address}:${port} failed: ${err.message}`)));
         socket.on('message', (msg, rinfo) => {
           void this.answer(msg).then((reply) => {
             if (reply) socket.send(reply, rinfo.port, rinfo.address);
@@ -165,6 +168,8 @@ export class DnsProxy {
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(this.bindError(address, port, 'TCP', err)));
       server.listen({ port, host: address, ipv6Only: address.includes(':') }, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.failed(new Error(`DNS proxy: TCP socket on ${address}:${port} failed: ${err.message}`)));
         this.tcp.push(server);
         resolve();
       });

@@ -22,8 +22,8 @@ export function parseUpstreamAddress(value: string, from: string): Upstream {
   return { host: m[1]!, port };
 }
 
-export function resolveUpstream(env: NodeJS.ProcessEnv, resolvConf = '/etc/resolv.conf'): Upstream {
-  const override = env.KUMA_DNS_UPSTREAM_ADDRESS;
+/** KUMA_DNS_UPSTREAM_ADDRESS when given, else resolv.conf's first nameserver. */
+export function resolveUpstream(override: string | undefined, resolvConf = '/etc/resolv.conf'): Upstream {
   if (override) return parseUpstreamAddress(override, 'KUMA_DNS_UPSTREAM_ADDRESS');
   let text: string;
   try {

@@ -8,7 +8,7 @@
 // removed (Kuma keeps the last one in force forever).
 import { request } from 'node:http';
 import type { Logger } from '../log/logger.js';
-import type { OwnSeries, Counter, Histogram } from '../metrics/own-series.js';
+import type { OwnSeries, Counter, Histogram } from '../exposition/own-series.js';
 
 export const DYNCONF_SOCKET = 'kuma-mesh-metric-config.sock';
 

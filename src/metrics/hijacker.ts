@@ -14,8 +14,9 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { MetricsSource } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
-import type { AdminAddress } from '../render/envoy-config.js';
-import { closeServer } from '../supervisor/component.js';
+import type { AdminAddress } from '../envoy/admin.js';
+import type { FailureReport } from '../lifecycle/component.js';
+import { closeServer, reportServerErrors } from '../lifecycle/http-server.js';
 import { UserError } from '../util/errors.js';
 import {
   mergeFamilies,
@@ -26,8 +27,9 @@ import {
   TEXT_CONTENT_TYPE,
   withLabels,
   type Family,
+  type Format,
   type Labels,
-} from './exposition.js';
+} from '../exposition/exposition.js';
 import { mergeEnvoyClusters } from './legacy-merge.js';
 import { DEFAULT_MESHMETRIC, envoyStatsPath, parseMeshMetricConfig, type MeshMetricConfig } from './meshmetric-config.js';
 import { profileFilter, type FamilyFilter } from './profiles.js';
@@ -89,7 +91,7 @@ export class MetricsHijacker {
     },
   };
 
-  async start(): Promise<void> {
+  async start(failed: FailureReport): Promise<void> {
     const path = this.opts.socketPath;
     if (existsSync(path)) {
       if (await answers(path))
@@ -103,6 +105,7 @@ export class MetricsHijacker {
       server.listen(path, () => resolve());
     });
     this.server = server;
+    reportServerErrors(server, failed);
     this.opts.log.info('metrics socket listening', { socket: path, paths: [MESHMETRIC_PATH, '/ (legacy merge)'] });
   }
 
@@ -117,7 +120,7 @@ export class MetricsHijacker {
     const headerTimeout = Number(req.headers['x-prometheus-scrape-timeout-seconds']);
     const timeoutMs = Math.min(this.opts.timeoutMs ?? 10_000, Number.isFinite(headerTimeout) && headerTimeout > 0 ? headerTimeout * 1000 : Infinity);
     try {
-      const families = url.pathname.startsWith(MESHMETRIC_PATH) ? await this.meshMetric(timeoutMs) : await this.legacy(url, req, timeoutMs);
+      const families = url.pathname.startsWith(MESHMETRIC_PATH) ? await this.meshMetric(timeoutMs, format) : await this.legacy(url, req, timeoutMs, format);
       const { families: merged, dropped } = mergeFamilies(families, format);
       if (dropped.length > 0) this.opts.log.debug('families dropped: their type clashes with a family of the same name', { families: dropped });
       res.writeHead(200, { 'content-type': format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE }).end(renderExposition(merged, format));
@@ -127,19 +130,19 @@ export class MetricsHijacker {
   }
 
   /** Families per source, in order: Envoy, the applications, kuma-dp. */
-  async meshMetric(timeoutMs: number): Promise<Family[][]> {
+  async meshMetric(timeoutMs: number, format: Format = 'text'): Promise<Family[][]> {
     const { config, filter, extraLabels } = this.current;
     const envoy = this.target('envoy', async () => filter(await scrapeEnvoy(this.opts.admin, envoyStatsPath(this.configured ? config : undefined), timeoutMs)));
     const apps = config.applications.map((app) => {
       const url = `http://${hostPort(app.address || this.opts.defaultAddress, app.port)}${app.path}`;
-      return this.target(app.name ?? url, () => scrapeHttp(url, timeoutMs));
+      return this.target(app.name ?? url, () => scrapeHttp(url, timeoutMs, format));
     });
     const sources = await Promise.all([envoy, ...apps]);
     sources.push(this.opts.ownSeries());
     return sources.map((families) => withLabels(families, extraLabels));
   }
 
-  private async legacy(url: URL, req: IncomingMessage, timeoutMs: number): Promise<Family[][]> {
+  private async legacy(url: URL, req: IncomingMessage, timeoutMs: number, format: Format): Promise<Family[][]> {
     const query = new URLSearchParams(url.search);
     query.set('format', 'prometheus');
     query.set('text_readouts', '');
@@ -149,7 +152,7 @@ export class MetricsHijacker {
       const v = req.headers[h];
       if (typeof v === 'string') forwarded[h] = v;
     }
-    const apps = this.opts.legacySources.map((s) => this.target(s.name, () => scrapeHttp(s.url, timeoutMs, forwarded)));
+    const apps = this.opts.legacySources.map((s) => this.target(s.name, () => scrapeHttp(s.url, timeoutMs, format, forwarded)));
     return [...(await Promise.all([envoy, ...apps])), this.opts.ownSeries()];
   }
 

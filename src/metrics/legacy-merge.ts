@@ -2,7 +2,7 @@
 // MergeClustersForPrometheus: clusters named `<prefix>-<16 hex digits>` are
 // summed into `<prefix>`, and series about mesh traffic (not Kuma's own
 // clusters and admin listeners) get `kuma_io_mesh_traffic="true"`.
-import type { Family, Labels, Sample } from './exposition.js';
+import type { Family, Labels, Sample } from '../exposition/exposition.js';
 
 const CLUSTER = 'envoy_cluster_name';
 const HTTP_PREFIX = 'envoy_http_conn_manager_prefix';

@@ -3,7 +3,7 @@
 // ProfileMutatorGenerator applies them: the broadest appended profile wins,
 // then exclude, then include decide per family; with Basic, series about
 // Kuma's own clusters and listeners (system_*, _*, ads_cluster, ...) are dropped.
-import type { Family } from './exposition.js';
+import type { Family } from '../exposition/exposition.js';
 
 export type SelectorType = 'Prefix' | 'Regex' | 'Exact' | 'Contains';
 

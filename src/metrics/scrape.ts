@@ -2,8 +2,8 @@
 // endpoints over HTTP. Each returns families, or throws with why.
 import { request } from 'node:http';
 import { adminRequest } from '../envoy/admin.js';
-import type { AdminAddress } from '../render/envoy-config.js';
-import { isOpenMetricsContentType, parseExposition, type Family } from './exposition.js';
+import type { AdminAddress } from '../envoy/admin.js';
+import { isOpenMetricsContentType, parseExposition, type Family, type Format } from '../exposition/exposition.js';
 
 export async function scrapeEnvoy(admin: AdminAddress, path: string, timeoutMs: number): Promise<Family[]> {
   const res = await adminRequest(admin, 'GET', path, timeoutMs);
@@ -11,10 +11,15 @@ export async function scrapeEnvoy(admin: AdminAddress, path: string, timeoutMs: 
   return parseExposition(res.body);
 }
 
-/** GETs an application's metrics, asking for the text format (an OpenMetrics answer is parsed as such). */
-export function scrapeHttp(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<Family[]> {
+const ACCEPT: Record<Format, string> = {
+  text: 'text/plain;version=0.0.4;q=1,*/*;q=0.1',
+  openmetrics: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+};
+
+/** GETs an application's metrics in the format the scraper asked for (either answer is parsed as what it says it is). */
+export function scrapeHttp(url: string, timeoutMs: number, format: Format = 'text', headers: Record<string, string> = {}): Promise<Family[]> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1', ...headers }, timeout: timeoutMs, agent: false }, (res) => {
+    const req = request(url, { headers: { accept: ACCEPT[format], ...headers }, timeout: timeoutMs, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -7,14 +7,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricsSource } from '../config/agent-config.js';
-import { adminRequest, type AdminAddress } from '../envoy/admin.js';
+import type { AdminAddress } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, FailureReport } from '../lifecycle/component.js';
 import { closeServer, listenOn, reportServerErrors } from '../lifecycle/http-server.js';
 import type { Lifecycle } from '../lifecycle/phase.js';
 import { UserError } from '../util/errors.js';
 import type { AgentStats } from '../lifecycle/agent-stats.js';
-import { textToOpenMetrics, withoutEof } from './openmetrics.js';
+import { mergeFamilies, OPENMETRICS_CONTENT_TYPE, parseExposition, renderExposition, TEXT_CONTENT_TYPE, type Family } from '../exposition/exposition.js';
+import { scrapeEnvoy, scrapeHttp } from './scrape.js';
 
 export interface MetricsOptions {
   host: string;
@@ -22,18 +23,13 @@ export interface MetricsOptions {
   admin: AdminAddress;
   sources: readonly MetricsSource[];
   stats: AgentStats;
+  /** The components' own series (fetcher, DNS proxy), read at each scrape. */
+  ownSeries?: () => Family[];
   lifecycle: Lifecycle;
   log: Logger;
 }
 
 const SOURCE_TIMEOUT_MS = 5_000;
-const TEXT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-const OPENMETRICS_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-
-interface Scraped {
-  body: string;
-  openMetrics: boolean;
-}
 
 type Registry = import('prom-client').Registry;
 
@@ -41,7 +37,7 @@ export class MetricsServer implements Component {
   readonly name = 'metrics';
   private server?: Server;
   /** prom-client is loaded at the first scrape: the port is bound before Envoy is spawned, the rest waits. */
-  private registries?: Promise<{ text: Registry; openMetrics: Registry }>;
+  private registry?: Promise<Registry>;
   private readonly sourceUp = new Map<string, number>();
 
   constructor(private readonly opts: MetricsOptions) {}
@@ -75,13 +71,11 @@ export class MetricsServer implements Component {
     return closeServer(this.server);
   }
 
-  /** The agent's own series, registered in a text and an OpenMetrics registry, read from AgentStats at scrape time. */
-  private async agentRegistries(): Promise<{ text: Registry; openMetrics: Registry }> {
+  /** The agent's own series, read from AgentStats at scrape time (printed in either format by the shared merger). */
+  private async agentRegistry(): Promise<Registry> {
     const prom = await import('prom-client');
-    const text = new prom.Registry();
-    // prom-client's typings omit the constructor's content-type argument.
-    const openMetrics = new (prom.Registry as unknown as new (contentType: string) => Registry)(prom.Registry.OPENMETRICS_CONTENT_TYPE);
-    const registers = [text, openMetrics];
+    const registry = new prom.Registry();
+    const registers = [registry];
     const { stats, lifecycle } = this.opts;
     const total = (name: string, help: string, read: () => number) =>
       new prom.Counter({
@@ -133,7 +127,7 @@ export class MetricsServer implements Component {
         while (observed < stats.drainSeconds.length) this.observe(stats.drainSeconds[observed++]!);
       },
     });
-    return { text, openMetrics };
+    return registry;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -145,53 +139,32 @@ export class MetricsServer implements Component {
     const openMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
     try {
       const body = await this.exposition(openMetrics);
-      res.writeHead(200, { 'content-type': openMetrics ? OPENMETRICS_TYPE : TEXT_TYPE }).end(body);
+      res.writeHead(200, { 'content-type': openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE }).end(body);
     } catch (err) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
     }
   }
 
   async exposition(openMetrics: boolean): Promise<string> {
-    const scrapes = await Promise.all([
-      this.scrape('envoy', () => this.scrapeEnvoy()),
-      ...this.opts.sources.map((s) => this.scrape(s.name, () => this.scrapeApp(s.url, openMetrics))),
+    const format = openMetrics ? 'openmetrics' : 'text';
+    const sources = await Promise.all([
+      this.scrape('envoy', () => scrapeEnvoy(this.opts.admin, '/stats/prometheus', SOURCE_TIMEOUT_MS)),
+      ...this.opts.sources.map((s) => this.scrape(s.name, () => scrapeHttp(s.url, SOURCE_TIMEOUT_MS, format))),
     ]);
-    const parts: string[] = [];
-    for (const scraped of scrapes) {
-      if (!scraped) continue;
-      if (openMetrics) parts.push(scraped.openMetrics ? withoutEof(scraped.body) : textToOpenMetrics(scraped.body));
-      else parts.push(scraped.body.endsWith('\n') || !scraped.body ? scraped.body : scraped.body + '\n');
-    }
-    this.registries ??= this.agentRegistries();
-    const registries = await this.registries;
-    const own = await (openMetrics ? registries.openMetrics : registries.text).metrics();
-    parts.push(openMetrics ? withoutEof(own) : own);
-    return parts.join('') + (openMetrics ? '# EOF\n' : '');
+    this.registry ??= this.agentRegistry();
+    sources.push(parseExposition(await (await this.registry).metrics()), this.opts.ownSeries?.() ?? []);
+    return renderExposition(mergeFamilies(sources, format).families, format);
   }
 
-  private async scrape(name: string, get: () => Promise<Scraped>): Promise<Scraped | undefined> {
+  private async scrape(name: string, get: () => Promise<Family[]>): Promise<Family[]> {
     try {
-      const scraped = await get();
+      const families = await get();
       this.sourceUp.set(name, 1);
-      return scraped;
+      return families;
     } catch (err) {
       this.sourceUp.set(name, 0);
       this.opts.log.warn('could not scrape a metrics source', { source: name, error: (err as Error).message });
-      return undefined;
+      return [];
     }
-  }
-
-  private async scrapeEnvoy(): Promise<Scraped> {
-    const res = await adminRequest(this.opts.admin, 'GET', '/stats/prometheus', SOURCE_TIMEOUT_MS);
-    if (res.status !== 200) throw new Error(`Envoy answered /stats/prometheus with ${res.status}`);
-    return { body: res.body, openMetrics: false };
-  }
-
-  private async scrapeApp(url: string, preferOpenMetrics: boolean): Promise<Scraped> {
-    const accept = preferOpenMetrics ? 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' : 'text/plain;version=0.0.4';
-    const res = await fetch(url, { headers: { accept }, signal: AbortSignal.timeout(SOURCE_TIMEOUT_MS) });
-    const body = await res.text();
-    if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-    return { body, openMetrics: /application\/openmetrics-text/.test(res.headers.get('content-type') ?? '') };
   }
 }

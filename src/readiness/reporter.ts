@@ -21,8 +21,14 @@ export interface ReadinessOptions {
   admin: AdminAddress;
   lifecycle: Lifecycle;
   controls: AgentControls;
+  /** When the DNS proxy runs: whether its first map has arrived. Readiness waits for it, at most DNS_GATE_MS. */
+  dnsReady?: () => boolean;
   log: Logger;
+  now?: () => number;
 }
+
+/** As Kuma: past this, readiness stops waiting for the DNS map (and says so once). */
+export const DNS_GATE_MS = 15_000;
 
 const ENVOY_READY_TIMEOUT_MS = 500;
 
@@ -39,8 +45,12 @@ function reply(res: ServerResponse, status: number, body: string): void {
 export class ReadinessReporter implements Component {
   readonly name = 'readiness-reporter';
   private server?: Server;
+  private readonly created: number;
+  private dnsGateOpen = false;
 
-  constructor(private readonly opts: ReadinessOptions) {}
+  constructor(private readonly opts: ReadinessOptions) {
+    this.created = (opts.now ?? Date.now)();
+  }
 
   /** The port it listens on, once started. */
   get port(): number | undefined {
@@ -95,6 +105,11 @@ export class ReadinessReporter implements Component {
 
   private async readiness(): Promise<[number, string]> {
     if (this.opts.lifecycle.terminating) return [503, 'TERMINATING'];
+    if (this.opts.dnsReady && !this.dnsGateOpen && !this.opts.dnsReady()) {
+      if ((this.opts.now ?? Date.now)() - this.created < DNS_GATE_MS) return [503, 'NOT_READY'];
+      this.dnsGateOpen = true;
+      this.opts.log.warn('no DNS map from the control plane yet; readiness no longer waits for it', { waitedMs: DNS_GATE_MS });
+    }
     const envoy = await envoyServerState(this.opts.admin, ENVOY_READY_TIMEOUT_MS);
     if (this.opts.lifecycle.terminating) return [503, 'TERMINATING'];
     return envoy?.live ? [200, 'READY'] : [503, 'NOT_READY'];

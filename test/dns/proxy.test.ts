@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { parseDnsMap } from '../../src/dns/map.js';
 import { DnsProxy } from '../../src/dns/proxy.js';
 import { parseUpstreamAddress, upstreamFromResolvConf } from '../../src/dns/upstream.js';
-import { OwnSeries } from '../../src/metrics/own-series.js';
+import { OwnSeries } from '../../src/exposition/own-series.js';
 import { recordingLogger } from '../helpers/log.js';
 
 type Packet = dnsPacket.DecodedPacket & { rcode?: string };

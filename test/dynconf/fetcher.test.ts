@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigFetcher, unixSocketGet, type Clock, type DynconfGet, type DynconfResponse } from '../../src/dynconf/fetcher.js';
-import { OwnSeries } from '../../src/metrics/own-series.js';
+import { OwnSeries } from '../../src/exposition/own-series.js';
 import { recordingLogger } from '../helpers/log.js';
 
 /** A clock whose sleeps end only when the test advances it. */

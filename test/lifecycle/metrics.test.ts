@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { textToOpenMetrics } from '../../src/metrics/openmetrics.js';
+import { mergeFamilies, parseExposition, renderExposition } from '../../src/exposition/exposition.js';
 import { bootstrapYaml } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { http, setup, startAgent, waitForReadiness } from './harness.js';
@@ -100,7 +100,7 @@ t.test("one exposition: Envoy's, the applications' and the agent's series; text 
   checkOpenMetrics(t, om.body);
   t.match(
     om.body,
-    /^# TYPE flagged_app_requests counter\n# HELP flagged_app_requests Requests served\.\nflagged_app_requests_total\{path="\/"\} 7$/m,
+    /^# HELP flagged_app_requests Requests served\.\n# TYPE flagged_app_requests counter\nflagged_app_requests_total\{path="\/"\} 7$/m,
     'an OpenMetrics source passes through',
   );
   t.match(om.body, /^envoy_server_live 1$/m);
@@ -134,12 +134,14 @@ t.test('metrics flags are checked', async (t) => {
   }
 });
 
-t.test('text format → OpenMetrics', async (t) => {
+t.test('text format → OpenMetrics', (t) => {
+  const toOpenMetrics = (text: string) => renderExposition(mergeFamilies([parseExposition(text)], 'openmetrics').families, 'openmetrics');
   t.equal(
-    textToOpenMetrics(
+    toOpenMetrics(
       '# HELP a_total As.\n# TYPE a_total counter\na_total{x="1"} 3 1700000000000\n# TYPE b counter\nb 2\n# TYPE c untyped\nc 1\n# a free comment\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n',
     ),
-    '# TYPE a counter\n# HELP a As.\na_total{x="1"} 3 1700000000\n# TYPE b counter\nb_total 2\n# TYPE c unknown\nc 1\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n',
+    '# HELP a As.\n# TYPE a counter\na_total{x="1"} 3 1700000000\n# TYPE b counter\nb_total 2\n# TYPE c unknown\nc 1\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n# EOF\n',
   );
-  t.equal(textToOpenMetrics(''), '');
+  t.equal(toOpenMetrics(''), '# EOF\n');
+  t.end();
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mergeFamilies, parseExposition, renderExposition, withLabels } from '../../src/metrics/exposition.js';
+import { mergeFamilies, parseExposition, renderExposition, withLabels } from '../../src/exposition/exposition.js';
 import { mergeEnvoyClusters } from '../../src/metrics/legacy-merge.js';
 import { envoyStatsPath, parseMeshMetricConfig } from '../../src/metrics/meshmetric-config.js';
 import { profileFilter } from '../../src/metrics/profiles.js';

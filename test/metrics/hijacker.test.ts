@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { hijackerSocketPath, MetricsHijacker } from '../../src/metrics/hijacker.js';
-import { OwnSeries } from '../../src/metrics/own-series.js';
+import { OwnSeries } from '../../src/exposition/own-series.js';
 import { recordingLogger } from '../helpers/log.js';
 
 const ENVOY_STATS = `# TYPE envoy_cluster_upstream_rq counter
@@ -36,7 +36,9 @@ async function setup(t: Test) {
   const adminPort = await listen(t, admin);
   const app = createServer((req, res) => {
     if (req.url !== '/metrics') return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end('# HELP orders_total Orders.\n# TYPE orders_total counter\norders_total{kind="book"} 3\n');
+    res
+      .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      .end('# HELP orders_total Orders.\n# TYPE orders_total counter\norders_total{kind="book"} 3\n');
   });
   const appPort = await listen(t, app);
   const dir = mkdtempSync(join(tmpdir(), 'mh-'));
@@ -52,7 +54,7 @@ async function setup(t: Test) {
     ownSeries: () => series.families(),
     log: recordingLogger(),
   });
-  await hijacker.start();
+  await hijacker.start((err) => t.fail(`the metrics socket failed: ${err.message}`));
   t.teardown(() => hijacker.stop());
   const get = (path: string, accept?: string) =>
     new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
@@ -93,7 +95,10 @@ t.test('/meshmetric: Envoy (Basic profile), the applications, own series, extra 
   t.match(type, /^text\/plain; version=0\.0\.4/);
   t.equal(adminPaths.at(-1), '/stats?format=prometheus&text_readouts=&usedonly=', "Kuma's query once a policy applies");
   t.match(body, /^orders_total\{kind="book",kuma_proxy_role="sidecar",mesh="default",zone="zone-1"\} 3$/m, "the application's series with the extra labels");
-  t.match(body, /^envoy_cluster_upstream_rq\{envoy_response_code="200",envoy_cluster_name="backend",kuma_proxy_role="sidecar",mesh="default",zone="zone-1"\} 7$/m);
+  t.match(
+    body,
+    /^envoy_cluster_upstream_rq\{envoy_response_code="200",envoy_cluster_name="backend",kuma_proxy_role="sidecar",mesh="default",zone="zone-1"\} 7$/m,
+  );
   t.notMatch(body, /system_envoy_admin/, 'Basic drops Kuma system clusters');
   t.notMatch(body, /lb_subsets_created/, 'Basic drops what it does not select');
   t.match(body, /^kuma_dp_envoyconfigfetcher_handler_call_count\{path="\/meshmetric",/m, "kuma-dp's own series");
@@ -137,14 +142,28 @@ t.test('a target that fails leaves its series out, the scrape still answers', as
 
 t.test('a stale socket file is replaced; a live one is refused', async (t) => {
   const { socketPath } = await setup(t);
-  const again = new MetricsHijacker({ socketPath, admin: { address: '127.0.0.1', port: 1 }, defaultAddress: '127.0.0.1', legacySources: [], ownSeries: () => [], log: recordingLogger() });
-  await t.rejects(again.start(), /is served by another process/);
+  const again = new MetricsHijacker({
+    socketPath,
+    admin: { address: '127.0.0.1', port: 1 },
+    defaultAddress: '127.0.0.1',
+    legacySources: [],
+    ownSeries: () => [],
+    log: recordingLogger(),
+  });
+  await t.rejects(again.start(() => undefined), /is served by another process/);
   const dir = mkdtempSync(join(tmpdir(), 'mh-stale-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const stale = join(dir, 'kuma-mh-x-y.sock');
   writeFileSync(stale, '');
-  const fresh = new MetricsHijacker({ socketPath: stale, admin: { address: '127.0.0.1', port: 1 }, defaultAddress: '127.0.0.1', legacySources: [], ownSeries: () => [], log: recordingLogger() });
-  await fresh.start();
+  const fresh = new MetricsHijacker({
+    socketPath: stale,
+    admin: { address: '127.0.0.1', port: 1 },
+    defaultAddress: '127.0.0.1',
+    legacySources: [],
+    ownSeries: () => [],
+    log: recordingLogger(),
+  });
+  await fresh.start(() => undefined);
   await fresh.stop();
 });
 
@@ -156,20 +175,24 @@ t.test('socket name as Kuma: at most 98 bytes, then .sock', (t) => {
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 
-t.test('promtool check metrics: the bodies parse (only lint notes inherent to Envoy names)', { skip: promtool ? false : 'promtool is not installed (Debian: apt-get install prometheus)' }, async (t) => {
-  const { hijacker, get, appPort } = await setup(t);
-  hijacker.consumer.apply(meshMetric(appPort, { profiles: { appendProfiles: [{ name: 'All' }] } }));
-  for (const path of ['/meshmetric', '/metrics']) {
-    const { body } = await get(path);
-    const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
-    t.not(check.status, 1, `${path}: promtool found an error: ${check.stderr}`);
-    t.notMatch(check.stderr, /error while linting/);
-    const notes = (check.stdout + check.stderr)
-      .split('\n')
-      .filter(Boolean)
-      .filter((l) => !/ no help text$/.test(l) && !/counter metrics should have "_total" suffix$/.test(l))
-      // Kuma's own names for these counters, kept as Kuma has them.
-      .filter((l) => !/^kuma_dp_\w+_count non-histogram and non-summary metrics should not have "_count" suffix$/.test(l));
-    t.same(notes, [], `${path}: no other lint findings`);
-  }
-});
+t.test(
+  'promtool check metrics: the bodies parse (only lint notes inherent to Envoy names)',
+  { skip: promtool ? false : 'promtool is not installed (Debian: apt-get install prometheus)' },
+  async (t) => {
+    const { hijacker, get, appPort } = await setup(t);
+    hijacker.consumer.apply(meshMetric(appPort, { profiles: { appendProfiles: [{ name: 'All' }] } }));
+    for (const path of ['/meshmetric', '/metrics']) {
+      const { body } = await get(path);
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+      t.not(check.status, 1, `${path}: promtool found an error: ${check.stderr}`);
+      t.notMatch(check.stderr, /error while linting/);
+      const notes = (check.stdout + check.stderr)
+        .split('\n')
+        .filter(Boolean)
+        .filter((l) => !/ no help text$/.test(l) && !/counter metrics should have "_total" suffix$/.test(l))
+        // Kuma's own names for these counters, kept as Kuma has them.
+        .filter((l) => !/^kuma_dp_\w+_count non-histogram and non-summary metrics should not have "_count" suffix$/.test(l));
+      t.same(notes, [], `${path}: no other lint findings`);
+    }
+  },
+);
