@@ -150,7 +150,10 @@ t.test('a stale socket file is replaced; a live one is refused', async (t) => {
     ownSeries: () => [],
     log: recordingLogger(),
   });
-  await t.rejects(again.start(() => undefined), /is served by another process/);
+  await t.rejects(
+    again.start(() => undefined),
+    /is served by another process/,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'mh-stale-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const stale = join(dir, 'kuma-mh-x-y.sock');
