@@ -9,7 +9,7 @@ import { typicalBootstrap } from './validate-sample.js';
 const mode = process.argv[2] === 'kept' ? 'kept' : 'once';
 const gc = (globalThis as { gc?: () => void }).gc;
 const { validateOnce, BOOTSTRAP_TYPE } = await import('../../src/validate/validation.js');
-const { loadEnvoyTypes } = await import('../../src/validate/envoy-types.js');
+const { loadEnvoyTypes } = await import('../../src/envoy-codec/envoy-types.js');
 gc?.();
 const before = process.memoryUsage();
 let kept: unknown;

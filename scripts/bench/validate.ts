@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     );
   }
 
-  const { loadEnvoyTypes } = await import('../../src/validate/envoy-types.js');
+  const { loadEnvoyTypes } = await import('../../src/envoy-codec/envoy-types.js');
   const types = await loadEnvoyTypes();
   const resources: Array<[string, Record<string, unknown>]> = [...renderSampleResources(), ['envoy.config.bootstrap.v3.Bootstrap', typicalBootstrap()]];
   for (const [typeName, r] of resources) {

@@ -21,6 +21,11 @@ export interface Component {
   stop(deadline: number): Promise<void>;
 }
 
+/** A part that only needs stopping (a timer, watches), as a component. */
+export function stopOnly(name: string, stop: () => void | Promise<void>): Component {
+  return { name, start: () => Promise.resolve(), stop: async () => stop() };
+}
+
 export interface ManagerOptions {
   log: Logger;
   /** Told when a started component fails; the component no longer counts as running. */
@@ -65,7 +70,7 @@ export class ComponentManager {
     started = true;
     if (early) throw early;
     this.running.push(component);
-    this.opts.log.info('component started', { component: component.name });
+    this.opts.log.debug('component started', { component: component.name });
   }
 
   /** Starts components in order; if one cannot start, those already started are stopped (by `stopMs`) and the error is rethrown. */
@@ -99,7 +104,7 @@ export class ComponentManager {
     try {
       const outcome = await Promise.race([component.stop(deadline).then(() => 'stopped' as const), late]);
       if (outcome === 'late') log.warn('component did not stop by the deadline', { component: component.name });
-      else log.info('component stopped', { component: component.name });
+      else log.debug('component stopped', { component: component.name });
     } catch (err) {
       log.warn('component failed to stop cleanly', { component: component.name, error: (err as Error).message });
     } finally {

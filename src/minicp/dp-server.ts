@@ -11,8 +11,8 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
+import { listenOn, portError } from '../lifecycle/http-server.js';
 import { createLogger } from '../log/logger.js';
-import { UserError } from '../util/errors.js';
 
 const log = createLogger('minicp.dp-server');
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -81,20 +81,7 @@ export async function startDpServer(options: DpServerOptions): Promise<DpServer>
     : net.createServer(route);
   if (options.tls) server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err }));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE' || err.code === 'EACCES'
-          ? new UserError(
-              `DP server (--dp-server-port, KUMA_DP_SERVER_PORT): cannot listen on ${options.host}:${options.port} (${err.code}); pick another port (0 picks a free one)`,
-            )
-          : err,
-      ),
-    );
-    server.listen(options.port, options.host, () => {
-      resolve();
-    });
-  });
+  await listenOn(server, options.port, options.host, portError('DP server (--dp-server-port, KUMA_DP_SERVER_PORT)', options.host, options.port));
   const address = server.address() as net.AddressInfo;
   return {
     address,

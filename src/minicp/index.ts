@@ -1,20 +1,24 @@
-// kuma-mini-cp in-process: the store, the snapshot cache, the ADS server and
-// every listener (DP server, API over HTTP and HTTPS, diagnostics, MADS, KDS),
-// each opened only in the modes whose ports include it (mode.ts).
+// kuma-mini-cp in-process: the store, the generator, the snapshot cache, the
+// ADS server and every listener (DP server, API over HTTP and HTTPS,
+// diagnostics, MADS, KDS), each opened only in the modes whose ports include
+// it (mode.ts). Every long-running part is a component started by one
+// component manager (src/lifecycle/), as in the agent, and stopped in reverse.
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { mkdir, mkdtemp } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Dataplane } from '../dataplane/types.js';
+import { ComponentManager, stopOnly, type Component } from '../lifecycle/component.js';
+import { HttpServerComponent } from '../lifecycle/http-server.js';
 import { createLogger } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
 import { Templates } from '../render/templates.js';
-import { TYPE_NAME, loadEnvoyTypes } from '../validate/envoy-types.js';
+import { TYPE_NAME, loadEnvoyTypes } from '../envoy-codec/envoy-types.js';
 import { loadAdsDefinition } from '../xds/ads-proto.js';
 import { AdsServer, StreamRefused, type Node } from '../xds/ads-server.js';
+import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { KdsGlobalServer } from '../kds/global-server.js';
 import { KdsZoneClient } from '../kds/zone-client.js';
 import { createApiHandler } from './api.js';
@@ -25,9 +29,9 @@ import { MODE_PORTS, type CpMode, type MultizoneSettings, type PortName } from '
 import { handleBootstrap, type BootstrapAnswer } from './bootstrap.js';
 import { createDiagnostics } from './diagnostics.js';
 import { startDpServer, type PlainAnswer, type PlainRequest } from './dp-server.js';
+import { Generator } from './generator.js';
 import { createMadsHandler } from './mads.js';
 import { checkDataplaneText } from './resource.js';
-import { SnapshotCache } from './snapshots.js';
 import { Store } from './store.js';
 import { setUpTls } from './tls.js';
 import { checkTokenTags, DataplaneTokens, TokenError } from './tokens.js';
@@ -104,21 +108,8 @@ function splitProxyId(id: string): { mesh: string; name: string } | undefined {
   return dot > 0 ? { mesh: id.slice(0, dot), name: id.slice(dot + 1) } : undefined;
 }
 
-async function listen(server: http.Server, port: number, host: string, what: string): Promise<number> {
-  await new Promise<void>((resolvePromise, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE' || err.code === 'EACCES'
-          ? new UserError(`${what}: cannot listen on ${host}:${port} (${err.code}); pick another port (0 picks a free one)`)
-          : err,
-      ),
-    );
-    server.listen(port, host, () => {
-      resolvePromise();
-    });
-  });
-  return (server.address() as AddressInfo).port;
-}
+/** How long the components get to stop when the control plane closes. */
+const STOP_MS = 5000;
 
 export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> {
   const bindAddress = options.bindAddress ?? '0.0.0.0';
@@ -146,14 +137,13 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     }),
   ]);
   let closing = false;
-  const closers: Array<() => Promise<void>> = [];
+  const manager = new ComponentManager({
+    log,
+    onFailure: (component, error) => log.error('a server stopped working', { component: component.name, error }),
+  });
   const closeAll = async (): Promise<void> => {
     closing = true;
-    for (const close of closers.reverse()) await close().catch((err: unknown) => log.warn('error while closing', { error: err as Error }));
-  };
-  const httpClose = (server: http.Server) => async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await manager.stopAll(Date.now() + STOP_MS);
   };
   const actual: MiniCpPorts = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0, kds: 0 };
   const changeListeners = new Set<() => void>();
@@ -171,8 +161,16 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     const counted = { bootstrap: (status: number): void => void status };
     if (opens.has('dpServer')) {
       const templates = Templates.load(options.templatesDir);
-      const cache = new SnapshotCache(store, templates, (json, typeName) => types.encode(json, typeName), options.pushDebounceMs ?? 50);
+      const cache = new SnapshotCache();
       snapshots = cache;
+      const generator = new Generator({
+        store,
+        templates,
+        encode: (json, typeName) => types.encode(json, typeName),
+        cache,
+        debounceMs: options.pushDebounceMs ?? 50,
+      });
+      await manager.start(stopOnly('generator', () => generator.close()));
       const definition = await loadAdsDefinition();
       const grpc = definition.grpc;
       const tracker = new InsightTracker(instanceId, (proxyId) => ads?.status(proxyId));
@@ -181,7 +179,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         if (!change.after) tracker.forget(`${change.mesh}.${change.name}`);
       });
       const server = new AdsServer({
-        source: cache,
+        cache,
         authenticate: async (metadata, node) => {
           if (!authOn) return;
           const id = splitProxyId(node.id ?? '');
@@ -253,22 +251,27 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         counted.bootstrap(answer.status);
         return { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {}, body: answer.body };
       };
-      const dpServer = await startDpServer({
-        host: bindAddress,
-        port: ports.dpServer,
-        tls: dpTls ? tls.server : undefined,
-        onRequest: onDpRequest,
-        grpcServer,
-        grpcModule: grpc,
+      let dpServer: Awaited<ReturnType<typeof startDpServer>> | undefined;
+      await manager.start({
+        name: 'dp-server',
+        start: async () => {
+          dpServer = await startDpServer({
+            host: bindAddress,
+            port: ports.dpServer,
+            tls: dpTls ? tls.server : undefined,
+            onRequest: onDpRequest,
+            grpcServer,
+            grpcModule: grpc,
+          });
+          actual.dpServer = dpServer.address.port;
+          bootstrapSettings.xdsPort = actual.dpServer;
+        },
+        stop: async () => {
+          server.close();
+          grpcServer.forceShutdown();
+          await dpServer?.close();
+        },
       });
-      closers.push(async () => {
-        server.close();
-        cache.close();
-        grpcServer.forceShutdown();
-        await dpServer.close();
-      });
-      actual.dpServer = dpServer.address.port;
-      bootstrapSettings.xdsPort = actual.dpServer;
     }
 
     const diagnostics = createDiagnostics(store, ads);
@@ -287,8 +290,11 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         keyPem: tls.server.keyPem,
         onChange: notifyChange,
       });
-      actual.kds = await kdsGlobal.start();
-      closers.push(() => kdsGlobal.close());
+      await manager.start({
+        name: 'kds-global',
+        start: async () => void (actual.kds = await kdsGlobal.start()),
+        stop: () => kdsGlobal.close(),
+      });
       zones = () => kdsGlobal.zones();
     }
     const zoneName = options.multizone?.zoneName ?? 'default';
@@ -301,8 +307,11 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         rootCaFile: options.multizone?.rootCaFile,
         tlsSkipVerify: options.multizone?.tlsSkipVerify,
       });
-      client.start();
-      closers.push(() => Promise.resolve(client.close()));
+      await manager.start({
+        name: 'kds-zone-client',
+        start: () => Promise.resolve(client.start()),
+        stop: () => Promise.resolve(client.close()),
+      });
     }
 
     const proxyConfig = (mesh: string, name: string): unknown => {
@@ -333,34 +342,49 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         return () => changeListeners.delete(listener);
       },
     });
-    closers.push(() => Promise.resolve(gui.close()));
+    await manager.start(stopOnly('gui', () => gui.close()));
     const apiAndGui: http.RequestListener = (req, res) => {
       if (!gui.handle(req, res)) api(req, res);
     };
-    const apiHttp = http.createServer(apiAndGui);
-    const apiHttps = https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, apiAndGui);
-    const diagServer = http.createServer(diagnostics.handler);
-    for (const server of [apiHttp, apiHttps, diagServer]) closers.push(httpClose(server));
-    const listening: Array<Promise<void>> = [
-      listen(apiHttp, ports.apiHttp, bindAddress, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)').then((p) => void (actual.apiHttp = p)),
-      listen(apiHttps, ports.apiHttps, bindAddress, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)').then(
-        (p) => void (actual.apiHttps = p),
-      ),
-      listen(diagServer, ports.diagnostics, bindAddress, 'diagnostics server (--diagnostics-port, KUMA_DIAGNOSTICS_SERVER_PORT)').then(
-        (p) => void (actual.diagnostics = p),
-      ),
+    const at = (port: number, setting: string) => ({ port, host: bindAddress, setting });
+    const servers: Array<[PortName, HttpServerComponent]> = [
+      [
+        'apiHttp',
+        new HttpServerComponent('api-http', http.createServer(apiAndGui), at(ports.apiHttp, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)')),
+      ],
+      [
+        'apiHttps',
+        new HttpServerComponent(
+          'api-https',
+          https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, apiAndGui),
+          at(ports.apiHttps, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)'),
+        ),
+      ],
+      [
+        'diagnostics',
+        new HttpServerComponent(
+          'diagnostics',
+          http.createServer(diagnostics.handler),
+          at(ports.diagnostics, 'diagnostics server (--diagnostics-port, KUMA_DIAGNOSTICS_SERVER_PORT)'),
+        ),
+      ],
     ];
     if (opens.has('mads')) {
       const mads = createMadsHandler(store);
-      const madsServer = http.createServer(mads.handler);
-      closers.push(httpClose(madsServer), () => Promise.resolve(mads.close()));
-      listening.push(
-        listen(madsServer, ports.mads, bindAddress, 'monitoring assignment server (--mads-port, KUMA_MONITORING_ASSIGNMENT_SERVER_PORT)').then(
-          (p) => void (actual.mads = p),
+      await manager.start(stopOnly('mads-watches', () => mads.close()));
+      servers.push([
+        'mads',
+        new HttpServerComponent(
+          'mads',
+          http.createServer(mads.handler),
+          at(ports.mads, 'monitoring assignment server (--mads-port, KUMA_MONITORING_ASSIGNMENT_SERVER_PORT)'),
         ),
-      );
+      ]);
     }
-    await Promise.all(listening);
+    for (const [key, server] of servers) {
+      await manager.start(server);
+      actual[key] = server.port;
+    }
     const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
     const url = (scheme: string, key: PortName): string => (actual[key] ? `${scheme}://${host}:${actual[key]}` : '');
     const addresses = {

@@ -2,8 +2,8 @@
 // `envoy --mode validate` would, and prints every problem with its path.
 import { readFile } from 'node:fs/promises';
 import { parseYaml } from '../util/yaml.js';
-import { TYPE_NAME, loadEnvoyTypes, resolveTypeName, type ValidationIssue } from './envoy-types.js';
-import { isObject } from './json-reader.js';
+import { isObject, type ValidationIssue } from './json-reader.js';
+import { TYPE_NAME, loadValidator, resolveTypeName } from './validation.js';
 
 export const TYPE_CHOICES = Object.keys(TYPE_NAME);
 
@@ -34,7 +34,7 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
   }
   if (json === null || json === undefined) return fail('the file is empty; expected an Envoy config');
 
-  const types = await loadEnvoyTypes();
+  const validate = await loadValidator();
   let issues: ValidationIssue[];
   // A list can never be a bootstrap, so with the default type it is read as a list of resources.
   if (Array.isArray(json) && (opts.type === undefined || opts.type === 'bootstrap')) {
@@ -44,12 +44,10 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
         return [{ path: `[${i}]`, message: 'each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)' }];
       const fields = { ...(resource as Record<string, unknown>) };
       delete fields['@type'];
-      return types
-        .validate(fields, typeUrl)
-        .map((issue) => ({ path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}`, message: issue.message }));
+      return validate(fields, typeUrl).map((issue) => ({ path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}`, message: issue.message }));
     });
   } else {
-    issues = types.validate(json, resolveTypeName(opts.type ?? 'bootstrap'));
+    issues = validate(json, resolveTypeName(opts.type ?? 'bootstrap'));
   }
   if (issues.length > 0) {
     process.stderr.write(issues.map((i) => `${file}: ${i.path}: ${i.message}\n`).join(''));

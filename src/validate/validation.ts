@@ -8,6 +8,23 @@ import { Schema, type NMessage } from './schema.js';
 
 export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
 
+/** The messages `kuma-dp validate --type` and the mini-CP name most. */
+export const TYPE_NAME = {
+  bootstrap: BOOTSTRAP_TYPE,
+  listener: 'envoy.config.listener.v3.Listener',
+  cluster: 'envoy.config.cluster.v3.Cluster',
+  endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  route: 'envoy.config.route.v3.RouteConfiguration',
+  secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+} as const;
+
+export type TypeKey = keyof typeof TYPE_NAME;
+
+/** 'listener' → its full message name; a full name (or type URL) is returned as is. */
+export function resolveTypeName(type: string): string {
+  return Object.hasOwn(TYPE_NAME, type) ? TYPE_NAME[type as TypeKey] : type;
+}
+
 /** The message a full type name or a type URL names. */
 export function messageOfType(schema: Schema, typeName: string): MessageDesc | undefined {
   return schema.message(typeName.slice(typeName.lastIndexOf('/') + 1));
@@ -47,4 +64,10 @@ export async function validateOnce(json: unknown, typeName: string): Promise<Val
   } finally {
     descriptor.close();
   }
+}
+
+/** A validator that keeps its schema for several documents (`kuma-dp validate` on a list of resources). */
+export async function loadValidator(): Promise<(json: unknown, typeName: string) => ValidationIssue[]> {
+  const schema = new Schema(await loadDescriptor());
+  return (json, typeName) => readDocument(schema, json, typeName).issues;
 }

@@ -1,36 +1,16 @@
 // How configuration reaches proxies: Envoy's Aggregated Discovery Service
 // over @grpc/grpc-js, state-of-the-world (StreamAggregatedResources) and
-// incremental (DeltaAggregatedResources). What to send comes from an
-// AdsSource (the mini-CP's snapshot cache); this module only streams it:
-// versions and nonces per type, ACK/NACK, and pushes when the source says a
-// proxy's snapshot changed.
-import { createHash } from 'node:crypto';
+// incremental (DeltaAggregatedResources). What to send comes from the
+// snapshot cache, the only thing this module depends on besides the wire
+// format; it only streams it: versions and nonces per type, ACK/NACK, and
+// pushes when the cache says a proxy's snapshot changed.
 import type * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../log/logger.js';
 import { loadAdsDefinition, TYPE_URL, typeNameOf, type AnyMessage, type DeltaDiscoveryRequest, type DiscoveryRequest } from './ads-proto.js';
+import { versionOf, type Resource, type SnapshotCache } from './snapshot-cache.js';
 import { decodeDeltaDiscoveryRequestFast, decodeDiscoveryRequestFast, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
 
 const log = createLogger('xds.ads');
-
-export interface SourceResource {
-  name: string;
-  version: string;
-  any: AnyMessage;
-  json: unknown;
-}
-
-export interface SourceSnapshot {
-  resources: Map<string, Map<string, SourceResource>>;
-  versions: Map<string, string>;
-}
-
-export interface AdsSource {
-  /** The proxy's snapshot, or undefined while there is nothing to send it yet. */
-  get(proxyId: string): SourceSnapshot | undefined;
-  watch(proxyId: string): void;
-  unwatch(proxyId: string): void;
-  onUpdate(listener: (proxyId: string, changedTypes: Set<string>) => void): () => void;
-}
 
 export interface Node {
   id?: string;
@@ -49,7 +29,7 @@ export class StreamRefused extends Error {
 }
 
 export interface AdsServerOptions {
-  source: AdsSource;
+  cache: SnapshotCache;
   /** Runs on a stream's first request, before anything is sent; throws StreamRefused to refuse it. */
   authenticate?(metadata: grpc.Metadata, node: Node): Promise<void>;
   /** A proxy's first stream opened (after authentication). */
@@ -73,7 +53,7 @@ interface SentResponse {
   version: string;
   nonce: string;
   at: string;
-  resources: SourceResource[];
+  resources: Resource[];
   removed?: string[];
 }
 
@@ -88,7 +68,7 @@ interface TypeState {
   /** Delta: the version of each resource the client has. */
   known: Map<string, string>;
   lastSent?: SentResponse;
-  acked?: Ack & { resources: SourceResource[] };
+  acked?: Ack & { resources: Resource[] };
   nacked?: Nack;
 }
 
@@ -124,7 +104,7 @@ export class AdsServer {
   readonly counters = { responses: 0, acks: 0, nacks: 0, refused: 0 };
 
   constructor(private readonly options: AdsServerOptions) {
-    this.unsubscribe = options.source.onUpdate((proxyId, changed) => this.push(proxyId, changed));
+    this.unsubscribe = options.cache.onUpdate((proxyId, changed) => this.push(proxyId, changed));
   }
 
   /** Adds the ADS service (both RPCs) to a grpc-js server. */
@@ -267,7 +247,7 @@ export class AdsServer {
       if (!record) this.proxies.set(node.id, (record = { streams: new Set(), nacks: [] }));
       const first = record.streams.size === 0;
       record.streams.add(stream);
-      this.options.source.watch(node.id);
+      this.options.cache.watch(node.id);
       log.info('xDS stream opened', { stream: stream.id, kind: stream.kind, proxy: node.id, peer: stream.peer });
       if (first) await this.options.onConnect?.(node.id, node);
     }
@@ -281,7 +261,7 @@ export class AdsServer {
     if (proxyId === undefined) return;
     const record = this.proxies.get(proxyId);
     if (!record?.streams.delete(stream)) return;
-    this.options.source.unwatch(proxyId);
+    this.options.cache.unwatch(proxyId);
     log.info('xDS stream closed', { stream: stream.id, proxy: proxyId });
     if (record.streams.size === 0) {
       record.lastDisconnectAt = new Date().toISOString();
@@ -373,9 +353,9 @@ export class AdsServer {
   }
 
   private sendSotw(call: grpc.ServerDuplexStream<any, any>, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
-    const snapshot = this.options.source.get(stream.proxyId!);
+    const snapshot = this.options.cache.get(stream.proxyId!);
     if (!snapshot) return; // nothing known about this proxy yet: it gets its configuration once it exists
-    const all = snapshot.resources.get(typeUrl) ?? new Map<string, SourceResource>();
+    const all = snapshot.resources.get(typeUrl) ?? new Map<string, Resource>();
     const requested = state.wildcard ? [...all.values()] : [...state.names].flatMap((n) => (all.has(n) ? [all.get(n)!] : []));
     const whole = state.wildcard || requested.length === all.size;
     const version = whole ? (snapshot.versions.get(typeUrl) ?? 'empty') : versionOf(requested);
@@ -394,9 +374,9 @@ export class AdsServer {
   }
 
   private sendDelta(call: grpc.ServerDuplexStream<any, any>, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
-    const snapshot = this.options.source.get(stream.proxyId!);
+    const snapshot = this.options.cache.get(stream.proxyId!);
     if (!snapshot) return;
-    const all = snapshot.resources.get(typeUrl) ?? new Map<string, SourceResource>();
+    const all = snapshot.resources.get(typeUrl) ?? new Map<string, Resource>();
     const wanted = (name: string): boolean => state.wildcard || state.names.has(name);
     const candidates = state.wildcard ? [...all.keys()] : [...state.names];
     const updates = candidates.flatMap((name) => {
@@ -423,10 +403,4 @@ function tryFast(fast: ((bytes: Buffer) => Record<string, unknown> | undefined) 
   } catch {
     return undefined;
   }
-}
-
-/** A version over a set of resources: changes whenever a member, or a member's version, does. */
-export function versionOf(resources: Iterable<{ name: string; version: string }>): string {
-  const parts = [...resources].map((r) => `${r.name}=${r.version}`).sort();
-  return parts.length === 0 ? 'empty' : createHash('sha256').update(parts.join('\n')).digest('base64url').slice(0, 16);
 }

@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringifyYaml } from '../../src/util/yaml.js';
-import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 import { run, start } from '../helpers/cli.js';
 import { alive, waitFor } from '../helpers/wait.js';
 import { adminBlock, adminGet, camelKeys, staticCluster, STANDIN, startStandin, tcpListener, tempDir } from './harness.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringifyYaml } from '../../src/util/yaml.js';
-import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 import { loadAdsDefinition, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/ads-proto.js';
 import { start, type Running } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,7 +1,7 @@
 // The ADS server as Envoy sees it: SotW and delta streams against a mini-CP
 // in this process (plaintext, no auth: the process and TLS paths are in cli.test).
 import t from 'tap';
-import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 import { TYPE_URL, typeNameOf, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../src/xds/ads-proto.js';
 import { waitFor } from '../helpers/wait.js';
 import { AdsClient } from './ads-client.js';

@@ -5,7 +5,7 @@ import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import t, { type Test } from 'tap';
 import { parseYaml } from '../../src/util/yaml.js';
-import { loadEnvoyTypes, TYPE_NAME } from '../../src/validate/envoy-types.js';
+import { loadEnvoyTypes, TYPE_NAME } from '../../src/envoy-codec/envoy-types.js';
 import { api, dataplane, inProcessCp } from './fixtures.js';
 
 const types = await loadEnvoyTypes();

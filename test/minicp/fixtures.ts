@@ -1,7 +1,7 @@
 // Dataplanes, requests and in-process control planes shared by the mini-CP tests.
 import { setLogSink } from '../../src/log/logger.js';
 import { startMiniCp, type MiniCp, type MiniCpOptions } from '../../src/minicp/index.js';
-import { loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 import { typeNameOf, type AnyMessage } from '../../src/xds/ads-proto.js';
 import { apiCall } from '../helpers/mesh.js';
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { parseYaml } from '../../src/util/yaml.js';
 import { renderSampleResources } from '../../scripts/bench/validate-resources.js';
-import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { TYPE_NAME, loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 
 const types = await loadEnvoyTypes();
 

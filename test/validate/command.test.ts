@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { KUMA_DP, run } from '../helpers/cli.js';
-import { TYPE_NAME } from '../../src/validate/envoy-types.js';
+import { TYPE_NAME } from '../../src/envoy-codec/envoy-types.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'validate-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

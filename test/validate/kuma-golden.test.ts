@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseYaml } from '../../src/util/yaml.js';
-import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { TYPE_NAME, loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 
 const GOLDEN_DIR = 'pkg/xds/bootstrap/testdata';
 const kumaDir = process.env.KUMA_SOURCE_DIR ?? '/work/.mirror/kumahq+kuma/repo';

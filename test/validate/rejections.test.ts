@@ -4,7 +4,7 @@ import t from 'tap';
 import { Reader } from '../../src/validate/json-reader.js';
 import { Schema } from '../../src/validate/schema.js';
 import { DescriptorFile, serializeDescriptor } from '../../src/validate/descriptor-file.js';
-import { TYPE_NAME, loadEnvoyTypes, type ValidationIssue } from '../../src/validate/envoy-types.js';
+import { TYPE_NAME, loadEnvoyTypes, type ValidationIssue } from '../../src/envoy-codec/envoy-types.js';
 
 const types = await loadEnvoyTypes();
 

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { renderSampleResources } from '../../scripts/bench/validate-resources.js';
 import { loadProtoRoot } from '../../src/validate/descriptor.js';
-import { TYPE_NAME, loadEnvoyTypes } from '../../src/validate/envoy-types.js';
+import { TYPE_NAME, loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 
 const types = await loadEnvoyTypes();
 

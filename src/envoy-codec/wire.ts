@@ -3,9 +3,9 @@
 // driven by the Descriptor; protobufjs supplies only the varint/fixed
 // readers and writers.
 import protobuf from 'protobufjs/minimal.js';
-import type { FieldDesc, MessageDesc } from './descriptor.js';
-import { WRAPPERS } from './json-reader.js';
-import { Schema, WELL_KNOWN, typeNameOfUrl, type NMessage, type NScalarKey, type NValue } from './schema.js';
+import type { FieldDesc, MessageDesc } from '../validate/descriptor.js';
+import { WRAPPERS } from '../validate/json-reader.js';
+import { Schema, WELL_KNOWN, typeNameOfUrl, type NMessage, type NScalarKey, type NValue } from '../validate/schema.js';
 
 type Writer = protobuf.Writer;
 type Reader = protobuf.Reader;

@@ -1,24 +1,15 @@
-// The validator's API: check an Envoy v3 config (a bootstrap or any xDS
-// resource) as strictly as `envoy --mode validate`, and convert between
-// proto3 JSON and protobuf binary.
-import { loadDescriptor, type MessageDesc } from './descriptor.js';
-import type { ValidationIssue } from './json-reader.js';
-import { Schema } from './schema.js';
-import { BOOTSTRAP_TYPE, messageOfType, readDocument, unknownTypeIssue } from './validation.js';
+// The Envoy codec: Envoy's v3 messages between proto3 JSON and protobuf
+// binary, for the mini-CP (every xDS resource and bootstrap it sends), the
+// Envoy stand-in and the tests. Encoding reads the document with the strict
+// validator (src/validate/) first, so nothing Envoy would reject is encoded.
+import { loadDescriptor, type MessageDesc } from '../validate/descriptor.js';
+import type { ValidationIssue } from '../validate/json-reader.js';
+import { Schema } from '../validate/schema.js';
+import { messageOfType, readDocument, unknownTypeIssue } from '../validate/validation.js';
 import { DecodeError, decodeToJson, encodeMessage } from './wire.js';
 
-export type { ValidationIssue } from './json-reader.js';
-
-export const TYPE_NAME = {
-  bootstrap: BOOTSTRAP_TYPE,
-  listener: 'envoy.config.listener.v3.Listener',
-  cluster: 'envoy.config.cluster.v3.Cluster',
-  endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
-  route: 'envoy.config.route.v3.RouteConfiguration',
-  secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
-} as const;
-
-export type TypeKey = keyof typeof TYPE_NAME;
+export type { ValidationIssue } from '../validate/json-reader.js';
+export { TYPE_NAME, resolveTypeName, type TypeKey } from '../validate/validation.js';
 
 /** An Envoy config that Envoy would reject; `issues` says where and why. */
 export class EnvoyConfigError extends Error {
@@ -78,9 +69,4 @@ let loading: Promise<EnvoyTypes> | undefined;
 export function loadEnvoyTypes(): Promise<EnvoyTypes> {
   loading ??= loadDescriptor().then((d) => new Types(new Schema(d)));
   return loading;
-}
-
-/** 'listener' → its full message name; a full name (or type URL) is returned as is. */
-export function resolveTypeName(type: string): string {
-  return Object.hasOwn(TYPE_NAME, type) ? TYPE_NAME[type as TypeKey] : type;
 }
