@@ -10,7 +10,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Dataplane } from '../dataplane/types.js';
-import { ComponentManager, stopOnly, type Component } from '../lifecycle/component.js';
+import { ComponentManager, stopOnly } from '../lifecycle/component.js';
 import { HttpServerComponent } from '../lifecycle/http-server.js';
 import { createLogger } from '../log/logger.js';
 import { UserError } from '../util/errors.js';
