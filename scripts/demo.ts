@@ -3,11 +3,13 @@
 // outbound port crosses both Envoys and reaches the backend app.
 //   npm run demo              run, show traffic through the mesh, stop
 //   npm run demo -- --keep    keep everything running until Ctrl-C
+//   npm run demo -- --multizone   a global, two zones with proxies each, and the GUI (scripts/demo-multizone.ts)
 import { freePort } from '../test/helpers/ports.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { chooseEnvoy, envoyVersionLine, httpGet, startHelloApp, startMiniCp, startProxy, type Proxy } from '../test/helpers/mesh.js';
 
 const keep = process.argv.includes('--keep');
+const multizone = process.argv.includes('--multizone');
 const say = (line: string) => process.stdout.write(`[demo] ${line}\n`);
 
 const envoy = chooseEnvoy();
@@ -37,6 +39,21 @@ const stopAll = async () => {
 };
 
 try {
+  if (multizone) {
+    const { multizoneDemo } = await import('./demo-multizone.js');
+    await multizoneDemo({ envoy, keep, say, cleanups, outputs });
+    await stopAll();
+  } else {
+    await standaloneDemo();
+  }
+} catch (err) {
+  process.stderr.write(`[demo] FAILED: ${(err as Error).message}\n`);
+  for (const [name, output] of outputs) process.stderr.write(`--- last output of ${name} ---\n${output().split('\n').slice(-15).join('\n')}\n`);
+  await stopAll();
+  process.exitCode = 1;
+}
+
+async function standaloneDemo(): Promise<void> {
   const cp = await startMiniCp();
   cleanups.push(() => cp.stop());
   outputs.push(['kuma-mini-cp', () => cp.proc.stderr()]);
@@ -89,9 +106,4 @@ try {
   }
   await stopAll();
   say('demo OK: traffic went web → Envoy (web-1) → Envoy (backend-1) → backend');
-} catch (err) {
-  process.stderr.write(`[demo] FAILED: ${(err as Error).message}\n`);
-  for (const [name, output] of outputs) process.stderr.write(`--- last output of ${name} ---\n${output().split('\n').slice(-15).join('\n')}\n`);
-  await stopAll();
-  process.exitCode = 1;
 }
