@@ -13,7 +13,7 @@ import { waitFor } from '../test/helpers/wait.js';
 export interface DemoContext {
   envoy: EnvoyChoice;
   keep: boolean;
-  say(line: string): void;
+  say: (line: string) => void;
   cleanups: Array<() => Promise<unknown>>;
   outputs: Array<[string, () => string]>;
 }
