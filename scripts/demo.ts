@@ -6,7 +6,8 @@
 //   npm run demo -- --multizone   a global, two zones with proxies each, and the GUI (scripts/demo-multizone.ts)
 import { freePort } from '../test/helpers/ports.js';
 import { waitFor } from '../test/helpers/wait.js';
-import { chooseEnvoy, envoyVersionLine, httpGet, startHelloApp, startMiniCp, startProxy, type Proxy } from '../test/helpers/mesh.js';
+import { formatAdmin } from '../src/envoy/admin-address.js';
+import { adminGet, chooseEnvoy, envoyVersionLine, httpGet, startHelloApp, startMiniCp, startProxy, type Proxy } from '../test/helpers/mesh.js';
 
 const keep = process.argv.includes('--keep');
 const multizone = process.argv.includes('--multizone');
@@ -78,10 +79,10 @@ async function standaloneDemo(): Promise<void> {
   outputs.push(['kuma-dp web-1', () => web.proc.stderr() + web.proc.stdout()]);
 
   for (const [name, proxy] of proxies) {
-    await waitFor(`${name}'s Envoy to be LIVE`, async () => (await httpGet(`http://127.0.0.1:${proxy.adminPort}/ready`)).body.includes('LIVE'), {
+    await waitFor(`${name}'s Envoy to be LIVE`, async () => (await adminGet(proxy, '/ready')).body.includes('LIVE'), {
       timeoutMs: 30_000,
     });
-    say(`${name}: Envoy LIVE (admin http://127.0.0.1:${proxy.adminPort}), inbound port ${proxy.inboundPort}`);
+    say(`${name}: Envoy LIVE (admin ${formatAdmin(proxy.admin)}), inbound port ${proxy.inboundPort}`);
   }
 
   const url = `http://127.0.0.1:${outboundPort}/`;

@@ -49,6 +49,15 @@ function pick(args: Record<string, unknown>, flag: string, env: string | undefin
 /** A flag's or variable's value as text (yargs gives strings for string options; anything else is shown as JSON). */
 const text = (value: unknown, fallback: string): string => (value === undefined ? fallback : typeof value === 'string' ? value : JSON.stringify(value));
 
+/** Kuma's bootstrapServer.params.envoyAdminUnixSocket: true unless turned off. */
+function adminUnixSocket(given: { value: unknown; from: string } | undefined): boolean {
+  if (!given) return true;
+  const value = text(given.value, '').toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new UserError(`${given.from}: '${value}' must be true or false`);
+}
+
 const list = (value: unknown): string[] => (value === undefined ? [] : Array.isArray(value) ? value.map((v) => text(v, '')) : [text(value, '')]);
 
 async function run(args: Record<string, unknown>): Promise<number> {
@@ -101,6 +110,7 @@ async function run(args: Record<string, unknown>): Promise<number> {
     pushDebounceMs: debounce ? parseDuration(String(debounce.value), '--push-debounce') : undefined,
     templatesDir: args['envoy-templates-dir'] as string | undefined,
     apiAdminFromAnywhere: args['api-admin-from-anywhere'] === true,
+    envoyAdminUnixSocket: adminUnixSocket(pick(args, 'envoy-admin-unix-socket', 'KUMA_BOOTSTRAP_SERVER_PARAMS_ENVOY_ADMIN_UNIX_SOCKET')),
     mode,
     multizone: {
       zoneName,
@@ -173,6 +183,11 @@ async function main(argv: string[]): Promise<number> {
               type: 'boolean',
               default: false,
               describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)',
+            },
+            'envoy-admin-unix-socket': {
+              type: 'string',
+              describe:
+                "Put each proxy's Envoy admin API on <workdir>/kuma-envoy-admin.sock, as Kuma >= 2.14 (default true; false: TCP 127.0.0.1:<admin port>) [env KUMA_BOOTSTRAP_SERVER_PARAMS_ENVOY_ADMIN_UNIX_SOCKET]",
             },
             'log-level': { type: 'string', describe: 'debug, info, warn or error (default info) [env KUMA_LOG_LEVEL]' },
           }),

@@ -9,6 +9,7 @@ import { isAbortError } from '../bootstrap/retry.js';
 import { readCaCert } from '../config/ca.js';
 import { checkTokenShape, readTokenFile } from '../config/token.js';
 import { loadDataplane } from '../dataplane/load.js';
+import { formatAdmin } from '../envoy/admin-address.js';
 import { envoyArgs } from '../envoy/args.js';
 import { envoyVersion, findEnvoyBinary } from '../envoy/binary.js';
 import { EnvoyProcess } from '../envoy/process.js';
@@ -100,7 +101,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     log.info('bootstrap configuration saved to a file', {
       file: configPath,
       mode: envoyConfig.mode,
-      admin: `${envoyConfig.admin.address}:${envoyConfig.admin.port}`,
+      admin: formatAdmin(envoyConfig.admin),
     });
     if (signals.received > 0) {
       log.info('stopped before Envoy was started');

@@ -157,7 +157,8 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
   const metricsAddress = optionalString(get('metrics-address').value);
   const aggregate = ((flags['metrics-aggregate'] as unknown[] | undefined) ?? []).map((v) => metricsSource(String(v)));
   const watchdogUsec = asNumber(optionalString(env.WATCHDOG_USEC), 'WATCHDOG_USEC', 1, Number.MAX_SAFE_INTEGER);
-  const concurrency = asNumber(get('concurrency').value, get('concurrency').from, 1, 1024);
+  // 0 is Kuma's default: no --concurrency (Linux: --cpuset-threads).
+  const concurrency = asNumber(get('concurrency').value, get('concurrency').from, 0, 1024) || undefined;
   const vars = ((flags['dataplane-var'] as unknown[] | undefined) ?? []).map(String);
 
   const inline = optionalString(get('dataplane').value);

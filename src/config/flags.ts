@@ -194,6 +194,11 @@ export const WAIT_FLAGS: readonly FlagSpec[] = [
     default: 'http://localhost:9901/ready',
     describe: "Readiness URL on this host: Envoy's admin /ready, or kuma-dp's http://localhost:9902/ready",
   },
+  {
+    name: 'unix-socket',
+    type: 'string',
+    describe: "Envoy's admin Unix socket (<work-dir>/kuma-envoy-admin.sock with Kuma >= 2.14): polls http://localhost/ready over it instead of --url",
+  },
   { name: 'timeout', type: 'duration', default: '180s', describe: 'Give up (exit 1) after this long' },
   { name: 'check-frequency', type: 'duration', default: '1s', describe: 'Time between checks' },
   { name: 'request-timeout', type: 'duration', default: '500ms', describe: 'Timeout of each check' },

@@ -12,6 +12,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { checkTokenShape } from '../config/token.js';
 import { loadDataplane } from '../dataplane/load.js';
 import { EXPECTED_ENVOY_VERSION, envoyVersion, findEnvoyBinary } from '../envoy/binary.js';
+import { adminSocketName } from '../util/socket-name.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'skip';
 
@@ -215,15 +216,37 @@ export function checkWorkDir(config: AgentConfig): CheckResult {
   }
 }
 
+/**
+ * Kuma >= 2.14 puts Envoy's admin API on <work dir>/kuma-envoy-admin.sock, cut to 98 bytes + `.sock` (Kuma's
+ * socketName()); a work dir too long for that puts the socket somewhere else, and Envoy cannot bind it.
+ */
+export function checkAdminSocket(config: AgentConfig): CheckResult {
+  const name = 'Envoy admin socket';
+  if (!config.envoy.workDir) return ok(name, `${adminSocketName(join(tmpdir(), 'kuma-dp-XXXXXX'))} (temporary work dir) fits a Unix socket path`);
+  const wanted = `${join(config.envoy.workDir, 'kuma-envoy-admin')}.sock`;
+  const socket = adminSocketName(config.envoy.workDir);
+  if (socket === wanted) return ok(name, `${socket} fits a Unix socket path`);
+  return fail(
+    name,
+    `--work-dir ${config.envoy.workDir} is too long: a Kuma >= 2.14 control plane cuts the admin socket path to ${socket}, outside the work dir`,
+    'use a work dir path of at most 81 bytes (--work-dir / KUMA_DATAPLANE_RUNTIME_WORK_DIR)',
+  );
+}
+
 export async function runChecks(config: AgentConfig): Promise<CheckResult[]> {
   const [envoy, cp, token, dataplane] = await Promise.all([checkEnvoy(config), checkControlPlane(config), checkToken(config), checkDataplane(config)]);
-  const admin = await checkPort('Envoy admin port', dataplane.adminPort, 'stop what holds the port, or give this Dataplane another networking.admin.port');
+  // The control plane chooses: a TCP port (Kuma < 2.14, or its Unix socket turned off) or a socket in the work dir.
+  const admin = await checkPort(
+    'Envoy admin port (TCP admin)',
+    dataplane.adminPort,
+    'stop what holds the port, or give this Dataplane another networking.admin.port',
+  );
   const readiness = await checkPort(
     'readiness port',
     config.readinessPort,
     'give each agent on this host its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter',
   );
-  return [envoy, cp, token, dataplane.result, admin, readiness, checkWorkDir(config)];
+  return [envoy, cp, token, dataplane.result, admin, checkAdminSocket(config), readiness, checkWorkDir(config)];
 }
 
 /** One line per check, a fix under each failure. */

@@ -1,12 +1,13 @@
-// A small client for Envoy's admin API. node:http rather than undici: these
-// are a handful of loopback requests, and the agent's start-up stays lean.
-import { request } from 'node:http';
+// The one client for Envoy's admin API, over either of the addresses Kuma's
+// bootstrap gives it: TCP (`socket_address`) or a Unix socket (`pipe`, Kuma's
+// default since 2.14: <workdir>/kuma-envoy-admin.sock). Over a pipe requests
+// carry `Host: localhost`, as Kuma's kuma-dp sends them. node:http rather
+// than undici: these are a handful of local requests, and the agent's
+// start-up stays lean.
+import { request, type RequestOptions } from 'node:http';
+import { formatAdmin, type AdminAddress } from './admin-address.js';
 
-/** Where Envoy's admin API listens (from the bootstrap's admin.address). */
-export interface AdminAddress {
-  address: string;
-  port: number;
-}
+export { DEFAULT_ADMIN, formatAdmin, type AdminAddress } from './admin-address.js';
 
 export interface AdminResponse {
   status: number;
@@ -20,16 +21,21 @@ export function adminClient(admin: AdminAddress): AdminClient {
   return (method, path, timeoutMs) => adminRequest(admin, method, path, timeoutMs);
 }
 
+/** node:http options that reach the admin API at `admin`. */
+export function adminRequestOptions(admin: AdminAddress): RequestOptions {
+  return admin.kind === 'pipe' ? { socketPath: admin.path, headers: { host: 'localhost' } } : { host: admin.address, port: admin.port };
+}
+
 export function adminRequest(admin: AdminAddress, method: 'GET' | 'POST', path: string, timeoutMs = 2000): Promise<AdminResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: admin.address, port: admin.port, method, path, timeout: timeoutMs }, (res) => {
+    const req = request({ ...adminRequestOptions(admin), method, path, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`Envoy admin ${method} ${path} timed out after ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`Envoy admin ${method} ${path} at ${formatAdmin(admin)} timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });

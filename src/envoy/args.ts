@@ -1,10 +1,15 @@
-// Envoy's command line, exactly as Kuma's kuma-dp builds it.
+// Envoy's command line, as Kuma's kuma-dp builds it (app/kuma-dp/pkg/dataplane/envoy/envoy.go):
+// same flags, same order. Without --concurrency, Linux gets --cpuset-threads so that
+// Envoy sizes its workers by the container's cpuset rather than the host's cores
+// (elsewhere Envoy would only warn about the flag).
 export interface EnvoyArgsInput {
   configPath: string;
   drainTimeMs: number;
   logLevel: string;
   componentLogLevel?: string;
   concurrency?: number;
+  /** Defaults to this process's platform. */
+  platform?: NodeJS.Platform;
 }
 
 export function envoyArgs(input: EnvoyArgsInput): string[] {
@@ -21,6 +26,7 @@ export function envoyArgs(input: EnvoyArgsInput): string[] {
     input.logLevel,
   ];
   if (input.componentLogLevel) args.push('--component-log-level', input.componentLogLevel);
-  if (input.concurrency !== undefined) args.push('--concurrency', String(input.concurrency));
+  if (input.concurrency !== undefined && input.concurrency > 0) args.push('--concurrency', String(input.concurrency));
+  else if ((input.platform ?? process.platform) === 'linux') args.push('--cpuset-threads');
   return args;
 }

@@ -9,6 +9,7 @@ import { createLogger } from '../log/logger.js';
 import { staticCluster, type EnvoyResource } from '../render/resources.js';
 import type { Templates } from '../render/templates.js';
 import type { FieldError } from '../util/errors.js';
+import { adminSocketName } from '../util/socket-name.js';
 import { stringifyYaml } from '../util/yaml.js';
 import type { Store } from './store.js';
 import { checkTokenTags, TokenError, type DataplaneIdentity, type DataplaneTokens } from './tokens.js';
@@ -54,6 +55,8 @@ export interface BootstrapSettings {
   xdsPort: number;
   /** Checks a generated bootstrap strictly; returns problems (empty when valid). */
   validate(bootstrap: EnvoyResource): string[];
+  /** Put Envoy's admin API on <workdir>/kuma-envoy-admin.sock when the request has a workdir (Kuma >= 2.14's default). */
+  envoyAdminUnixSocket: boolean;
   /** Registers a Dataplane the request carries (checked by the caller's rules). */
   checkDataplaneText(text: string, field: string): { ok: true; dataplane: Dataplane } | { ok: false; errors: FieldError[] };
 }
@@ -148,6 +151,7 @@ export async function handleBootstrap(
     xdsHost: host,
     xdsPort: port,
     caPem: settings.caPem,
+    envoyAdminUnixSocket: settings.envoyAdminUnixSocket,
     resourceText: request.dataplaneResource ? JSON.stringify(dataplane) : undefined,
   });
   const invalid = settings.validate(bootstrap);
@@ -192,6 +196,8 @@ export interface BootstrapParams {
   xdsHost: string;
   xdsPort: number;
   caPem: string | undefined;
+  /** As Kuma's bootstrapServer.params.envoyAdminUnixSocket (default true). */
+  envoyAdminUnixSocket?: boolean;
   resourceText: string | undefined;
 }
 
@@ -215,6 +221,10 @@ export function buildBootstrap(t: Templates, p: BootstrapParams): EnvoyResource 
     systemCaPath: request.systemCaPath ?? '',
     ipv6Enabled: request.ipv6Enabled ?? false,
   };
+  // As Kuma >= 2.14: with a workdir, admin goes on a Unix socket there (mode 0600) and node metadata says where.
+  const adminSocket = p.envoyAdminUnixSocket !== false && request.workdir ? adminSocketName(request.workdir) : undefined;
+  if (adminSocket) metadata['dataplane.admin.socketPath'] = adminSocket;
+  else if (p.envoyAdminUnixSocket !== false) log.warn('admin Unix socket enabled but the request has no workdir: admin on TCP', { mesh: p.mesh, name: p.name });
   if (p.resourceText) metadata['dataplane.resource'] = p.resourceText;
   if (request.dnsPort) metadata['dataplane.dns.port'] = String(request.dnsPort);
   if (request.readinessPort) metadata['dataplane.readinessReporter.port'] = String(request.readinessPort);
@@ -256,7 +266,7 @@ export function buildBootstrap(t: Templates, p: BootstrapParams): EnvoyResource 
 
   return {
     node: { id: `${p.mesh}.${p.name}`, cluster: serviceOf(dataplane), metadata },
-    admin: { address: { socket_address: { address: ADMIN_ADDRESS, port_value: adminPort } } },
+    admin: { address: adminSocket ? { pipe: { path: adminSocket, mode: 0o600 } } : { socket_address: { address: ADMIN_ADDRESS, port_value: adminPort } } },
     dynamic_resources: {
       ads_config: {
         api_type: usesDelta(request) ? 'DELTA_GRPC' : 'GRPC',

@@ -63,6 +63,8 @@ export interface MiniCpOptions {
   templatesDir?: string;
   /** Accept API writes and token requests from other hosts (by default only from this one, as Kuma's localhost-is-admin). */
   apiAdminFromAnywhere?: boolean;
+  /** Envoy's admin API on <workdir>/kuma-envoy-admin.sock when the proxy sends its workdir (default true, as Kuma >= 2.14). */
+  envoyAdminUnixSocket?: boolean;
   /** standalone (default), zone (needs multizone.globalAddress) or global. */
   mode?: CpMode;
   multizone?: MultizoneSettings;
@@ -229,6 +231,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         serverCertPem: dpTls ? tls.server.certPem : undefined,
         xdsHost: options.xdsHost,
         xdsPort: ports.dpServer,
+        envoyAdminUnixSocket: options.envoyAdminUnixSocket ?? true,
         validate: (bootstrap: object) => types.validate(bootstrap, TYPE_NAME.bootstrap).map((i) => `${i.path}: ${i.message}`),
         checkDataplaneText,
       };

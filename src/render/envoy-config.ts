@@ -3,7 +3,7 @@
 // the agent renders the Dataplane's inbounds and outbounds into
 // static_resources from the shared templates.
 import type { Dataplane, Outbound } from '../dataplane/types.js';
-import type { AdminAddress } from '../envoy/admin.js';
+import { DEFAULT_ADMIN, type AdminAddress } from '../envoy/admin-address.js';
 import { UserError } from '../util/errors.js';
 import { parseYaml, stringifyYaml } from '../util/yaml.js';
 import { inboundResources, outboundResources, type Endpoint } from './resources.js';
@@ -26,11 +26,18 @@ const field = (o: unknown, snake: string): unknown => {
   return (o as Obj)[snake] ?? (o as Obj)[camel];
 };
 
+/** The bootstrap's `admin.address`: a pipe (Kuma >= 2.14 with a workdir) or a TCP socket address, as Kuma's kuma-dp reads it. */
 export function adminAddressOf(bootstrap: Obj): AdminAddress {
-  const socket = field(field(field(bootstrap, 'admin'), 'address'), 'socket_address');
-  const port = Number(field(socket, 'port_value') ?? 9901);
-  const address = field(socket, 'address');
-  return { address: typeof address === 'string' && address ? address : '127.0.0.1', port };
+  const address = field(field(bootstrap, 'admin'), 'address');
+  const pipe = field(field(address, 'pipe'), 'path');
+  if (typeof pipe === 'string' && pipe !== '') return { kind: 'pipe', path: pipe };
+  const socket = field(address, 'socket_address');
+  const host = field(socket, 'address');
+  return {
+    kind: 'tcp',
+    address: typeof host === 'string' && host ? host : DEFAULT_ADMIN.address,
+    port: Number(field(socket, 'port_value') ?? DEFAULT_ADMIN.port),
+  };
 }
 
 function parseBootstrap(text: string): Obj {

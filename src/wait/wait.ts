@@ -1,6 +1,7 @@
 // `kuma-dp wait`: polls a readiness URL (Envoy's admin /ready by default, or
-// the agent's readiness port) until it answers 200, as Kuma's `kuma-dp wait`
-// does, so that an application container can start after its proxy.
+// the agent's readiness port), or Envoy's admin /ready over its Unix socket
+// (--unix-socket, Kuma >= 2.14's admin), until it answers 200, as Kuma's
+// `kuma-dp wait` does, so that an application container can start after its proxy.
 import { request } from 'node:http';
 import { isLoopback } from '../util/loopback.js';
 import type { Logger } from '../log/logger.js';
@@ -9,6 +10,8 @@ import { UserError } from '../util/errors.js';
 
 export interface WaitOptions {
   url: string;
+  /** Envoy's admin socket: GET http://localhost/ready over it, instead of `url`. */
+  unixSocket?: string;
   timeoutMs: number;
   checkFrequencyMs: number;
   requestTimeoutMs: number;
@@ -32,9 +35,9 @@ export function readinessUrl(text: string): URL {
   return url;
 }
 
-function check(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
+function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', timeout: timeoutMs }, (res) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs, ...(unixSocket ? { socketPath: unixSocket } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 200)));
@@ -49,26 +52,27 @@ function check(url: URL, timeoutMs: number): Promise<{ status: number; body: str
 
 /** Resolves once the URL answers 200; throws a UserError at the timeout. */
 export async function waitUntilReady(opts: WaitOptions): Promise<void> {
-  const url = readinessUrl(opts.url);
+  const url = opts.unixSocket ? new URL('http://localhost/ready') : readinessUrl(opts.url);
+  const where = opts.unixSocket ? `${opts.unixSocket} (GET /ready)` : url.href;
   const deadline = Date.now() + opts.timeoutMs;
-  opts.log.info('waiting for the data plane proxy to be ready', { url: url.href, timeout: formatDuration(opts.timeoutMs) });
+  opts.log.info('waiting for the data plane proxy to be ready', { url: where, timeout: formatDuration(opts.timeoutMs) });
   let last = 'no answer yet';
   for (;;) {
     try {
-      const { status, body } = await check(url, opts.requestTimeoutMs);
+      const { status, body } = await check(url, opts.unixSocket, opts.requestTimeoutMs);
       if (status === 200) {
-        opts.log.info('the data plane proxy is ready', { url: url.href });
+        opts.log.info('the data plane proxy is ready', { url: where });
         return;
       }
       last = `${status}${body ? ` ${body}` : ''}`;
     } catch (err) {
       last = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
-    opts.log.info('the data plane proxy is not ready', { url: url.href, last });
+    opts.log.info('the data plane proxy is not ready', { url: where, last });
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new UserError(
-        `timed out after ${formatDuration(opts.timeoutMs)} waiting for ${url.href} to answer 200 (last: ${last}); raise --timeout, or check that the proxy is running and gets its config from the control plane`,
+        `timed out after ${formatDuration(opts.timeoutMs)} waiting for ${where} to answer 200 (last: ${last}); raise --timeout, or check that the proxy is running and gets its config from the control plane`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(opts.checkFrequencyMs, left)));

@@ -144,6 +144,32 @@ t.test("sends Kuma's BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy 
   t.ok(existsSync(workDir), 'a given work dir is kept');
 });
 
+t.test(
+  "without --concurrency Envoy gets Kuma's --cpuset-threads on Linux (none elsewhere); KUMA_DATAPLANE_RUNTIME_CONCURRENCY=0 is that default",
+  async (t) => {
+    const { s, cp, dpFile, vars } = await setup(t);
+    const workDir = join(s.dir, 'work');
+    cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
+    const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--skip-config-validation'], {
+      KUMA_DATAPLANE_RUNTIME_CONCURRENCY: '0',
+    });
+    t.teardown(() => agent.kill('SIGKILL'));
+    const started = await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
+    t.same(started.argv, [
+      '--config-path',
+      join(workDir, 'bootstrap.yaml'),
+      '--drain-time-s',
+      '30',
+      '--drain-strategy',
+      'immediate',
+      '--disable-hot-restart',
+      '--log-level',
+      'info',
+      ...(process.platform === 'linux' ? ['--cpuset-threads'] : []),
+    ]);
+  },
+);
+
 t.test('renders static listeners and clusters when the CP sends no lds_config', async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   const workDir = join(s.dir, 'work');

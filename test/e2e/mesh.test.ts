@@ -3,7 +3,7 @@
 // double), and again with a real Envoy when ENVOY_BINARY is set or envoy is on PATH.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { chooseEnvoy, ENVOY_STANDIN, httpGet, startHelloApp, startMiniCp, startProxy, type EnvoyChoice, type MiniCp } from '../helpers/mesh.js';
+import { adminGet, chooseEnvoy, ENVOY_STANDIN, httpGet, startHelloApp, startMiniCp, startProxy, type EnvoyChoice, type MiniCp } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -145,11 +145,11 @@ for (const { label, envoy, skip } of envoys) {
     await waitFor(
       'web-1 LIVE',
       async () => {
-        const res = await httpGet(`http://127.0.0.1:${web.adminPort}/ready`, 1000).catch(() => undefined);
+        const res = await adminGet(web, '/ready', 1000).catch(() => undefined);
         if (!res) return false;
         readySeen.push(res.status);
         if (res.status !== 200) return false;
-        const dump = await httpGet(`http://127.0.0.1:${web.adminPort}/config_dump`, 2000);
+        const dump = await adminGet(web, '/config_dump', 2000);
         t.match(dump.body, `outbound:127.0.0.1:${out}`, 'when /ready says LIVE, the listeners from the CP are in place');
         return true;
       },

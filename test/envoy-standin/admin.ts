@@ -2,7 +2,7 @@
 // response shapes and status codes. Endpoints that change server state take
 // POST only (405 otherwise), as in Envoy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, unlinkSync, writeFileSync } from 'node:fs';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { addressJson, formatWhere, whereOf, type Where } from './address.js';
 import { commandLineOptionsJson } from './cli.js';
@@ -217,6 +217,9 @@ export async function startAdmin(server: StandinServer, quit: () => void): Promi
       http.listen(where.path, resolve);
     } else http.listen({ host: where.host, port: where.port }, resolve);
   });
+  // Envoy applies the pipe's mode (Kuma asks for 0600) to the socket file.
+  const mode = where.kind === 'pipe' ? Number((server.bootstrap as { admin?: { address?: { pipe?: { mode?: number } } } }).admin?.address?.pipe?.mode ?? 0) : 0;
+  if (where.kind === 'pipe' && mode) chmodSync(where.path, mode);
   const addr = http.address();
   const actual: Where = where.kind === 'tcp' && typeof addr === 'object' && addr ? { ...where, port: addr.port } : where;
   if (server.options.adminAddressPath) writeFileSync(server.options.adminAddressPath, formatWhere(actual));

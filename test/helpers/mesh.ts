@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { isExecutableFile } from '../../src/envoy/binary.js';
+import { adminRequest, type AdminAddress, type AdminResponse } from '../../src/envoy/admin.js';
+import { adminSocketName } from '../../src/util/socket-name.js';
 import { KUMA_DP, KUMA_MINI_CP, ROOT, start, type Running } from './cli.js';
 import { freePort } from './ports.js';
 
@@ -159,7 +161,10 @@ export interface DataplaneSpec {
 
 export interface Proxy {
   proc: Running;
+  /** The Dataplane's networking.admin.port (Envoy's admin is there only if the mini-CP's admin Unix socket is off). */
   adminPort: number;
+  /** Envoy's admin API: the mini-CP, as Kuma >= 2.14, puts it on <work dir>/kuma-envoy-admin.sock. */
+  admin: AdminAddress;
   inboundPort: number;
   workDir: string;
   stop(signal?: NodeJS.Signals): Promise<number>;
@@ -205,6 +210,7 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
   return {
     proc,
     adminPort,
+    admin: { kind: 'pipe', path: adminSocketName(join(workDir, 'run')) },
     inboundPort,
     workDir,
     async stop(signal = 'SIGTERM') {
@@ -217,6 +223,11 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
 }
 
 /** GET through a proxy's outbound (or any URL); resolves with the body or throws. */
+/** GET on a proxy's Envoy admin API, wherever it listens. */
+export function adminGet(proxy: Proxy, path: string, timeoutMs = 2000): Promise<AdminResponse> {
+  return adminRequest(proxy.admin, 'GET', path, timeoutMs);
+}
+
 export async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   return { status: res.status, body: await res.text() };

@@ -70,15 +70,16 @@ t.test('all checks pass: exit 0, one OK line each', async (t) => {
   );
   t.equal(res.code, 0, 'exit 0');
   const lines = res.stdout.trim().split('\n');
-  t.equal(lines.length, 8);
+  t.equal(lines.length, 9);
   t.match(lines[0], /^OK {3}Envoy binary: .*fixtures\/bin\/envoy, Envoy 1\.39\.0 \(compatible\)$/);
   t.match(lines[1], /^OK {3}control plane: https:\/\/localhost:\d+ reachable; its certificate chain is valid for localhost \(with the given CA\)$/);
   t.match(lines[2], /^OK {3}dataplane token: --dataplane-token-file .*: readable, expires 20\d\d-/);
   t.match(lines[3], /^OK {3}Dataplane: default\/web-1 is valid \(1 inbound, 1 outbound\)$/);
-  t.equal(lines[4], `OK   Envoy admin port: 127.0.0.1:${w.adminPort} is free`);
-  t.equal(lines[5], `OK   readiness port: 127.0.0.1:${w.readinessPort} is free`);
-  t.match(lines[6], /^OK {3}work dir: --work-dir .*work is writable$/);
-  t.equal(lines[7], 'all 7 checks passed');
+  t.equal(lines[4], `OK   Envoy admin port (TCP admin): 127.0.0.1:${w.adminPort} is free`);
+  t.equal(lines[5], `OK   Envoy admin socket: ${join(w.s.dir, 'work', 'kuma-envoy-admin.sock')} fits a Unix socket path`);
+  t.equal(lines[6], `OK   readiness port: 127.0.0.1:${w.readinessPort} is free`);
+  t.match(lines[7], /^OK {3}work dir: --work-dir .*work is writable$/);
+  t.equal(lines[8], 'all 8 checks passed');
   t.equal(w.cp.requests.length, 0, 'doctor does not register anything with the control plane');
 });
 
@@ -113,7 +114,7 @@ t.test('each failure is reported with its fix; exit 1', async (t) => {
   t.match(bad.stdout, /FAIL dataplane token: .*\n {5}fix: generate a new token/);
   t.match(line(bad.stdout, 'FAIL', 'Dataplane'), /networking\.inbound\[0\]\.servicePrt: unknown field/);
   t.match(line(bad.stdout, 'SKIP', 'readiness port'), /disabled \(0\)/);
-  t.match(bad.stdout, /\d of 7 checks failed\n$/);
+  t.match(bad.stdout, /\d of 8 checks failed\n$/);
 
   const incompatible = await doctor(
     [
@@ -156,11 +157,25 @@ t.test('ports in use and an unreachable control plane', async (t) => {
   t.match(line(res.stdout, 'FAIL', 'control plane'), /http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
   t.match(res.stdout, /FAIL control plane: .*\n {5}fix: check --cp-address \(KUMA_CONTROL_PLANE_URL\): is the control plane running/);
   t.equal(
-    line(res.stdout, 'FAIL', 'Envoy admin port'),
-    `FAIL Envoy admin port: 127.0.0.1:${w.adminPort}: already in use (another kuma-dp or Envoy on this host?)`,
+    line(res.stdout, 'FAIL', 'Envoy admin port (TCP admin)'),
+    `FAIL Envoy admin port (TCP admin): 127.0.0.1:${w.adminPort}: already in use (another kuma-dp or Envoy on this host?)`,
   );
   t.match(res.stdout, /FAIL readiness port: 127\.0\.0\.1:\d+: already in use .*\n {5}fix: give each agent on this host its own KUMA_READINESS_PORT/);
   t.match(line(res.stdout, 'SKIP', 'dataplane token'), /none given/);
   t.match(line(res.stdout, 'OK  ', 'Envoy binary'), /compatible/);
-  t.match(res.stdout, /3 of 7 checks failed/);
+  t.match(res.stdout, /3 of 8 checks failed/);
+});
+
+t.test("a work dir too long for Kuma's admin socket name is a failure naming the path the control plane would use", async (t) => {
+  const w = await world(t);
+  const long = join(w.s.dir, 'w'.repeat(100));
+  const res = await doctor(['--binary-path', ENVOY_DOUBLE, '--cp-address', w.cp.url, '-d', w.dpFile, ...w.vars, '--work-dir', long], {
+    KUMA_READINESS_PORT: String(w.readinessPort),
+  });
+  t.equal(res.code, 1);
+  t.equal(
+    line(res.stdout, 'FAIL', 'Envoy admin socket'),
+    `FAIL Envoy admin socket: --work-dir ${long} is too long: a Kuma >= 2.14 control plane cuts the admin socket path to ${join(long, 'kuma-envoy-admin').slice(0, 98)}.sock, outside the work dir`,
+  );
+  t.match(res.stdout, /\n {5}fix: use a work dir path of at most 81 bytes/);
 });

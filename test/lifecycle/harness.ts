@@ -6,7 +6,9 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { join } from 'node:path';
 import { request } from 'node:http';
 import type { Test } from 'tap';
-import { stringifyYaml } from '../../src/util/yaml.js';
+import type { AdminAddress } from '../../src/envoy/admin.js';
+import { adminSocketName } from '../../src/util/socket-name.js';
+import { parseYaml, stringifyYaml } from '../../src/util/yaml.js';
 import { DATAPLANE_YAML, scratch, type Scratch } from '../cli/agent-harness.js';
 
 // The shared Dataplane, with an address for the outbound so that a bootstrap without ADS can be rendered.
@@ -19,8 +21,17 @@ import { STANDIN } from '../envoy-standin/harness.js';
 
 export { STANDIN };
 
+/** The two admin addresses a Kuma control plane gives: a Unix socket in the work dir (Kuma >= 2.14) or TCP. */
+export type AdminShape = 'pipe' | 'tcp';
+export const ADMIN_SHAPES: readonly AdminShape[] = ['pipe', 'tcp'];
+
 export interface Setup {
   s: Scratch;
+  admin: AdminShape;
+  /** The agent's --work-dir (given only with pipe admin, where the socket lives in it). */
+  workDir: string;
+  /** Envoy's admin: its socket path with pipe admin, else 127.0.0.1:<s.adminPort>. */
+  adminAddress: AdminAddress;
   cp: FakeCp;
   dpFile: string;
   vars: string[];
@@ -46,8 +57,10 @@ export async function echoBackend(t: Test): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-export async function setup(t: Test): Promise<Setup> {
+export async function setup(t: Test, opts: { admin?: AdminShape } = {}): Promise<Setup> {
   const s = await scratch();
+  const admin = opts.admin ?? 'tcp';
+  const workDir = join(s.dir, 'work');
   const cp = await startFakeCp();
   t.teardown(async () => {
     await cp.close();
@@ -58,6 +71,9 @@ export async function setup(t: Test): Promise<Setup> {
   const dpFile = s.file('dp.yaml', DATAPLANE);
   return {
     s,
+    admin,
+    workDir,
+    adminAddress: admin === 'pipe' ? { kind: 'pipe', path: adminSocketName(workDir) } : { kind: 'tcp', address: '127.0.0.1', port: s.adminPort },
     cp,
     dpFile,
     vars: ['-v', `inboundPort=${inboundPort}`, '-v', `servicePort=${servicePort}`, '-v', `outboundPort=${outboundPort}`],
@@ -67,16 +83,27 @@ export async function setup(t: Test): Promise<Setup> {
   };
 }
 
+/** Envoy's admin address as a Kuma control plane sends it for this set-up (a pipe with mode 0600, or TCP). */
+export function adminBlock(x: Setup): Record<string, unknown> {
+  const a = x.adminAddress;
+  return { address: a.kind === 'pipe' ? { pipe: { path: a.path, mode: 0o600 } } : { socket_address: { address: a.address, port_value: a.port } } };
+}
+
+/** The bootstrap YAML with this set-up's admin address. */
+export function withAdmin(x: Setup, yaml: string): string {
+  return stringifyYaml({ ...(parseYaml(yaml) as Record<string, unknown>), admin: adminBlock(x) });
+}
+
 /** A bootstrap without listeners over xDS: the agent renders the Dataplane's listeners, and the stand-in goes LIVE at once. */
 export function staticBootstrap(x: Setup): ScriptedResponse {
-  return jsonBootstrapResponse(bootstrapYaml(x.s.adminPort));
+  return jsonBootstrapResponse(withAdmin(x, bootstrapYaml(x.s.adminPort)));
 }
 
 /** A bootstrap whose listeners and clusters come from an ADS server (the stand-in stays NOT LIVE until it answers). */
 export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedResponse {
   const yaml = stringifyYaml({
     node: { id: 'default.web-1', cluster: 'web' },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: x.s.adminPort } } },
+    admin: adminBlock(x),
     dynamic_resources: {
       ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' } }] },
       cds_config: { ads: {}, resource_api_version: 'V3' },
@@ -105,7 +132,21 @@ export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.Proces
   const [bin, ...before] = wrapper.length ? [...wrapper, KUMA_DP] : [KUMA_DP];
   const agent = start(
     bin!,
-    [...before, 'run', '--binary-path', envoy, '--cp-address', x.cp.url, '-d', x.dpFile, ...x.vars, '--skip-config-validation', ...args],
+    [
+      ...before,
+      'run',
+      '--binary-path',
+      envoy,
+      '--cp-address',
+      x.cp.url,
+      '-d',
+      x.dpFile,
+      ...x.vars,
+      '--skip-config-validation',
+      // The control plane puts the admin socket in the work dir the agent sends: the test knows it in advance.
+      ...(x.admin === 'pipe' ? ['--work-dir', x.workDir] : []),
+      ...args,
+    ],
     {
       env: {
         KUMA_READINESS_PORT: String(x.readinessPort),

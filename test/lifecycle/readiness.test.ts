@@ -6,32 +6,33 @@ import t from 'tap';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { TestAds } from '../envoy-standin/harness.js';
 import { waitFor } from '../helpers/wait.js';
-import { adsBootstrapResponse, http, hostHttp, readiness, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
+import { ADMIN_SHAPES, adsBootstrapResponse, http, hostHttp, readiness, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
 
-t.test('readiness follows Envoy: NOT_READY (503) until Envoy is live, READY (200), TERMINATING (503) while draining', async (t) => {
-  const x = await setup(t);
-  const ads = new TestAds();
-  await ads.start(t);
-  x.cp.respond(adsBootstrapResponse(x, ads.port));
-  const agent = startAgent(t, x, ['--drain-time', '30s', '--drain-min-time', '30s']);
-  await waitForReadiness(x, '503 NOT_READY');
-  await waitFor('CDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
-  t.equal(await readiness(x), '503 NOT_READY', 'still not ready while Envoy waits for its config');
+for (const admin of ADMIN_SHAPES)
+  t.test(`readiness follows Envoy: NOT_READY (503) until Envoy is live, READY (200), TERMINATING (503) while draining (${admin} admin)`, async (t) => {
+    const x = await setup(t, { admin });
+    const ads = new TestAds();
+    await ads.start(t);
+    x.cp.respond(adsBootstrapResponse(x, ads.port));
+    const agent = startAgent(t, x, ['--drain-time', '30s', '--drain-min-time', '30s']);
+    await waitForReadiness(x, '503 NOT_READY');
+    await waitFor('CDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.cluster));
+    t.equal(await readiness(x), '503 NOT_READY', 'still not ready while Envoy waits for its config');
 
-  await ads.push(TYPE_URL.cluster, 'c1', []);
-  await waitFor('LDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener));
-  await ads.push(TYPE_URL.listener, 'l1', []);
-  await waitForReadiness(x, '200 READY');
-  const res = await http(x.readinessPort, 'GET', '/ready');
-  t.match(res.headers, { 'content-type': 'text/plain', 'cache-control': 'no-cache, max-age=0' });
-  await agent.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy is live');
+    await ads.push(TYPE_URL.cluster, 'c1', []);
+    await waitFor('LDS request', () => ads.requests.find((r) => r.type_url === TYPE_URL.listener));
+    await ads.push(TYPE_URL.listener, 'l1', []);
+    await waitForReadiness(x, '200 READY');
+    const res = await http(x.readinessPort, 'GET', '/ready');
+    t.match(res.headers, { 'content-type': 'text/plain', 'cache-control': 'no-cache, max-age=0' });
+    await agent.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy is live');
 
-  agent.kill('SIGTERM');
-  await agent.waitForLog((l) => l.msg === 'draining', 'draining');
-  t.equal(await readiness(x), '503 TERMINATING', 'TERMINATING as soon as the drain starts');
-  agent.kill('SIGTERM');
-  t.equal((await agent.exited).code, 0);
-});
+    agent.kill('SIGTERM');
+    await agent.waitForLog((l) => l.msg === 'draining', 'draining');
+    t.equal(await readiness(x), '503 TERMINATING', 'TERMINATING as soon as the drain starts');
+    agent.kill('SIGTERM');
+    t.equal((await agent.exited).code, 0);
+  });
 
 t.test('lifecycle endpoints: POST /quitquitquit stops gracefully; GET is refused; unknown paths are 404', async (t) => {
   const x = await setup(t);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { alive, waitFor } from '../helpers/wait.js';
-import { scriptedEnvoy, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
+import { ADMIN_SHAPES, scriptedEnvoy, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
 
 t.test("on-failure: restarts with doubling delays, then gives up at the crash-loop limit with Envoy's last lines", async (t) => {
   const x = await setup(t);
@@ -45,39 +45,48 @@ t.test('on-failure does not restart an Envoy that exited 0; never is the default
   t.equal(failing.starts().length, 1);
 });
 
-t.test('always: a killed Envoy is restarted and live again; its config dump is kept; the limit ends it', async (t) => {
-  const x = await setup(t);
-  x.cp.respond(staticBootstrap(x));
-  const workDir = join(x.s.dir, 'work');
-  const agent = startAgent(t, x, ['--envoy-restart', 'always', '--envoy-max-restarts', '1', '--envoy-restart-backoff', '100ms', '--work-dir', workDir]);
-  await waitForReadiness(x, '200 READY');
-  await waitFor('config dump saved when Envoy went live', () => existsSync(join(workDir, 'config_dump.json')));
-  const firstPid = agent.logs().find((l) => l.msg === 'envoy running')!.pid as number;
-  process.kill(firstPid, 'SIGKILL');
+for (const admin of ADMIN_SHAPES)
+  t.test(`always: a killed Envoy is restarted and live again; its config dump is kept; the limit ends it (${admin} admin)`, async (t) => {
+    const x = await setup(t, { admin });
+    x.cp.respond(staticBootstrap(x));
+    const workDir = x.workDir;
+    const agent = startAgent(t, x, [
+      '--envoy-restart',
+      'always',
+      '--envoy-max-restarts',
+      '1',
+      '--envoy-restart-backoff',
+      '100ms',
+      ...(admin === 'tcp' ? ['--work-dir', workDir] : []),
+    ]);
+    await waitForReadiness(x, '200 READY');
+    await waitFor('config dump saved when Envoy went live', () => existsSync(join(workDir, 'config_dump.json')));
+    const firstPid = agent.logs().find((l) => l.msg === 'envoy running')!.pid as number;
+    process.kill(firstPid, 'SIGKILL');
 
-  const kept = await agent.waitForLog((l) => l.msg === 'Envoy exited abnormally; its last config dump is kept for study', 'crash dump kept');
-  t.equal(kept.status, 137);
-  const dump = JSON.parse(readFileSync(String(kept.file), 'utf8')) as { configs: Array<Record<string, unknown>> };
-  t.ok(
-    dump.configs.some((c) => /ListenersConfigDump/.test(String(c['@type']))),
-    "the dump holds Envoy's listeners",
-  );
-  t.match(String(kept.file), new RegExp(`^${workDir}/config_dump\\.crash-.*\\.json$`));
+    const kept = await agent.waitForLog((l) => l.msg === 'Envoy exited abnormally; its last config dump is kept for study', 'crash dump kept');
+    t.equal(kept.status, 137);
+    const dump = JSON.parse(readFileSync(String(kept.file), 'utf8')) as { configs: Array<Record<string, unknown>> };
+    t.ok(
+      dump.configs.some((c) => /ListenersConfigDump/.test(String(c['@type']))),
+      "the dump holds Envoy's listeners",
+    );
+    t.match(String(kept.file), new RegExp(`^${workDir}/config_dump\\.crash-.*\\.json$`));
 
-  await agent.waitForLog((l) => l.msg === 'envoy running' && l.pid !== firstPid, 'Envoy restarted');
-  await agent.waitForLog((l) => l.msg === 'Envoy is live' && l.pid !== firstPid, 'the new Envoy is live');
-  await waitForReadiness(x, '200 READY');
-  const secondPid = agent
-    .logs()
-    .filter((l) => l.msg === 'envoy running')
-    .at(-1)!.pid as number;
-  t.not(secondPid, firstPid);
-  process.kill(secondPid, 'SIGKILL');
-  const { code } = await agent.exited;
-  t.equal(code, 137, 'gives up after --envoy-max-restarts');
-  t.match(agent.stderr(), /Error: Envoy keeps exiting: it was restarted 1 time within 5m .*; its last config dump is in .*config_dump\.crash-/);
-  t.notOk(alive(secondPid));
-});
+    await agent.waitForLog((l) => l.msg === 'envoy running' && l.pid !== firstPid, 'Envoy restarted');
+    await agent.waitForLog((l) => l.msg === 'Envoy is live' && l.pid !== firstPid, 'the new Envoy is live');
+    await waitForReadiness(x, '200 READY');
+    const secondPid = agent
+      .logs()
+      .filter((l) => l.msg === 'envoy running')
+      .at(-1)!.pid as number;
+    t.not(secondPid, firstPid);
+    process.kill(secondPid, 'SIGKILL');
+    const { code } = await agent.exited;
+    t.equal(code, 137, 'gives up after --envoy-max-restarts');
+    t.match(agent.stderr(), /Error: Envoy keeps exiting: it was restarted 1 time within 5m .*; its last config dump is in .*config_dump\.crash-/);
+    t.notOk(alive(secondPid));
+  });
 
 t.test('bad restart flags name themselves', async (t) => {
   const x = await setup(t);

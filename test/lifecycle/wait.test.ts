@@ -1,6 +1,9 @@
 // `kuma-dp wait` as a user runs it: polls a readiness URL until 200.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { KUMA_DP, run } from '../helpers/cli.js';
 
@@ -82,4 +85,23 @@ t.test('the URL must be plain HTTP on loopback; durations are checked', async (t
   t.match(help.stdout, /--check-frequency/);
   t.match(help.stdout, /--request-timeout/);
   t.match(help.stdout, /http:\/\/localhost:9901\/ready/);
+});
+
+t.test("--unix-socket polls Envoy's admin /ready over the socket (Host: localhost), as with Kuma >= 2.14's admin", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-wait-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = `${dir}/kuma-envoy-admin.sock`;
+  const seen: Array<{ url: string | undefined; host: string | undefined }> = [];
+  const server = createServer((req, res) => {
+    seen.push({ url: req.url, host: req.headers.host });
+    if (seen.length <= 2) res.writeHead(503).end('INITIALIZING\n');
+    else res.writeHead(200).end('LIVE\n');
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  t.teardown(() => server.close());
+  const res = await run(KUMA_DP, ['wait', '--unix-socket', socket, '--check-frequency', '100ms', '--timeout', '10s']);
+  t.equal(res.code, 0, res.stderr);
+  t.equal(seen.length, 3, 'two 503s, then 200');
+  t.same(seen[0], { url: '/ready', host: 'localhost' });
+  t.ok(res.logs.some((l) => l.msg === 'the data plane proxy is not ready' && l.last === '503 INITIALIZING'));
 });

@@ -62,6 +62,48 @@ t.test('JSON answer for a stored Dataplane: ADS over TLS with the CA and the tok
   t.equal(tls.sni, 'localhost');
 });
 
+/** The admin-related part of a JSON bootstrap answer. */
+interface AdminView {
+  admin: { address: { pipe?: { path: string; mode?: number }; socket_address?: { address: string; port_value: number } } };
+  node: { metadata: Record<string, unknown> };
+}
+const decodeAnswer = (body: string): AdminView =>
+  parseYaml(Buffer.from((JSON.parse(body) as { bootstrap: string }).bootstrap, 'base64').toString('utf8')) as AdminView;
+
+t.test('with a workdir, admin goes on <workdir>/kuma-envoy-admin.sock (mode 0600) as Kuma >= 2.14, and node metadata says so', async (t) => {
+  const res = await post(request('web-1', { dataplaneToken: web1Token, workdir: '/tmp/kuma-dp-x/' }), { accept: 'application/json' });
+  t.equal(res.status, 200, res.body);
+  const bootstrap = decodeAnswer(res.body);
+  checkBootstrap(t, bootstrap);
+  t.same(bootstrap.admin.address, { pipe: { path: '/tmp/kuma-dp-x/kuma-envoy-admin.sock', mode: 0o600 } });
+  t.match(bootstrap.node.metadata, {
+    'dataplane.admin.socketPath': '/tmp/kuma-dp-x/kuma-envoy-admin.sock',
+    'dataplane.admin.port': '9901',
+    'dataplane.admin.address': '127.0.0.1',
+    workdir: '/tmp/kuma-dp-x/',
+  });
+
+  const long = '/' + 'd'.repeat(120);
+  const longRes = await post(request('web-1', { dataplaneToken: web1Token, workdir: long }), { accept: 'application/json' });
+  const longBootstrap = decodeAnswer(longRes.body);
+  t.equal(longBootstrap.admin.address.pipe?.path, `${long.slice(0, 98)}.sock`, "Kuma's socketName(): cut to 98 bytes, then .sock");
+});
+
+t.test('KUMA_BOOTSTRAP_SERVER_PARAMS_ENVOY_ADMIN_UNIX_SOCKET=false (envoyAdminUnixSocket: false) keeps admin on TCP', async (t) => {
+  const { cp: tcpCp } = await inProcessCp({ auth: 'none', dpServerTls: false, envoyAdminUnixSocket: false });
+  t.teardown(() => tcpCp.close());
+  await api(tcpCp, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', { service: 'web' }));
+  const res = await fetch(`http://127.0.0.1:${tcpCp.ports.dpServer}/bootstrap`, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/json' },
+    body: request('web-1', { workdir: '/tmp/kuma-dp-x' }),
+  });
+  t.equal(res.status, 200);
+  const bootstrap = decodeAnswer(await res.text());
+  t.same(bootstrap.admin.address, { socket_address: { address: '127.0.0.1', port_value: 9901 } });
+  t.notOk('dataplane.admin.socketPath' in bootstrap.node.metadata);
+});
+
 t.test('YAML answer, delta feature, admin port and a Dataplane in the request (stored)', async (t) => {
   const dp = { ...dataplane('web-2', { service: 'web', address: '127.0.0.2' }) };
   (dp.networking as Record<string, unknown>).admin = { port: 9902 };
