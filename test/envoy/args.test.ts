@@ -23,10 +23,12 @@ t.test('explicit --concurrency: --concurrency N, no --cpuset-threads', (t) => {
     '--concurrency',
     '3',
   ]);
+  t.end();
 });
 
 t.test('no concurrency (or 0, Kuma default): --cpuset-threads on Linux only', (t) => {
   t.same(envoyArgs({ ...base, platform: 'linux' }), [...kumaPrefix, '--cpuset-threads']);
   t.same(envoyArgs({ ...base, concurrency: 0, platform: 'linux' }), [...kumaPrefix, '--cpuset-threads']);
   t.same(envoyArgs({ ...base, platform: 'darwin' }), kumaPrefix);
+  t.end();
 });
