@@ -54,7 +54,7 @@ async function wait(flags: Flags): Promise<number> {
   setLogLevel(level);
   await waitUntilReady({
     url: String(flags.url),
-    ...(flags['unix-socket'] ? { unixSocket: String(flags['unix-socket']) } : {}),
+    ...(typeof flags['unix-socket'] === 'string' && flags['unix-socket'] ? { unixSocket: flags['unix-socket'] } : {}),
     timeoutMs: ms('timeout'),
     checkFrequencyMs: ms('check-frequency'),
     requestTimeoutMs: ms('request-timeout'),
