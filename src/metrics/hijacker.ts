@@ -11,6 +11,7 @@
 // negotiated format.
 import { connect } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { MetricsSource } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
@@ -18,6 +19,7 @@ import type { AdminAddress } from '../envoy/admin.js';
 import type { FailureReport } from '../lifecycle/component.js';
 import { closeServer, reportServerErrors } from '../lifecycle/http-server.js';
 import { UserError } from '../util/errors.js';
+import { socketName } from '../util/socket-name.js';
 import {
   mergeFamilies,
   negotiateFormat,
@@ -37,10 +39,9 @@ import { hostPort, scrapeEnvoy, scrapeHttp } from './scrape.js';
 
 export const MESHMETRIC_PATH = '/meshmetric';
 
-/** Kuma's socketName(): at most 98 bytes of the name, then `.sock`. */
+/** Kuma's MetricsHijackerSocketName(). */
 export function hijackerSocketPath(workDir: string, name: string, mesh: string): string {
-  const base = Buffer.from(`${workDir}/kuma-mh-${name}-${mesh}`);
-  return `${base.subarray(0, 98).toString()}.sock`;
+  return socketName(join(workDir, `kuma-mh-${name}-${mesh}`));
 }
 
 export interface HijackerOptions {

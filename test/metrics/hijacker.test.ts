@@ -48,7 +48,7 @@ async function setup(t: Test) {
   const socketPath = hijackerSocketPath(dir, 'web-1', 'default');
   const hijacker = new MetricsHijacker({
     socketPath,
-    admin: { address: '127.0.0.1', port: adminPort },
+    admin: { kind: 'tcp', address: '127.0.0.1', port: adminPort },
     defaultAddress: '127.0.0.1',
     legacySources: [{ name: 'app', url: `http://127.0.0.1:${appPort}/metrics` }],
     ownSeries: () => series.families(),
@@ -144,7 +144,7 @@ t.test('a stale socket file is replaced; a live one is refused', async (t) => {
   const { socketPath } = await setup(t);
   const again = new MetricsHijacker({
     socketPath,
-    admin: { address: '127.0.0.1', port: 1 },
+    admin: { kind: 'tcp', address: '127.0.0.1', port: 1 },
     defaultAddress: '127.0.0.1',
     legacySources: [],
     ownSeries: () => [],
@@ -160,7 +160,7 @@ t.test('a stale socket file is replaced; a live one is refused', async (t) => {
   writeFileSync(stale, '');
   const fresh = new MetricsHijacker({
     socketPath: stale,
-    admin: { address: '127.0.0.1', port: 1 },
+    admin: { kind: 'tcp', address: '127.0.0.1', port: 1 },
     defaultAddress: '127.0.0.1',
     legacySources: [],
     ownSeries: () => [],
