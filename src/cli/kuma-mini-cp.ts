@@ -23,12 +23,13 @@ const PORTS = [
 ] as const;
 
 const MODES_HELP = [
-  "Modes (--mode, KUMA_MODE) and the ports each opens, as on Kuma's networking page:",
-  '  standalone  5676 MADS, 5678 DP server, 5680 diagnostics, 5681 API + GUI, 5682 API + GUI over TLS',
-  "  zone        the same ports, and connects to the global's KDS (--global-address grpcs://host:5685);",
-  "              a zone without a global address is standalone (Kuma's default mode is zone)",
-  '  global      5680, 5681, 5682, and 5685 KDS for the zones',
-  '5443 (the admission webhook) exists only on Kubernetes: kuma-mini-cp never opens it.',
+  "Modes (--mode, KUMA_MODE) and their ports, as on Kuma's networking page:",
+  '  standalone  5676 MADS, 5678 DP server, 5680 diagnostics,',
+  '              5681 API + GUI, 5682 API + GUI over TLS',
+  "  zone        the same, and connects to the global's 5685 (--global-address);",
+  "              without a global address, zone is standalone (Kuma's default)",
+  '  global      5680, 5681, 5682 and 5685 KDS for the zones',
+  '5443 (the admission webhook) is Kubernetes-only: kuma-mini-cp never opens it.',
 ].join('\n');
 
 function port(value: unknown, what: string): number {

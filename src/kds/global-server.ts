@@ -15,6 +15,8 @@ const log = createLogger('kds.global');
 export const ZONE_METADATA = 'kds-zone';
 /** Zone names are DNS labels, as Kuma's: they become part of resource names on the global. */
 export const ZONE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Zones are remembered (offline ones too) up to this many names, so made-up names cannot grow memory without bound. */
+export const MAX_ZONES = 1000;
 
 interface ZoneRecord {
   name: string;
@@ -187,6 +189,10 @@ export class KdsGlobalServer {
           call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `node.id '${name}' is not a zone name (a DNS label: a-z, 0-9, '-')` });
           return;
         }
+        if (!this.zoneRecords.has(name) && this.zoneRecords.size >= MAX_ZONES) {
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the global knows ${MAX_ZONES} zones already` });
+          return;
+        }
         zone = name;
         detach = this.attach(zone, call);
         peer = new PeerState(request.initial_resource_versions ?? {});
@@ -215,6 +221,10 @@ export class KdsGlobalServer {
         code: grpc.status.INVALID_ARGUMENT,
         details: `metadata '${ZONE_METADATA}' ('${name}') is not a zone name (a DNS label: a-z, 0-9, '-')`,
       });
+      return;
+    }
+    if (!this.zoneRecords.has(name) && this.zoneRecords.size >= MAX_ZONES) {
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `the global knows ${MAX_ZONES} zones already` });
       return;
     }
     const detach = this.attach(name, call);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { KUMA_MINI_CP, run } from '../helpers/cli.js';
 import { listeningPorts } from '../helpers/listening.js';
 import { apiCall, startMiniCp, type MiniCp } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
@@ -84,3 +85,25 @@ const skip = process.platform === 'linux' ? false : 'listening sockets are read 
     check(t, 'standalone', plain.cp, plain.ports);
   });
 }
+
+t.test('bad mode settings are refused with the variable or flag that holds them', async (t) => {
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [[], { KUMA_MODE: 'bogus' }, /KUMA_MODE: 'bogus' is not a mode; use standalone, zone or global/],
+    [
+      ['--mode', 'zone', '--global-address', 'http://global:5685'],
+      {},
+      /KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS \(--global-address\): 'http:\/\/global:5685' is not grpcs:\/\/<host>:<port>/,
+    ],
+    [
+      ['--mode', 'zone', '--global-address', 'grpcs://global:5685'],
+      { KUMA_MULTIZONE_ZONE_NAME: 'Zone_1' },
+      /KUMA_MULTIZONE_ZONE_NAME: 'Zone_1' is not a zone name/,
+    ],
+    [['--mode', 'global'], { KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: 'grpcs://g:5685' }, /a global has no global address/],
+  ];
+  for (const [args, env, message] of cases) {
+    const result = await run(KUMA_MINI_CP, ['run', ...args], { env });
+    t.equal(result.code, 1, `${JSON.stringify(args)} ${JSON.stringify(env)}: exit 1`);
+    t.match(result.stderr, message);
+  }
+});
