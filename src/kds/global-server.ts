@@ -6,7 +6,15 @@ import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { createLogger } from '../log/logger.js';
 import { formatFieldErrors, UserError, type FieldError } from '../util/errors.js';
-import { KDS_TYPE_URL, kdsServiceDefinition, type DeltaRequest, type DeltaResponse } from './proto.js';
+import {
+  globalKdsServiceDefinition,
+  KDS_TYPE_URL,
+  kdsServiceDefinition,
+  type DeltaRequest,
+  type DeltaResponse,
+  type XdsConfigRequest,
+  type XdsConfigResponse,
+} from './proto.js';
 import { fromMessage, PeerState, type GlobalStore, type KdsResource } from './resources.js';
 
 const log = createLogger('kds.global');
@@ -15,6 +23,8 @@ const log = createLogger('kds.global');
 export const ZONE_METADATA = 'kds-zone';
 /** Zone names are DNS labels, as Kuma's: they become part of resource names on the global. */
 export const ZONE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** How long the global waits for a zone to answer a config request. */
+export const CONFIG_REQUEST_TIMEOUT_MS = 5_000;
 /** Zones are remembered (offline ones too) up to this many names, so made-up names cannot grow memory without bound. */
 export const MAX_ZONES = 1000;
 
@@ -56,12 +66,19 @@ export class KdsGlobalServer {
     'grpc.enable_channelz': 0,
   });
   private readonly calls = new Set<grpc.ServerDuplexStream<unknown, unknown>>();
+  /** Each zone's open config stream (the latest, when it has several). */
+  private readonly configStreams = new Map<string, grpc.ServerDuplexStream<XdsConfigResponse, XdsConfigRequest>>();
+  private readonly pendingConfigs = new Map<string, { resolve(value: unknown): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
+  private nextRequestId = 1;
   port = 0;
 
   constructor(private readonly options: KdsGlobalOptions) {
     this.server.addService(kdsServiceDefinition, {
       GlobalToZoneSync: (call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>) => this.globalToZone(call),
       ZoneToGlobalSync: (call: grpc.ServerDuplexStream<DeltaResponse, DeltaRequest>) => this.zoneToGlobal(call),
+    });
+    this.server.addService(globalKdsServiceDefinition, {
+      StreamXDSConfigs: (call: grpc.ServerDuplexStream<XdsConfigResponse, XdsConfigRequest>) => this.configStream(call),
     });
   }
 
@@ -87,9 +104,32 @@ export class KdsGlobalServer {
   }
 
   close(): Promise<void> {
+    for (const pending of this.pendingConfigs.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new Error('global control plane is shutting down'));
+    }
+    this.pendingConfigs.clear();
     for (const call of this.calls) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'global control plane is shutting down' });
     this.server.forceShutdown();
     return Promise.resolve();
+  }
+
+  /**
+   * The Envoy configuration a zone serves one of its proxies, asked over the
+   * zone's config stream (as Kuma's global reaches a zone's proxies through KDS).
+   */
+  configOf(zone: string, mesh: string, name: string): Promise<unknown> {
+    const call = this.configStreams.get(zone);
+    if (!call) return Promise.reject(new Error(`zone '${zone}' is not connected`));
+    const requestId = String(this.nextRequestId++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingConfigs.delete(requestId);
+        reject(new Error(`zone '${zone}' did not answer within ${CONFIG_REQUEST_TIMEOUT_MS} ms`));
+      }, CONFIG_REQUEST_TIMEOUT_MS);
+      this.pendingConfigs.set(requestId, { resolve, reject, timer });
+      call.write({ request_id: requestId, resource_type: 'Dataplane', resource_name: name, resource_mesh: mesh });
+    });
   }
 
   /** Kuma's ZoneOverview items: each zone that connected since start, online while a stream is open. */
@@ -263,6 +303,41 @@ export class KdsGlobalServer {
     call.on('error', detach);
     call.on('cancelled', detach);
     call.on('close', detach);
+  }
+
+  private configStream(call: grpc.ServerDuplexStream<XdsConfigResponse, XdsConfigRequest>): void {
+    const name = String(call.metadata.get(ZONE_METADATA)[0] ?? '');
+    if (!ZONE_NAME.test(name) || !this.zoneRecords.has(name)) {
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `metadata '${ZONE_METADATA}' ('${name}') names no connected zone` });
+      return;
+    }
+    this.configStreams.set(name, call);
+    this.calls.add(call);
+    const end = (): void => {
+      this.calls.delete(call);
+      if (this.configStreams.get(name) === call) this.configStreams.delete(name);
+    };
+    call.on('data', (response: XdsConfigResponse) => {
+      const pending = this.pendingConfigs.get(response.request_id);
+      if (!pending) return;
+      this.pendingConfigs.delete(response.request_id);
+      clearTimeout(pending.timer);
+      if (response.error) pending.reject(new Error(response.error));
+      else {
+        try {
+          pending.resolve(JSON.parse(Buffer.from(response.config ?? []).toString('utf8')));
+        } catch (err) {
+          pending.reject(new Error(`zone '${name}' answered with invalid JSON: ${(err as Error).message}`));
+        }
+      }
+    });
+    call.on('end', () => {
+      end();
+      call.end();
+    });
+    call.on('error', end);
+    call.on('cancelled', end);
+    call.on('close', end);
   }
 
   private acknowledged(zone: string, request: DeltaRequest): void {

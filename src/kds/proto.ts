@@ -7,6 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 
 export const KDS_SERVICE = 'kuma_mini_cp.kds.v1.KDSSyncService';
+export const GLOBAL_KDS_SERVICE = 'kuma_mini_cp.kds.v1.GlobalKDSService';
 /** One type URL for every resource type: resources name their own type. */
 export const KDS_TYPE_URL = 'type.kuma-mini-cp/kuma_mini_cp.kds.v1.KumaResource';
 
@@ -15,6 +16,21 @@ export interface KumaResourceMessage {
   meta: { name: string; mesh: string; version: string; labels: Record<string, string> };
   /** The resource without type/mesh/name/labels, as JSON text. */
   spec_json: string;
+}
+
+/** The global asks a zone for the Envoy configuration it serves one of its proxies (Kuma's GlobalKDSService.StreamXDSConfigs). */
+export interface XdsConfigRequest {
+  request_id: string;
+  resource_type: string;
+  resource_name: string;
+  resource_mesh: string;
+}
+
+export interface XdsConfigResponse {
+  request_id: string;
+  error?: string;
+  /** JSON of the configuration. */
+  config?: Buffer;
 }
 
 export interface DeltaRequest {
@@ -79,6 +95,22 @@ const descriptor: unknown = {
                     resource: { type: 'KumaResource', id: 2 },
                   },
                 },
+                XDSConfigRequest: {
+                  fields: {
+                    request_id: { type: 'string', id: 1 },
+                    resource_type: { type: 'string', id: 2 },
+                    resource_name: { type: 'string', id: 3 },
+                    resource_mesh: { type: 'string', id: 4 },
+                  },
+                },
+                XDSConfigResponse: {
+                  oneofs: { result: { oneof: ['error', 'config'] } },
+                  fields: {
+                    request_id: { type: 'string', id: 1 },
+                    error: { type: 'string', id: 2 },
+                    config: { type: 'bytes', id: 3 },
+                  },
+                },
                 DeltaDiscoveryResponse: {
                   fields: {
                     system_version_info: { type: 'string', id: 1 },
@@ -100,6 +132,8 @@ const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
 
 const RequestType = root.lookupType('kuma_mini_cp.kds.v1.DeltaDiscoveryRequest');
 const ResponseType = root.lookupType('kuma_mini_cp.kds.v1.DeltaDiscoveryResponse');
+const ConfigRequestType = root.lookupType('kuma_mini_cp.kds.v1.XDSConfigRequest');
+const ConfigResponseType = root.lookupType('kuma_mini_cp.kds.v1.XDSConfigResponse');
 const toObject = { defaults: true, arrays: true, objects: true, longs: Number } as const;
 
 interface Codec<T> {
@@ -120,8 +154,10 @@ function codec<T>(type: protobuf.Type): Codec<T> {
 
 const request = codec<DeltaRequest>(RequestType);
 const response = codec<DeltaResponse>(ResponseType);
-const method = <In, Out>(name: string, inbound: Codec<In>, outbound: Codec<Out>) => ({
-  path: `/${KDS_SERVICE}/${name}`,
+const configRequest = codec<XdsConfigRequest>(ConfigRequestType);
+const configResponse = codec<XdsConfigResponse>(ConfigResponseType);
+const method = <In, Out>(name: string, inbound: Codec<In>, outbound: Codec<Out>, service = KDS_SERVICE) => ({
+  path: `/${service}/${name}`,
   requestStream: true,
   responseStream: true,
   requestSerialize: inbound.serialize,
@@ -134,4 +170,9 @@ const method = <In, Out>(name: string, inbound: Codec<In>, outbound: Codec<Out>)
 export const kdsServiceDefinition = {
   GlobalToZoneSync: method<DeltaRequest, DeltaResponse>('GlobalToZoneSync', request, response),
   ZoneToGlobalSync: method<DeltaResponse, DeltaRequest>('ZoneToGlobalSync', response, request),
+} satisfies grpc.ServiceDefinition;
+
+/** Kuma's GlobalKDSService, its config-dump stream only: the zone opens it, the global asks, the zone answers. */
+export const globalKdsServiceDefinition = {
+  StreamXDSConfigs: method<XdsConfigResponse, XdsConfigRequest>('StreamXDSConfigs', configResponse, configRequest, GLOBAL_KDS_SERVICE),
 } satisfies grpc.ServiceDefinition;

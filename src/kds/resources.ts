@@ -121,4 +121,6 @@ export interface GlobalStore extends KdsSource {
 export interface ZoneStore extends KdsSource {
   heldFromGlobal(): Record<string, string>;
   applyFromGlobal: KdsApply;
+  /** The Envoy configuration this zone serves a proxy (for the global's config requests); undefined when it has none. */
+  configOf(mesh: string, name: string): unknown;
 }

@@ -8,7 +8,15 @@ import { readFileSync } from 'node:fs';
 import { createLogger } from '../log/logger.js';
 import { formatFieldErrors, UserError, type FieldError } from '../util/errors.js';
 import { ZONE_METADATA } from './global-server.js';
-import { KDS_TYPE_URL, kdsServiceDefinition, type DeltaRequest, type DeltaResponse } from './proto.js';
+import {
+  globalKdsServiceDefinition,
+  KDS_TYPE_URL,
+  kdsServiceDefinition,
+  type DeltaRequest,
+  type DeltaResponse,
+  type XdsConfigRequest,
+  type XdsConfigResponse,
+} from './proto.js';
 import { fromMessage, PeerState, type KdsResource, type ZoneStore } from './resources.js';
 
 const log = createLogger('kds.zone');
@@ -38,11 +46,12 @@ const MAX_BACKOFF_MS = 2_000;
 
 export class KdsZoneClient {
   private readonly client: grpc.Client & Record<string, (metadata?: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>>;
+  private readonly globalClient: grpc.Client & Record<string, (metadata?: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>>;
   private readonly streams = new Set<{ cancel(): void }>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
   /** Whether each stream has received from the global since it was (re)opened. */
-  readonly connected = { globalToZone: false, zoneToGlobal: false };
+  readonly connected = { globalToZone: false, zoneToGlobal: false, configs: false };
 
   constructor(private readonly options: KdsZoneOptions) {
     const target = kdsTarget(options.globalAddress);
@@ -60,20 +69,25 @@ export class KdsZoneClient {
       null,
       options.tlsSkipVerify ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {},
     );
-    const Client = grpc.makeGenericClientConstructor(kdsServiceDefinition, 'KDSSyncService');
-    this.client = new Client(target, credentials, {
+    const channelOptions: grpc.ChannelOptions = {
       'grpc.initial_reconnect_backoff_ms': MIN_BACKOFF_MS,
       'grpc.max_reconnect_backoff_ms': MAX_BACKOFF_MS,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.max_receive_message_length': 10 * 1024 * 1024,
       'grpc.enable_channelz': 0,
-    }) as never;
+    };
+    const Client = grpc.makeGenericClientConstructor(kdsServiceDefinition, 'KDSSyncService');
+    this.client = new Client(target, credentials, channelOptions) as never;
+    // Same target, credentials and options: grpc-js shares one connection between the two clients.
+    const GlobalClient = grpc.makeGenericClientConstructor(globalKdsServiceDefinition, 'GlobalKDSService');
+    this.globalClient = new GlobalClient(target, credentials, channelOptions) as never;
   }
 
   start(): void {
     this.keepOpen('globalToZone', (done) => this.globalToZone(done));
     this.keepOpen('zoneToGlobal', (done) => this.zoneToGlobal(done));
+    this.keepOpen('configs', (done) => this.configs(done));
   }
 
   close(): void {
@@ -81,10 +95,11 @@ export class KdsZoneClient {
     for (const timer of this.timers) clearTimeout(timer);
     for (const stream of this.streams) stream.cancel();
     this.client.close();
+    this.globalClient.close();
   }
 
   /** Opens a stream, and again after it ends, waiting longer after each failure (up to 2 s). */
-  private keepOpen(which: 'globalToZone' | 'zoneToGlobal', open: (done: (healthy: boolean, why: string) => void) => void): void {
+  private keepOpen(which: keyof KdsZoneClient['connected'], open: (done: (healthy: boolean, why: string) => void) => void): void {
     let backoff = MIN_BACKOFF_MS;
     const run = (): void => {
       if (this.closed) return;
@@ -171,6 +186,29 @@ export class KdsZoneClient {
       } else if (request.error_detail?.message) {
         log.warn('the global rejected part of an update', { nonce: request.response_nonce, error: request.error_detail.message });
       }
+    });
+  }
+
+  /** Answers the global's requests for the Envoy configuration of this zone's proxies. */
+  private configs(done: (healthy: boolean, why: string) => void): void {
+    const metadata = new grpc.Metadata();
+    metadata.set(ZONE_METADATA, this.options.zoneName);
+    const call = this.globalClient.StreamXDSConfigs!(metadata) as grpc.ClientDuplexStream<XdsConfigResponse, XdsConfigRequest>;
+    let asked = false;
+    this.connected.configs = true;
+    this.track(call, (why) => done(asked, why));
+    call.on('data', (request: XdsConfigRequest) => {
+      asked = true;
+      let config: unknown;
+      try {
+        config = this.options.store.configOf(request.resource_mesh, request.resource_name);
+      } catch (err) {
+        call.write({ request_id: request.request_id, error: (err as Error).message });
+        return;
+      }
+      if (config === undefined)
+        call.write({ request_id: request.request_id, error: `no proxy '${request.resource_name}' in mesh '${request.resource_mesh}' here` });
+      else call.write({ request_id: request.request_id, config: Buffer.from(JSON.stringify(config)) });
     });
   }
 

@@ -7,16 +7,7 @@ import { createLogger } from '../log/logger.js';
 import { parseDuration } from '../util/duration.js';
 import type { FieldError } from '../util/errors.js';
 import { HttpError, readJson, sendError, sendJson } from './http.js';
-import {
-  GLOBAL_READ_ONLY_MESSAGE,
-  NOT_ALLOWED_ON_GLOBAL,
-  ORIGIN_GLOBAL,
-  ORIGIN_LABEL,
-  ORIGIN_ZONE,
-  ZONE_LABEL,
-  ZONE_READ_ONLY_MESSAGE,
-  type CpMode,
-} from './mode.js';
+import { GLOBAL_READ_ONLY_MESSAGE, ORIGIN_GLOBAL, ORIGIN_LABEL, ORIGIN_ZONE, ZONE_LABEL, ZONE_READ_ONLY_MESSAGE, type CpMode } from './mode.js';
 import { checkPolicySpec, policyTypeByPlural, policyTypes, type PolicyType } from './policy-types.js';
 import { checkDataplane } from './resource.js';
 import type { StoredPolicy, Store } from './store.js';
@@ -42,8 +33,8 @@ export interface ApiDeps {
   dataplaneInsight?(dataplane: Dataplane): unknown;
   /** Kuma's ZoneOverview items (global mode). */
   zones?(): unknown[];
-  /** The Envoy resources the mini-CP serves one proxy, or undefined when it has none. */
-  proxyConfig?(mesh: string, name: string): unknown;
+  /** The Envoy resources the mini-CP (or, on a global, the proxy's zone) serves one proxy; undefined when none. */
+  proxyConfig?(mesh: string, name: string): Promise<unknown>;
 }
 
 const isLoopback = (address: string | undefined): boolean =>
@@ -258,11 +249,17 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     {
       method: 'GET',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}/_config$`),
-      handler: (req, res, [mesh, name]) => {
-        if (mode === 'global') throw notAllowed(NOT_ALLOWED_ON_GLOBAL);
+      // Kuma's global answers 405 here; the mini-CP's global asks the proxy's zone over KDS instead (README).
+      handler: async (req, res, [mesh, name]) => {
         requireDataplane(mesh!, name!);
         requireAdmin(req, '_config');
-        sendJson(res, 200, deps.proxyConfig?.(mesh!, name!) ?? { mesh, name, resources: {} });
+        let config: unknown;
+        try {
+          config = await deps.proxyConfig?.(mesh!, name!);
+        } catch (err) {
+          throw new HttpError(503, `the Envoy configuration of '${name}' is not available: ${(err as Error).message}`);
+        }
+        sendJson(res, 200, config ?? { mesh, name, resources: {} });
       },
     },
     {

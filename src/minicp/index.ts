@@ -25,7 +25,7 @@ import { createApiHandler } from './api.js';
 import { createGuiHandler } from './gui/handler.js';
 import { InsightTracker } from './insights.js';
 import { globalKdsStore, zoneKdsStore, ZoneState } from './kds-sync.js';
-import { MODE_PORTS, type CpMode, type MultizoneSettings, type PortName } from './mode.js';
+import { DISPLAY_NAME_LABEL, MODE_PORTS, ZONE_LABEL, type CpMode, type MultizoneSettings, type PortName } from './mode.js';
 import { handleBootstrap, type BootstrapAnswer } from './bootstrap.js';
 import { createDiagnostics } from './diagnostics.js';
 import { startDpServer, type PlainAnswer, type PlainRequest } from './dp-server.js';
@@ -280,8 +280,18 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     const diagnostics = createDiagnostics(store, ads);
     counted.bootstrap = (status) => diagnostics.bootstrapRequests.inc({ status: String(status) });
 
+    /** What the mini-CP serves one of its proxies: the snapshot's resources as JSON. */
+    const servedConfig = (mesh: string, name: string): unknown => {
+      const snapshot = snapshots?.get(`${mesh}.${name}`);
+      if (!snapshot) return undefined;
+      const resources: Record<string, unknown[]> = {};
+      for (const [typeUrl, set] of snapshot.resources) resources[typeUrl.slice(typeUrl.lastIndexOf('.') + 1)] = [...set.values()].map((r) => r.json);
+      return { mesh, name, versions: Object.fromEntries([...snapshot.versions].map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])), resources };
+    };
+
     // ---- KDS: the global serves it, a zone connects to it
     let zones = (): unknown[] => [];
+    let proxyConfig = (mesh: string, name: string): Promise<unknown> => Promise.resolve(servedConfig(mesh, name));
     let zoneState: ZoneState | undefined;
     if (opens.has('kds')) {
       zoneState = new ZoneState(store);
@@ -299,12 +309,19 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         stop: () => kdsGlobal.close(),
       });
       zones = () => kdsGlobal.zones();
+      // A zone's proxy: its zone serves its configuration, and answers for it over KDS.
+      proxyConfig = (mesh, name) => {
+        const dp = store.get(mesh, name)?.dataplane;
+        const zone = dp?.labels?.[ZONE_LABEL];
+        if (!dp || !zone) return Promise.resolve(undefined);
+        return kdsGlobal.configOf(zone, mesh, dp.labels?.[DISPLAY_NAME_LABEL] ?? name);
+      };
     }
     const zoneName = options.multizone?.zoneName ?? 'default';
     if (mode === 'zone') {
       const tracker = insights;
       const client = new KdsZoneClient({
-        store: zoneKdsStore(store, zoneName, (dp) => tracker?.insight(dp)),
+        store: zoneKdsStore(store, zoneName, (dp) => tracker?.insight(dp), servedConfig),
         zoneName,
         globalAddress: options.multizone!.globalAddress!,
         rootCaFile: options.multizone?.rootCaFile,
@@ -316,14 +333,6 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         stop: () => Promise.resolve(client.close()),
       });
     }
-
-    const proxyConfig = (mesh: string, name: string): unknown => {
-      const snapshot = snapshots?.get(`${mesh}.${name}`);
-      if (!snapshot) return undefined;
-      const resources: Record<string, unknown[]> = {};
-      for (const [typeUrl, set] of snapshot.resources) resources[typeUrl.slice(typeUrl.lastIndexOf('.') + 1)] = [...set.values()].map((r) => r.json);
-      return { mesh, name, versions: Object.fromEntries([...snapshot.versions].map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])), resources };
-    };
 
     const api = createApiHandler({
       store,

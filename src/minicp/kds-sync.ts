@@ -202,8 +202,14 @@ export function globalKdsStore(store: Store, zones: ZoneState): GlobalStore {
 }
 
 /** A zone's store as KDS sees it: Dataplanes and their insights out, meshes and policies in. */
-export function zoneKdsStore(store: Store, zone: string, insightOf: (dp: Dataplane) => Record<string, unknown> | undefined): ZoneStore {
+export function zoneKdsStore(
+  store: Store,
+  zone: string,
+  insightOf: (dp: Dataplane) => Record<string, unknown> | undefined,
+  configOf: (mesh: string, name: string) => unknown,
+): ZoneStore {
   return {
+    configOf,
     resources: () => zoneResources(store, zone, insightOf),
     onChange: (listener) => store.onChange(listener),
     heldFromGlobal: () => zoneHeldFromGlobal(store),

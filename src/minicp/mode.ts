@@ -47,7 +47,6 @@ export const GLOBAL_READ_ONLY_MESSAGE =
 export const ZONE_READ_ONLY_MESSAGE =
   "On zone control plane you can only modify zone resources with 'kumactl apply' or via the HTTP API." +
   " You can still use 'kumactl' or the HTTP API to modify the rest of the resource on the global control plane.\n";
-export const NOT_ALLOWED_ON_GLOBAL = 'Not allowed on global CP';
 
 // Kuma's labels on synced resources (api/mesh/v1alpha1 ResourceOriginLabel, ZoneTag, DisplayName).
 export const ORIGIN_LABEL = 'kuma.io/origin';

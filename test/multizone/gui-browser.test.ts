@@ -111,6 +111,14 @@ t.test('the GUI shows a Dataplane appear after it registers', { skip: why ?? fal
     'its mesh, zone, address, inbound and outbound',
   );
   t.ok(await page.locator('tr[data-policy="MeshTimeout/backend-timeouts"]').count(), 'the policy is listed');
+  // A click shows the configuration the proxy's zone serves it, fetched over KDS.
+  await row.click();
+  await page.waitForSelector('#details pre', { timeout: 30_000 });
+  t.match(
+    await page.locator('#details').innerText(),
+    /Envoy configuration served to this proxy \(by zone 'zone-1', fetched over KDS\)[\s\S]*Listener/,
+    "the zone's Envoy configuration, on the global",
+  );
   const globalShot = join(ARTIFACTS, 'gui-global.png');
   await page.screenshot({ path: globalShot, fullPage: true });
   t.ok(existsSync(globalShot), `screenshot ${globalShot}`);

@@ -98,6 +98,16 @@ t.test('a Dataplane registered in zone-1 appears on the global and in the GUI AP
   t.equal(gui.status, 200, 'the GUI reads it from the global');
   t.ok(online(gui.json.dataplaneInsight), 'online, with its ADS subscription');
   t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/dataplanes/x', {})).status, 405, 'the global refuses Dataplane writes');
+  const config = await body<{ name: string; resources: Record<string, Array<{ name: string }>> }>(
+    global.apiHttp,
+    '/meshes/default/dataplanes/zone-1.web-1/_config',
+  );
+  t.equal(config.status, 200, "the global fetches the proxy's Envoy configuration from its zone");
+  t.equal(config.json.name, 'web-1');
+  t.ok(
+    config.json.resources.Listener?.some((l) => l.name.startsWith('inbound:')),
+    'its inbound listener',
+  );
 });
 
 t.test("a policy created on the global reaches zone-2's proxies", async (t) => {
@@ -132,6 +142,9 @@ t.test('killing zone-1 marks it offline on the global', async (t) => {
   const dp = (await overviews(global)).find((d) => d.name === 'zone-1.web-1');
   t.ok(dp && !online(dp.dataplaneInsight), "its proxies' last known subscriptions end with it");
   t.ok(online((await zoneOverview(global, 'zone-2'))?.zoneInsight), 'zone-2 stays online');
+  const config = await apiCall(global.apiHttp, 'GET', '/meshes/default/dataplanes/zone-1.web-1/_config');
+  t.equal(config.status, 503, "an offline zone's proxy configuration cannot be fetched");
+  t.match(config.text, /zone 'zone-1' is not connected/);
 });
 
 t.test('a restarted zone resyncs', async (t) => {

@@ -256,38 +256,31 @@ async function renderDetails(dataplanes, dpOnline) {
       : null,
   );
   let configPart;
-  if (config.mode === 'global') {
+  const servedBy = config.mode === 'global' ? ` (by zone '${labels[ZONE_LABEL] || '?'}', fetched over KDS)` : '';
+  try {
+    const served = await get(`/meshes/${encodeURIComponent(dp.mesh)}/dataplanes/${encodeURIComponent(dp.name)}/_config`);
+    const resources = served.resources || {};
     configPart = el(
-      'p',
-      { class: 'muted' },
-      `Its Envoy configuration is served by the control plane of zone '${labels[ZONE_LABEL] || '?'}': open that zone's GUI to see it.`,
-    );
-  } else {
-    try {
-      const served = await get(`/meshes/${encodeURIComponent(dp.mesh)}/dataplanes/${encodeURIComponent(dp.name)}/_config`);
-      const resources = served.resources || {};
-      configPart = el(
-        'div',
+      'div',
+      {},
+      el('h3', {}, `Envoy configuration served to this proxy${servedBy}`),
+      el(
+        'p',
         {},
-        el('h3', {}, 'Envoy configuration served to this proxy'),
-        el(
-          'p',
-          {},
-          Object.entries(resources).map(([type, list]) =>
-            el(
-              'span',
-              {},
-              `${type}: `,
-              list.map((r) => chip(r.name || r.cluster_name || '?')),
-              ' ',
-            ),
+        Object.entries(resources).map(([type, list]) =>
+          el(
+            'span',
+            {},
+            `${type}: `,
+            list.map((r) => chip(r.name || r.cluster_name || '?')),
+            ' ',
           ),
         ),
-        el('pre', {}, JSON.stringify(served, null, 2)),
-      );
-    } catch (err) {
-      configPart = el('p', { class: 'error' }, `Envoy configuration: ${err.message}`);
-    }
+      ),
+      el('pre', {}, JSON.stringify(served, null, 2)),
+    );
+  } catch (err) {
+    configPart = el('p', { class: 'error' }, `Envoy configuration: ${err.message}`);
   }
   $('details-body').replaceChildren(facts, configPart);
 }
