@@ -222,18 +222,21 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
     );
   }
   if (config.readinessPort !== 0) {
-    const { ReadinessReporter } = await import('../readiness/reporter.js');
+    const { ReadinessReporter, readinessAddress } = await import('../readiness/reporter.js');
     components.push(
       new ReadinessReporter({
         port: config.readinessPort,
-        inPod: config.inPod,
+        host: readinessAddress(admin, config.inPod, ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address),
         admin,
         lifecycle,
-        controls,
         ...(dns ? { dnsReady: () => dns.ready } : {}),
         log: log.child('readiness'),
       }),
     );
+  }
+  if (config.lifecyclePort !== 0) {
+    const { LifecycleEndpoints } = await import('../readiness/lifecycle-endpoints.js');
+    components.push(new LifecycleEndpoints({ port: config.lifecyclePort, controls, log: log.child('lifecycle-endpoints') }));
   }
   if (config.metrics.address) {
     const { MetricsServer } = await import('../metrics/server.js');

@@ -55,6 +55,8 @@ export interface AgentConfig {
   };
   metrics: { certPath: string; keyPath: string; address?: { host: string; port: number }; aggregate: MetricsSource[] };
   readinessPort: number;
+  /** --lifecycle-port: POST /drain, /quitquitquit, /config_dump on 127.0.0.1; 0 disables. */
+  lifecyclePort: number;
   /** Running as a pod (POD_NAME set): the readiness port listens on all addresses. */
   inPod: boolean;
   notifySocket?: string;
@@ -216,6 +218,7 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       aggregate,
     },
     readinessPort: asNumber(envOnly('KUMA_READINESS_PORT').value, 'KUMA_READINESS_PORT', 0, 65535) ?? 9902,
+    lifecyclePort: asNumber(get('lifecycle-port').value, get('lifecycle-port').from, 0, 65535) ?? 0,
     inPod: optionalString(env.POD_NAME) !== undefined,
     ...(optionalString(env.NOTIFY_SOCKET) ? { notifySocket: String(env.NOTIFY_SOCKET) } : {}),
     ...(watchdogUsec !== undefined ? { watchdogMs: Math.max(1, Math.floor(watchdogUsec / 1000)) } : {}),

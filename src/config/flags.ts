@@ -158,6 +158,14 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     describe: "host:port of the merged Prometheus endpoint (/metrics: Envoy's, the applications' and kuma-dp's own series); empty disables",
   },
   {
+    name: 'lifecycle-port',
+    type: 'number',
+    env: ['KUMA_DATAPLANE_LIFECYCLE_PORT'],
+    default: 0,
+    describe:
+      'Port on 127.0.0.1 (never the pod address) for POST /drain (inbound listeners, keep running), /quitquitquit (as SIGTERM) and /config_dump (into the work dir); 0 (default) disables. Not in Kuma',
+  },
+  {
     name: 'metrics-aggregate',
     type: 'array',
     describe: "name=URL of an application metrics endpoint to merge into /metrics, repeatable (the control plane's metrics.aggregate list is merged too)",
@@ -227,7 +235,7 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: s
   {
     env: 'KUMA_READINESS_PORT',
     default: '9902',
-    describe: 'Readiness reporter port (GET /ready; POST /drain, /quitquitquit, /config_dump from loopback); 0 disables. Sent to the control plane',
+    describe: 'Readiness reporter port: GET /ready only, as Kuma; 0 disables. Sent to the control plane',
   },
   {
     env: 'KUMA_DATAPLANE_RUNTIME_DYNAMIC_CONFIGURATION_REFRESH_INTERVAL',
@@ -249,7 +257,11 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: s
     default: '',
     describe: 'Memory Envoy may use, sent to the control plane for its overload manager (default: the cgroup memory limit, 0 when none)',
   },
-  { env: 'POD_NAME', default: '', describe: 'When set (running as a pod), the readiness port listens on all addresses instead of loopback' },
+  {
+    env: 'POD_NAME',
+    default: '',
+    describe: "When set (running as a pod) and Envoy's admin is on a Unix socket, the readiness port listens on all addresses instead of loopback, as Kuma",
+  },
   {
     env: 'NOTIFY_SOCKET',
     default: '',

@@ -1,26 +1,24 @@
-// The readiness reporter on KUMA_READINESS_PORT (9902), as Kuma's:
-// GET /ready answers READY (200), NOT_READY or TERMINATING (503) as plain
-// text, asking Envoy's own /ready on each request (no polling while idle).
-// The same port carries the lifecycle endpoints, for loopback clients only:
-// POST /drain (inbound listeners, keep running), POST /quitquitquit (graceful
-// shutdown, as SIGTERM) and POST /config_dump (saved into the work dir).
+// The readiness reporter on KUMA_READINESS_PORT (9902), as Kuma's: it serves
+// /ready and nothing else (every other path is 404), because on Kubernetes it
+// listens on the pod network. /ready answers READY (200), NOT_READY or
+// TERMINATING (503) as plain text, asking Envoy's own /ready on each request
+// (no polling while idle). The drain, quitquitquit and config-dump endpoints
+// are on a loopback listener of their own (lifecycle-endpoints.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo } from 'node:net';
 import { envoyServerState, type AdminAddress } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, FailureReport } from '../lifecycle/component.js';
 import { closeServer, listenOn, reportServerErrors } from '../lifecycle/http-server.js';
-import type { AgentControls, Lifecycle } from '../lifecycle/phase.js';
+import type { Lifecycle } from '../lifecycle/phase.js';
 import { UserError } from '../util/errors.js';
-import { isLoopback } from '../util/loopback.js';
 
 export interface ReadinessOptions {
   port: number;
-  /** Running as a pod: listen on all addresses so the kubelet can probe. */
-  inPod: boolean;
+  /** Where to listen: readinessAddress() picks it as Kuma does. */
+  host: string;
   admin: AdminAddress;
   lifecycle: Lifecycle;
-  controls: AgentControls;
   /** When the DNS proxy runs: whether its first map has arrived. Readiness waits for it, at most DNS_GATE_MS. */
   dnsReady?: () => boolean;
   log: Logger;
@@ -30,9 +28,25 @@ export interface ReadinessOptions {
 /** As Kuma: past this, readiness stops waiting for the DNS map (and says so once). */
 export const DNS_GATE_MS = 15_000;
 
+/** Kuma's server timeouts: 1 s to read the headers, 10 s for the request, 120 s idle. */
+export const SERVER_TIMEOUTS = { headersTimeout: 1000, requestTimeout: 10_000, keepAliveTimeout: 120_000 } as const;
+
 const ENVOY_READY_TIMEOUT_MS = 500;
 
-function reply(res: ServerResponse, status: number, body: string): void {
+/**
+ * Where the reporter listens, as Kuma's kuma-dp decides: on a TCP admin's host; with admin on a Unix
+ * socket, on all addresses in a pod (POD_NAME set, so that the kubelet can probe), else on loopback;
+ * IPv6 forms when the Dataplane's address is IPv6.
+ */
+export function readinessAddress(admin: AdminAddress, inPod: boolean, dataplaneAddress: string | undefined): string {
+  if (admin.kind === 'tcp' && admin.address) return admin.address;
+  const ipv6 = dataplaneAddress !== undefined && isIPv6(dataplaneAddress);
+  if (inPod) return ipv6 ? '::' : '0.0.0.0';
+  return ipv6 ? '::1' : '127.0.0.1';
+}
+
+/** A plain-text answer with the headers Kuma's reporter sends. */
+export function reply(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, {
     'content-type': 'text/plain',
     'content-length': Buffer.byteLength(body),
@@ -40,6 +54,11 @@ function reply(res: ServerResponse, status: number, body: string): void {
     'x-powered-by': 'kuma-dp',
   });
   res.end(body);
+}
+
+/** An HTTP server with Kuma's timeouts (checked often enough for the 1 s header limit to bite). */
+export function createTimedServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  return createServer({ ...SERVER_TIMEOUTS, connectionsCheckingInterval: 250 }, handler);
 }
 
 export class ReadinessReporter implements Component {
@@ -58,18 +77,18 @@ export class ReadinessReporter implements Component {
   }
 
   async start(failed: FailureReport): Promise<void> {
-    const host = this.opts.inPod ? '0.0.0.0' : '127.0.0.1';
-    const server = createServer((req, res) => void this.handle(req, res));
-    await listenOn(server, this.opts.port, host, (err) =>
+    const { host, port } = this.opts;
+    const server = createTimedServer((req, res) => void this.handle(req, res));
+    await listenOn(server, port, host, (err) =>
       err.code === 'EADDRINUSE'
         ? new UserError(
-            `KUMA_READINESS_PORT: port ${this.opts.port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`,
+            `KUMA_READINESS_PORT: port ${port} on ${host} is already in use (another kuma-dp on this host?); give each agent its own KUMA_READINESS_PORT, or set it to 0 to disable the readiness reporter`,
           )
-        : new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${this.opts.port} (${err.code ?? err.message})`),
+        : new UserError(`KUMA_READINESS_PORT: cannot listen on ${host}:${port} (${err.code ?? err.message})`),
     );
     this.server = server;
     reportServerErrors(server, failed);
-    this.opts.log.info('readiness reporter listening', { address: host, port: this.opts.port });
+    this.opts.log.info('readiness reporter listening', { address: host, port });
   }
 
   stop(): Promise<void> {
@@ -77,30 +96,10 @@ export class ReadinessReporter implements Component {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://kuma-dp').pathname;
-    try {
-      if (path === '/ready') {
-        if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'use GET\n');
-        return reply(res, ...(await this.readiness()));
-      }
-      const actions: Record<string, 'drain' | 'quit' | 'dump'> = { '/drain': 'drain', '/quitquitquit': 'quit', '/config_dump': 'dump' };
-      const action = actions[path];
-      if (!action) return reply(res, 404, 'not found: GET /ready, POST /drain, POST /quitquitquit, POST /config_dump\n');
-      if (!isLoopback(req.socket.remoteAddress)) return reply(res, 403, 'lifecycle endpoints answer loopback clients only\n');
-      if (req.method !== 'POST') return reply(res, 405, 'use POST\n');
-      const reason = `POST ${path}`;
-      if (action === 'quit') {
-        this.opts.controls.shutdown(reason);
-        return reply(res, 200, 'OK\n');
-      }
-      if (action === 'drain') {
-        await this.opts.controls.drainInbound(reason);
-        return reply(res, 200, 'OK\n');
-      }
-      return reply(res, 200, `${await this.opts.controls.dumpConfig(reason)}\n`);
-    } catch (err) {
-      reply(res, 503, `${(err as Error).message}\n`);
-    }
+    req.resume();
+    // Exactly /ready (any method, as Kuma's mux); nothing else, not even a sub-path.
+    if (new URL(req.url ?? '/', 'http://kuma-dp').pathname !== '/ready') return reply(res, 404, '404 page not found\n');
+    reply(res, ...(await this.readiness()));
   }
 
   private async readiness(): Promise<[number, string]> {

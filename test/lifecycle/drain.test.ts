@@ -4,6 +4,7 @@
 // and leave the agent running.
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
+import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { ADMIN_SHAPES, http, readiness, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
 
@@ -80,7 +81,8 @@ for (const admin of ADMIN_SHAPES)
   t.test(`SIGUSR2 and POST /drain drain inbound listeners and leave the agent running (${admin} admin)`, async (t) => {
     const x = await setup(t, { admin });
     x.cp.respond(staticBootstrap(x));
-    const agent = startAgent(t, x, ['--drain-time', '5s', '--drain-min-time', '0s']);
+    const lifecyclePort = await freePort();
+    const agent = startAgent(t, x, ['--drain-time', '5s', '--drain-min-time', '0s', '--lifecycle-port', String(lifecyclePort)]);
     await waitForReadiness(x, '200 READY');
     agent.kill('SIGUSR2');
     await agent.waitForLog((l) => l.msg === 'draining inbound listeners; kuma-dp keeps running' && l.reason === 'SIGUSR2', 'SIGUSR2 drain');
@@ -89,7 +91,7 @@ for (const admin of ADMIN_SHAPES)
     t.equal(await readiness(x), '200 READY', 'and still reports Envoy ready');
     t.notOk(agent.logs().some((l) => l.msg === 'could not drain inbound listeners'));
 
-    const drain = await http(x.readinessPort, 'POST', '/drain');
+    const drain = await http(lifecyclePort, 'POST', '/drain');
     t.equal(drain.status, 200, 'POST /drain: Envoy accepted /drain_listeners');
     t.ok(agent.logs().some((l) => l.msg === 'draining inbound listeners; kuma-dp keeps running' && l.reason === 'POST /drain'));
     t.equal(agent.child.exitCode, null, 'still running');
