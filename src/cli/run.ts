@@ -25,6 +25,7 @@ import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { SignalCounter } from '../supervisor/signals.js';
 import { UserError } from '../util/errors.js';
+import { accessLogSocketName } from '../util/socket-name.js';
 import { buildInfo } from './build-info.js';
 
 const log = createLogger('kuma-dp');
@@ -190,6 +191,9 @@ function metricsSources({ config, sidecar }: BesideEnvoy): MetricsSource[] {
 async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   const { config, admin, lifecycle, controls, log } = ctx;
   const components: Component[] = [];
+  // Always, as Kuma: the pipe must be read before Envoy opens it (a FIFO without a reader blocks Envoy's main thread).
+  const { AccessLogStreamer } = await import('../accesslog/streamer.js');
+  components.push(new AccessLogStreamer({ path: accessLogPipePath(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh), log: log.child('access-log') }));
   // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
   const { OwnSeries } = await import('../exposition/own-series.js');
   const series = new OwnSeries();
@@ -270,6 +274,15 @@ async function dnsProxy(ctx: BesideEnvoy, series: OwnSeries): Promise<DnsProxy |
   }
   const [{ DnsProxy }, { resolveUpstream }] = await Promise.all([import('../dns/proxy.js'), import('../dns/upstream.js')]);
   return new DnsProxy({ addresses: ['127.0.0.1'], port: config.dns.port, upstream: resolveUpstream(config.dns.upstream), series, log: log.child('dns-proxy') });
+}
+
+/** Kuma's AccessLogSocketName; a work dir whose name cannot be cut as Kuma cuts it is the user's to change. */
+function accessLogPipePath(workdir: string, name: string, mesh: string): string {
+  try {
+    return accessLogSocketName(workdir, name, mesh);
+  } catch (err) {
+    throw new UserError(`${(err as Error).message} (--work-dir)`);
+  }
 }
 
 function resolveToken(config: AgentConfig, workDir: WorkDir): { value: string; path: string } | undefined {
