@@ -11,7 +11,8 @@
 //     protocol of a service it consumes).
 //   - loadAssignment(): one ClusterLoadAssignment per service and mesh, shared
 //     by every proxy that consumes the service.
-// A new policy (MeshAccessLog, MeshMetric, ...) adds its generation to
+// MeshAccessLog (meshaccesslog-plugin.ts) is applied in ownResources(), to the
+// listeners it changes. A new policy (MeshMetric, ...) adds its generation to
 // proxyResources() — as a filter on the listeners it changes, or extra
 // clusters — and, if it is stored apart from Dataplanes, makes onStoreChange()
 // mark the proxies it selects as pending so they are rebuilt. Everything
@@ -22,7 +23,10 @@ import { inboundResources, loadAssignment, outboundResources, serviceEndpoints, 
 import type { Templates } from '../render/templates.js';
 import { TYPE_URL } from '../xds/ads-proto.js';
 import type { Resource, ResourceSet, SnapshotCache } from '../xds/snapshot-cache.js';
+import { serviceOf } from './bootstrap.js';
 import { ResourceEncoder, type Encode } from './encoder.js';
+import { checkMeshAccessLogSpec, MESH_ACCESS_LOG, type MeshAccessLog } from './meshaccesslog.js';
+import { applyMeshAccessLogs } from './meshaccesslog-plugin.js';
 import { dataplaneKey, type Store, type StoreChange } from './store.js';
 
 const log = createLogger('minicp.generator');
@@ -57,11 +61,19 @@ export class Generator {
   private pendingServices = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: Array<() => void>;
+  /** Each proxy's work dir, from its node metadata (`workdir`): MeshAccessLog names its access-log pipe there. */
+  private readonly workdirs = new Map<string, string>();
 
   constructor(private readonly opts: GeneratorOptions) {
     this.encoder = new ResourceEncoder(opts.encode);
     this.unsubscribe = [
       opts.store.onChange((change) => this.onStoreChange(change)),
+      // A MeshAccessLog change rebuilds the listeners of every proxy in its mesh.
+      opts.store.onResourceChange((change) => {
+        if (change.kind !== 'policy' || change.type !== MESH_ACCESS_LOG) return;
+        for (const dp of opts.store.list(change.mesh)) this.pendingProxies.add(dataplaneKey(change.mesh, dp.name));
+        this.timer ??= setTimeout(() => this.flush(), opts.debounceMs ?? 50);
+      }),
       // A proxy that connects is served from what was generated when its Dataplane changed.
       opts.cache.onMiss((proxyId) => this.fill(proxyId)),
     ];
@@ -114,6 +126,19 @@ export class Generator {
     this.sweep();
   }
 
+  /**
+   * What a proxy's node metadata says about it, told on each of its streams
+   * before it is served: a new work dir (a restarted kuma-dp) rebuilds its
+   * listeners so MeshAccessLog names its new pipe.
+   */
+  proxyWorkdir(proxyId: string, workdir: string | undefined): void {
+    if (workdir === undefined || workdir === this.workdirs.get(proxyId)) return;
+    this.workdirs.set(proxyId, workdir);
+    if (!this.own.has(proxyId)) return;
+    this.forget(proxyId);
+    if (this.opts.cache.isWatched(proxyId)) this.fill(proxyId);
+  }
+
   private fill(proxyId: string): void {
     const resources = this.proxyResources(proxyId);
     if (resources) this.opts.cache.set(proxyId, resources);
@@ -146,6 +171,7 @@ export class Generator {
 
   private onStoreChange(change: StoreChange): void {
     this.pendingProxies.add(dataplaneKey(change.mesh, change.name));
+    if (!change.after) this.workdirs.delete(dataplaneKey(change.mesh, change.name));
     for (const dp of [change.before, change.after]) {
       for (const ib of dp?.networking.inbound ?? []) {
         const service = ib.tags?.[SERVICE_TAG];
@@ -181,9 +207,16 @@ export class Generator {
       return protocol ? { [PROTOCOL_TAG]: protocol } : undefined;
     });
     const services = [...new Set((dp.networking.outbound ?? []).map(outboundService))];
+    const logged = applyMeshAccessLogs(this.meshAccessLogs(dp.mesh), {
+      dp,
+      inboundListeners: inbound.listeners,
+      outboundListeners: outbound.listeners,
+      workdir: this.workdirs.get(proxyId) ?? '',
+      identity: serviceOf(dp),
+    });
     const own: OwnResources = {
       mesh: dp.mesh,
-      listeners: this.resourceSet(TYPE_URL.listener, [...inbound.listeners, ...outbound.listeners]),
+      listeners: this.resourceSet(TYPE_URL.listener, [...logged.inbound, ...logged.outbound]),
       clusters: this.resourceSet(TYPE_URL.cluster, [...inbound.clusters, ...outbound.clusters]),
       services,
     };
@@ -195,6 +228,16 @@ export class Generator {
       set.add(proxyId);
     }
     return own;
+  }
+
+  /** A mesh's MeshAccessLogs; one that came in unchecked (an old store file) and is not valid is left out, with a warning. */
+  private meshAccessLogs(mesh: string): MeshAccessLog[] {
+    return this.opts.store.listPolicies({ type: MESH_ACCESS_LOG, mesh }).flatMap((p) => {
+      const errors = checkMeshAccessLogSpec(p.spec);
+      if (errors.length === 0) return [{ mesh: p.mesh, name: p.name, spec: p.spec }];
+      log.warn('MeshAccessLog not applied: its spec is invalid', { mesh, name: p.name, errors });
+      return [];
+    });
   }
 
   /** The protocol a service's providers declare (for outbounds that carry no tags), '' when none does. */

@@ -31,6 +31,7 @@ import { createDiagnostics } from './diagnostics.js';
 import { startDpServer, type PlainAnswer, type PlainRequest } from './dp-server.js';
 import { Generator } from './generator.js';
 import { createMadsHandler } from './mads.js';
+import { nodeMetadataString } from './node-metadata.js';
 import { checkDataplaneText } from './resource.js';
 import { Store } from './store.js';
 import { setUpTls } from './tls.js';
@@ -81,12 +82,6 @@ export interface MiniCp {
   store: Store;
   tokens: DataplaneTokens;
   close(): Promise<void>;
-}
-
-function nodeMetadataString(node: Node, key: string): string | undefined {
-  const fields = (node.metadata as { fields?: Record<string, { stringValue?: string; kind?: string }> } | undefined)?.fields;
-  const value = fields?.[key];
-  return value?.kind === 'stringValue' || value?.stringValue !== undefined ? value.stringValue : undefined;
 }
 
 /**
@@ -196,6 +191,8 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
             throw new StreamRefused(err.kind === 'forbidden' ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, err.message);
           }
         },
+        // Kuma reads the proxy's work dir from its node metadata (MeshAccessLog's pipe is there).
+        onStream: (proxyId, node) => generator.proxyWorkdir(proxyId, nodeMetadataString(node, 'workdir')),
         onConnect: async (proxyId, node) => {
           tracker.connected(proxyId);
           const dataplane = metadataDataplane(node);

@@ -2,6 +2,7 @@
 // and KDS handle every type alike; a type whose Envoy effect the mini-CP
 // implements registers a validator for its spec here.
 import type { FieldError } from '../util/errors.js';
+import { checkMeshAccessLogSpec } from './meshaccesslog.js';
 
 export interface PolicyType {
   /** Kuma's type name, e.g. MeshAccessLog. */
@@ -46,6 +47,8 @@ const KUMA_POLICIES: Array<[string, string]> = [
   ['MeshTrafficPermission', 'meshtrafficpermissions'],
 ];
 for (const [type, plural] of KUMA_POLICIES) registerPolicyType({ type, plural });
+// Types with an Envoy effect in the mini-CP: their specs are checked in full.
+registerPolicyType({ type: 'MeshAccessLog', plural: 'meshaccesslogs', validate: checkMeshAccessLogSpec });
 
 const SECTIONS = new Set(['targetRef', 'from', 'to', 'rules', 'default']);
 

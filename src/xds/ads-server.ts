@@ -32,6 +32,8 @@ export interface AdsServerOptions {
   cache: SnapshotCache;
   /** Runs on a stream's first request, before anything is sent; throws StreamRefused to refuse it. */
   authenticate?(metadata: grpc.Metadata, node: Node): Promise<void>;
+  /** Any stream of a proxy opened (after authentication), before anything is sent: what its node says may shape its resources. */
+  onStream?(proxyId: string, node: Node): void;
   /** A proxy's first stream opened (after authentication). */
   onConnect?(proxyId: string, node: Node): Promise<void> | void;
   /** A proxy's last stream closed. */
@@ -247,6 +249,7 @@ export class AdsServer {
       if (!record) this.proxies.set(node.id, (record = { streams: new Set(), nacks: [] }));
       const first = record.streams.size === 0;
       record.streams.add(stream);
+      this.options.onStream?.(node.id, node);
       this.options.cache.watch(node.id);
       log.info('xDS stream opened', { stream: stream.id, kind: stream.kind, proxy: node.id, peer: stream.peer });
       if (first) await this.options.onConnect?.(node.id, node);

@@ -15,6 +15,7 @@ import { statSafe, type Stats } from './stats.js';
 import { http2Request, usesHttp2 } from './http2-upstream.js';
 import { applyHeaderMutations, findVirtualHost, routeMatches } from './routes.js';
 import { pickWeighted } from './tcp-proxy.js';
+import { accessLoggers, type StreamInfo } from './access-log.js';
 
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings']);
@@ -33,6 +34,9 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     log('warning', `http_connection_manager '${config.stat_prefix}': RDS is not implemented by this test double; every request gets 404`);
   }
   const serverName: string = config.server_name || 'envoy';
+  const loggers = accessLoggers(config.access_log, log);
+  /** Per request: what its access-log record is made of, when the HCM has access loggers. */
+  const records = new WeakMap<IncomingMessage, StreamInfo>();
   const overwriteServer = (config.server_header_transformation ?? 'OVERWRITE') === 'OVERWRITE';
 
   /** Drain-close: `connection: close` on HTTP/1; on HTTP/2 a GOAWAY once the response is out. */
@@ -42,8 +46,14 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     else res.once('finish', () => (req as unknown as Http2ServerRequest).stream.session?.close());
   };
 
-  const localReply = (req: IncomingMessage, res: ServerResponse, status: number, body: string): void => {
+  const localReply = (req: IncomingMessage, res: ServerResponse, status: number, body: string, flag?: string): void => {
     const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
+    const info = records.get(req);
+    if (info) {
+      if (flag) info.responseFlags.push(flag);
+      info.responseHeaders = headers;
+      info.bytesSent = Buffer.byteLength(body);
+    }
     if (overwriteServer) headers.server = serverName;
     drainHeaders(req, res, headers);
     res.writeHead(status, headers);
@@ -53,18 +63,40 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     stats.inc(prefix + 'downstream_rq_total');
     stats.add(prefix + 'downstream_rq_active', 1);
+    const path = req.url ?? '/';
+    const authority = String(req.headers[':authority'] ?? req.headers.host ?? '');
+    let info: StreamInfo | undefined;
+    if (loggers.length > 0) {
+      const socket = req.socket as Socket | undefined;
+      info = {
+        startTime: new Date(),
+        endTime: new Date(),
+        bytesReceived: 0,
+        bytesSent: 0,
+        responseFlags: [],
+        protocol: req.httpVersionMajor >= 2 ? 'HTTP/2' : `HTTP/1.${req.httpVersionMinor}`,
+        responseCode: 0,
+        requestHeaders: { ...req.headers, ':method': req.method, ':path': path, ':authority': authority },
+        ...(socket?.remoteAddress ? { downstreamRemote: { address: socket.remoteAddress, port: socket.remotePort ?? 0 } } : {}),
+        ...(socket?.localAddress ? { downstreamLocal: { address: socket.localAddress, port: socket.localPort ?? 0 } } : {}),
+      };
+      records.set(req, info);
+    }
     res.once('close', () => {
       stats.add(prefix + 'downstream_rq_active', -1);
       stats.inc(prefix + 'downstream_rq_completed');
       stats.inc(`${prefix}downstream_rq_${Math.floor(res.statusCode / 100)}xx`);
+      if (info) {
+        info.endTime = new Date();
+        info.responseCode = res.headersSent ? res.statusCode : 0;
+        for (const logger of loggers) logger(info);
+      }
     });
-    const path = req.url ?? '/';
-    const authority = String(req.headers[':authority'] ?? req.headers.host ?? '');
     const vhost = findVirtualHost(config.route_config, authority);
     const route: Json | undefined = (vhost?.routes ?? []).find((r: Json) => routeMatches(r.match ?? {}, path, req.headers));
     if (!route) {
       stats.inc(prefix + 'no_route');
-      localReply(req, res, 404, '');
+      localReply(req, res, 404, '', 'NR');
       req.resume();
       return;
     }
@@ -82,15 +114,16 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     const cluster = clusterName ? clusters.get(clusterName) : undefined;
     if (!cluster) {
       stats.inc(prefix + 'no_cluster');
-      localReply(req, res, 503, '');
+      localReply(req, res, 503, '', 'NC');
       req.resume();
       return;
     }
     const cs = cluster.statPrefix;
     const host = clusters.pick(cluster);
+    if (info) info.upstreamCluster = cluster.name;
     if (!host) {
       stats.inc(cs + 'upstream_cx_none_healthy');
-      localReply(req, res, 503, 'no healthy upstream');
+      localReply(req, res, 503, 'no healthy upstream', 'UH');
       req.resume();
       return;
     }
@@ -114,6 +147,14 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     const mutationLevels = [route, vhost, config.route_config];
     if (config.route_config?.most_specific_header_mutations_wins) mutationLevels.reverse();
     applyHeaderMutations(headers, 'request', mutationLevels);
+    if (info) {
+      // The record shows the request as forwarded (with the x-request-id the HCM made), as Envoy's does.
+      info.requestHeaders = { ...headers, ':method': req.method, ':path': path, ':authority': authority };
+      info.upstreamHost = host.address.includes(':') ? `[${host.address}]:${host.port}` : `${host.address}:${host.port}`;
+    }
+    const countRequestBody = (): void => {
+      if (info) req.on('data', (chunk: Buffer) => (info.bytesReceived += chunk.length));
+    };
     const started = Date.now();
     stats.inc(cs + 'upstream_rq_total');
     stats.add(cs + 'upstream_rq_active', 1);
@@ -137,6 +178,10 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       if (overwriteServer) out.server = serverName;
       drainHeaders(req, res, out);
       res.writeHead(status, out);
+      if (info) {
+        info.responseHeaders = out;
+        body.on('data', (chunk: Buffer) => (info.bytesSent += chunk.length));
+      }
       stats.inc(`${cs}upstream_rq_${status}`);
       stats.inc(`${cs}upstream_rq_${Math.floor(status / 100)}xx`);
       body.pipe(res);
@@ -151,7 +196,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       }
       if (err.message === 'timeout') {
         stats.inc(cs + 'upstream_rq_timeout');
-        localReply(req, res, 504, 'upstream request timeout');
+        localReply(req, res, 504, 'upstream request timeout', 'UT');
       } else {
         log('debug', `router: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`);
         localReply(
@@ -159,6 +204,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
           res,
           503,
           `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${err.message}`,
+          'UF',
         );
       }
     };
@@ -187,7 +233,10 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
         clearTimeout(timer);
         onError(err);
       });
-      if (!req.readableEnded) req.pipe(stream);
+      if (!req.readableEnded) {
+        req.pipe(stream);
+        countRequestBody();
+      }
     };
 
     const sendHttp1 = (retried: boolean): void => {
@@ -220,7 +269,10 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       if (bodiless) {
         req.resume();
         upstream.end();
-      } else req.pipe(upstream);
+      } else {
+        req.pipe(upstream);
+        countRequestBody();
+      }
     };
     const send = (retried: boolean): void => (h2 ? sendHttp2() : sendHttp1(retried));
     send(false);

@@ -13,6 +13,7 @@ import { httpConnectionManager, type DrainSignal } from './http-connection-manag
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
 import { tcpProxy } from './tcp-proxy.js';
+import { checkAccessLogs } from './access-log.js';
 
 export const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -89,6 +90,8 @@ export function checkListener(l: Json): void {
     if (seen.has(key))
       throw new ConfigError(`error adding listener '${w ? formatWhere(w) : l.name}': multiple filter chains with the same matching rules are defined`);
     seen.add(key);
+    for (const filter of (chain as { filters?: Array<{ typed_config?: { access_log?: unknown } }> }).filters ?? [])
+      checkAccessLogs(filter.typed_config?.access_log);
   }
 }
 

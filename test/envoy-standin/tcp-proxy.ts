@@ -6,6 +6,7 @@ import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
 import type { Json } from './config.js';
 import type { Log } from './log.js';
+import { accessLoggers, type StreamInfo } from './access-log.js';
 import { statSafe, type Stats } from './stats.js';
 
 export function pickWeighted<T extends { weight?: unknown }>(items: T[]): T | undefined {
@@ -23,11 +24,32 @@ export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, l
   const prefix = `tcp.${statSafe(config.stat_prefix)}.`;
   for (const s of ['downstream_cx_total', 'downstream_cx_no_route', 'idle_timeout']) stats.declare(prefix + s, 'counter');
   const idleMs = durationMs(config.idle_timeout, 3_600_000);
+  const loggers = accessLoggers(config.access_log, log);
   return (downstream) => {
     stats.inc(prefix + 'downstream_cx_total');
+    const info: StreamInfo = {
+      startTime: new Date(),
+      endTime: new Date(),
+      bytesReceived: 0,
+      bytesSent: 0,
+      responseFlags: [],
+      responseCode: 0,
+      downstreamRemote: { address: downstream.remoteAddress ?? '', port: downstream.remotePort ?? 0 },
+      downstreamLocal: { address: downstream.localAddress ?? '', port: downstream.localPort ?? 0 },
+    };
+    // One record per connection, when it closes, as Envoy's tcp_proxy writes it.
+    if (loggers.length > 0)
+      downstream.once('close', () => {
+        info.endTime = new Date();
+        info.bytesReceived = downstream.bytesRead;
+        info.bytesSent = downstream.bytesWritten;
+        for (const logger of loggers) logger(info);
+      });
     const clusterName: string | undefined = config.cluster ?? pickWeighted<Json>(config.weighted_clusters?.clusters ?? [])?.name;
     const cluster = clusterName ? clusters.get(clusterName) : undefined;
+    info.upstreamCluster = clusterName;
     if (!cluster) {
+      info.responseFlags.push('NR');
       stats.inc(prefix + 'downstream_cx_no_route');
       log('debug', `tcp_proxy: no cluster '${clusterName}'; closing the connection`);
       downstream.destroy();
@@ -36,12 +58,14 @@ export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, l
     const host = clusters.pick(cluster);
     const cs = cluster.statPrefix;
     if (!host) {
+      info.responseFlags.push('UH');
       stats.inc(cs + 'upstream_cx_none_healthy');
       log('debug', `tcp_proxy: no healthy upstream in cluster '${cluster.name}'`);
       downstream.destroy();
       return;
     }
     downstream.pause();
+    info.upstreamHost = host.address.includes(':') ? `[${host.address}]:${host.port}` : `${host.address}:${host.port}`;
     const upstream = connect({ host: host.address, port: host.port });
     stats.inc(cs + 'upstream_cx_total');
     stats.add(cs + 'upstream_cx_active', 1);
@@ -66,7 +90,10 @@ export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, l
     upstream.once('close', () => {
       clearTimeout(connectTimer);
       stats.add(cs + 'upstream_cx_active', -1);
-      if (!connected) stats.inc(cs + 'upstream_cx_connect_fail');
+      if (!connected) {
+        stats.inc(cs + 'upstream_cx_connect_fail');
+        info.responseFlags.push('UF');
+      }
       downstream.end();
     });
     upstream.on('error', (err) => log('debug', `tcp_proxy: upstream ${host.address}:${host.port} of '${cluster.name}': ${err.message}`));

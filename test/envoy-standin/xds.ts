@@ -47,15 +47,19 @@ interface TypeState {
 
 const ORDER = [TYPE_URL.cluster, TYPE_URL.endpoint, TYPE_URL.listener, TYPE_URL.route];
 
-/** google.protobuf.Struct JSON → the object form protobufjs encodes. */
+/**
+ * google.protobuf.Struct JSON → the object form protobufjs encodes. Its
+ * well-known Struct types keep their camelCase field names even under the
+ * proto loader's keepCase (snake_case keys were silently encoded as empty values).
+ */
 export function structToProto(json: unknown): unknown {
   const value = (v: unknown): unknown => {
-    if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-    if (typeof v === 'number') return { number_value: v };
-    if (typeof v === 'string') return { string_value: v };
-    if (typeof v === 'boolean') return { bool_value: v };
-    if (Array.isArray(v)) return { list_value: { values: v.map(value) } };
-    return { struct_value: structToProto(v) };
+    if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    return { structValue: structToProto(v) };
   };
   return { fields: Object.fromEntries(Object.entries((json ?? {}) as Record<string, unknown>).map(([k, v]) => [k, value(v)])) };
 }

@@ -1,7 +1,7 @@
 // A small mesh on loopback — kuma-mini-cp, demo apps and `kuma-dp run` with
 // an Envoy — shared by the end-to-end tests and the demo (scripts/demo.ts).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -157,6 +157,8 @@ export interface DataplaneSpec {
   appPort: number;
   protocol?: 'http' | 'tcp';
   outbounds?: Array<{ port: number; service: string }>;
+  /** Called with the agent's --work-dir (already created) before kuma-dp starts, to leave files an earlier run would have left. */
+  prepareWorkDir?: (dir: string) => void;
 }
 
 export interface Proxy {
@@ -185,6 +187,10 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
   writeFileSync(dpFile, dataplane);
   const tokenFile = join(workDir, 'token');
   writeFileSync(tokenFile, await cp.token(spec.name), { mode: 0o600 });
+  if (spec.prepareWorkDir) {
+    mkdirSync(join(workDir, 'run'), { recursive: true });
+    spec.prepareWorkDir(join(workDir, 'run'));
+  }
   const proc = start(
     KUMA_DP,
     [
