@@ -167,7 +167,8 @@ export function checkMeshAccessLogSpec(spec: Record<string, unknown>): FieldErro
   checkEntries(spec.to, 'spec.to', ['Mesh', 'MeshService'], errors);
   if (spec.default !== undefined) errors.push({ field: 'spec.default', message: "MeshAccessLog has no top-level 'default'; put it in from, rules or to" });
   const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
-  if (count(spec.from) + count(spec.rules) + count(spec.to) === 0) errors.push({ field: 'spec', message: "at least one of 'from', 'rules' or 'to' has to be defined" });
+  if (count(spec.from) + count(spec.rules) + count(spec.to) === 0)
+    errors.push({ field: 'spec', message: "at least one of 'from', 'rules' or 'to' has to be defined" });
   if (count(spec.rules) > 0 && count(spec.to) > 0) errors.push({ field: 'spec', message: "'to' must be empty when 'rules' is defined (as Kuma 3)" });
   if (count(spec.rules) > 0 && count(spec.from) > 0) errors.push({ field: 'spec', message: "'from' (Kuma 2.x) and 'rules' (Kuma 3) cannot both be defined" });
   return errors;
