@@ -2,6 +2,7 @@
 // (BootstrapRequest in pkg/xds/bootstrap/types): the same keys, in the same
 // order, with Go's omitempty rules, so a control plane cannot tell us apart.
 
+/** Implemented by src/accesslog/streamer.ts (no control plane since Kuma 2.6 reads it; sent always, as Kuma's kuma-dp). */
 export const FEATURE_TCP_ACCESSLOG_VIA_NAMED_PIPE = 'feature-tcp-accesslog-via-named-pipe';
 /** 2.x control planes deliver the DNS map over dynamic configuration (instead of an Envoy DNS filter) to proxies that send this. */
 export const FEATURE_EMBEDDED_DNS = 'feature-embedded-dns';
