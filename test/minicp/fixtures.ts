@@ -5,7 +5,7 @@ import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 import { typeNameOf, type AnyMessage } from '../../src/xds/ads-proto.js';
 import { apiCall } from '../helpers/mesh.js';
 
-export const FREE_PORTS = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0 };
+export const FREE_PORTS = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0, kds: 0 };
 export const FREE_PORT_FLAGS = [
   '--dp-server-port',
   '0',
