@@ -2,12 +2,6 @@
 // (BootstrapRequest in pkg/xds/bootstrap/types): the same keys, in the same
 // order, with Go's omitempty rules, so a control plane cannot tell us apart.
 
-/** Implemented by src/accesslog/streamer.ts (no control plane since Kuma 2.6 reads it; sent always, as Kuma's kuma-dp). */
-export const FEATURE_TCP_ACCESSLOG_VIA_NAMED_PIPE = 'feature-tcp-accesslog-via-named-pipe';
-/** 2.x control planes deliver the DNS map over dynamic configuration (instead of an Envoy DNS filter) to proxies that send this. */
-export const FEATURE_EMBEDDED_DNS = 'feature-embedded-dns';
-export const DEFAULT_FEATURES: readonly string[] = [FEATURE_TCP_ACCESSLOG_VIA_NAMED_PIPE];
-
 export interface KumaDpVersion {
   version: string;
   gitTag: string;
@@ -43,6 +37,7 @@ export interface BootstrapRequestInput {
   appProbeProxyEnabled?: boolean;
   /** Go's GOOS name; defaults to this host's (see goOperatingSystem). */
   operatingSystem?: string;
+  /** The features the agent implements (features.ts decides them). */
   features?: readonly string[];
   maxHeapSizeBytes?: number;
   workdir: string;
@@ -122,7 +117,7 @@ export function buildBootstrapRequest(input: BootstrapRequestInput): BootstrapRe
     readinessPort: omitEmpty(input.readinessPort),
     appProbeProxyDisabled: omitEmpty(input.appProbeProxyEnabled),
     operatingSystem: input.operatingSystem ?? goOperatingSystem(),
-    features: [...(input.features ?? DEFAULT_FEATURES)],
+    features: [...(input.features ?? [])],
     resources: { maxHeapSizeBytes: input.maxHeapSizeBytes ?? 0 },
     workdir: input.workdir,
     metricsResources: { certPath: input.metricsCertPath ?? '', keyPath: input.metricsKeyPath ?? '' },

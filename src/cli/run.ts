@@ -43,7 +43,12 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     // Independent checks run side by side; either failing stops the agent before the CP is contacted.
     const binary = findEnvoyBinary(config.envoy.binaryPath);
     // The bootstrap client and the renderer (yaml) take a while to load: load them while `envoy --version` runs.
-    const bootstrapModules = Promise.all([import('../bootstrap/request.js'), import('../bootstrap/client.js'), import('../bootstrap/host.js')]);
+    const bootstrapModules = Promise.all([
+      import('../bootstrap/request.js'),
+      import('../bootstrap/client.js'),
+      import('../bootstrap/host.js'),
+      import('../bootstrap/features.js'),
+    ]);
     bootstrapModules.then(
       ([, client]) => client.preloadHttpClient(),
       () => undefined,
@@ -63,7 +68,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     const token = resolveToken(config, workDir);
     const caCertPem = readCaCert(config.controlPlane);
 
-    const [{ buildBootstrapRequest, DEFAULT_FEATURES, FEATURE_EMBEDDED_DNS }, { fetchBootstrap }, host] = await bootstrapModules;
+    const [{ buildBootstrapRequest }, { fetchBootstrap }, host, { agentFeatures }] = await bootstrapModules;
     const request = buildBootstrapRequest({
       mesh: dataplane.mesh,
       name: dataplane.name,
@@ -74,7 +79,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       envoy,
       ...(caCertPem ? { caCert: caCertPem } : {}),
       dnsPort: config.dnsPort,
-      features: config.dns.enabled ? [...DEFAULT_FEATURES, FEATURE_EMBEDDED_DNS] : DEFAULT_FEATURES,
+      features: agentFeatures({ dnsEnabled: config.dns.enabled, ...config.features }),
       readinessPort: config.readinessPort,
       workdir: workDir.path,
       metricsCertPath: config.metrics.certPath,

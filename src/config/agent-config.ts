@@ -55,6 +55,8 @@ export interface AgentConfig {
   };
   metrics: { certPath: string; keyPath: string; address?: { host: string; port: number }; aggregate: MetricsSource[] };
   readinessPort: number;
+  /** Kuma's feature switches (KUMA_DATAPLANE_RUNTIME_*_ENABLED): which features the bootstrap request lists. */
+  features: { strictInboundPorts: boolean; reusePort: boolean };
   /** --lifecycle-port: POST /drain, /quitquitquit, /config_dump on 127.0.0.1; 0 disables. */
   lifecyclePort: number;
   /** Running as a pod (POD_NAME set): the readiness port listens on all addresses. */
@@ -218,6 +220,13 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       aggregate,
     },
     readinessPort: asNumber(envOnly('KUMA_READINESS_PORT').value, 'KUMA_READINESS_PORT', 0, 65535) ?? 9902,
+    features: {
+      strictInboundPorts: asBoolean(
+        envOnly('KUMA_DATAPLANE_RUNTIME_STRICT_INBOUND_PORTS_ENABLED').value,
+        'KUMA_DATAPLANE_RUNTIME_STRICT_INBOUND_PORTS_ENABLED',
+      ),
+      reusePort: asBoolean(envOnly('KUMA_DATAPLANE_RUNTIME_REUSE_PORT_ENABLED').value, 'KUMA_DATAPLANE_RUNTIME_REUSE_PORT_ENABLED'),
+    },
     lifecyclePort: asNumber(get('lifecycle-port').value, get('lifecycle-port').from, 0, 65535) ?? 0,
     inPod: optionalString(env.POD_NAME) !== undefined,
     ...(optionalString(env.NOTIFY_SOCKET) ? { notifySocket: String(env.NOTIFY_SOCKET) } : {}),

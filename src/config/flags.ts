@@ -258,6 +258,16 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; describe: s
     describe: 'Memory Envoy may use, sent to the control plane for its overload manager (default: the cgroup memory limit, 0 when none)',
   },
   {
+    env: 'KUMA_DATAPLANE_RUNTIME_STRICT_INBOUND_PORTS_ENABLED',
+    default: 'true',
+    describe: 'Ask the control plane for inbound listeners that reject undeclared ports (feature-strict-inbound-ports), as Kuma',
+  },
+  {
+    env: 'KUMA_DATAPLANE_RUNTIME_REUSE_PORT_ENABLED',
+    default: 'true',
+    describe: 'Ask the control plane for listeners with SO_REUSEPORT (feature-reuse-port), as Kuma',
+  },
+  {
     env: 'POD_NAME',
     default: '',
     describe: "When set (running as a pod) and Envoy's admin is on a Unix socket, the readiness port listens on all addresses instead of loopback, as Kuma",

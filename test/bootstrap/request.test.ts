@@ -139,7 +139,7 @@ t.test('Go omitempty: empty token, path, resource and zero ports are left out', 
     t.notOk(keys.includes(absent), `${absent} omitted`);
   }
   t.equal(req.operatingSystem, goOperatingSystem());
-  t.same(req.features, ['feature-tcp-accesslog-via-named-pipe'], 'the named-pipe access log feature by default');
+  t.same(req.features, [], 'no features unless the caller lists them (src/bootstrap/features.ts decides which)');
   t.equal(req.dynamicMetadata, null);
   t.end();
 });

@@ -107,7 +107,11 @@ t.test("sends Kuma's BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy 
     metricsResources: { certPath: '', keyPath: '' },
     systemCaPath: '',
   });
-  t.ok(body.features.includes('feature-tcp-accesslog-via-named-pipe'));
+  t.same(
+    body.features,
+    ['feature-tcp-accesslog-via-named-pipe', 'feature-embedded-dns', 'feature-strict-inbound-ports', 'feature-reuse-port'],
+    'exactly the features this agent implements (src/bootstrap/features.ts)',
+  );
   const resource = JSON.parse(body.dataplaneResource);
   t.match(
     resource,
@@ -152,6 +156,9 @@ t.test(
     cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
     const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--skip-config-validation'], {
       KUMA_DATAPLANE_RUNTIME_CONCURRENCY: '0',
+      KUMA_DNS_ENABLED: 'false',
+      KUMA_DATAPLANE_RUNTIME_STRICT_INBOUND_PORTS_ENABLED: 'false',
+      KUMA_DATAPLANE_RUNTIME_REUSE_PORT_ENABLED: 'false',
     });
     t.teardown(() => agent.kill('SIGKILL'));
     const started = await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
@@ -167,6 +174,8 @@ t.test(
       'info',
       ...(process.platform === 'linux' ? ['--cpuset-threads'] : []),
     ]);
+    const sent = JSON.parse(cp.requests[0]!.body) as { features: string[] };
+    t.same(sent.features, ['feature-tcp-accesslog-via-named-pipe'], "Kuma's switches turn the others off");
   },
 );
 
