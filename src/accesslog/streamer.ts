@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { Component } from '../lifecycle/component.js';
+import { UserError } from '../util/errors.js';
 import { Destination, type DestinationCounters } from './destination.js';
 import { makeFifo, openFifoReader } from './fifo.js';
 import { parseRecord } from './record.js';
@@ -77,7 +78,8 @@ export class AccessLogStreamer implements Component {
     try {
       removed = await makeFifo(path);
     } catch (err) {
-      throw new Error(`cannot create the access-log pipe ${path}: ${(err as Error).message}`);
+      // Without the pipe Envoy would fill a regular file there, or block on a stale FIFO: the agent stops before Envoy starts.
+      throw new UserError(`cannot create the access-log pipe ${path}: ${(err as Error).message}; check --work-dir (KUMA_DATAPLANE_RUNTIME_WORK_DIR)`);
     }
     if (removed !== 'nothing') log.info('removed what an earlier run left at the access-log pipe', { file: path, was: removed });
     if (this.stopped) return; // stopped while a restart was making the pipe
@@ -143,7 +145,8 @@ export class AccessLogStreamer implements Component {
       const line = this.partial.length === 0 ? piece : Buffer.concat([...this.partial, piece]);
       this.partial = [];
       this.partialBytes = 0;
-      this.onLine(line);
+      if (line.length > this.maxLineBytes) this.overlong();
+      else this.onLine(line);
     }
     if (from < chunk.length && !this.discarding) {
       const rest = chunk.subarray(from);
@@ -151,13 +154,18 @@ export class AccessLogStreamer implements Component {
       // Copied: a kept slice would pin the whole chunk.
       this.partial.push(Buffer.from(rest));
       if (this.partialBytes > this.maxLineBytes) {
-        this.overlongLines++;
-        this.opts.log.warn('dropping an access-log line longer than the limit', { limitBytes: this.maxLineBytes });
+        this.overlong();
         this.partial = [];
         this.partialBytes = 0;
         this.discarding = true;
       }
     }
+  }
+
+  private overlong(): void {
+    this.overlongLines++;
+    if (isPowerOfTen(this.overlongLines))
+      this.opts.log.warn('dropping an access-log line longer than the limit', { limitBytes: this.maxLineBytes, droppedSoFar: this.overlongLines });
   }
 
   private onLine(line: Buffer): void {

@@ -168,3 +168,19 @@ t.test('Destination: an address that is not host:port drops its lines with a rea
   t.equal(d.counters.connectFailures, 1);
   await d.close(Date.now());
 });
+
+t.test('a line longer than the limit is dropped; the lines around it pass', async (t) => {
+  const path = join(workdir(t), 'kuma-al-web-1-default.sock');
+  const sink = await sinkFor(t);
+  const s = new AccessLogStreamer({ path, log, maxLineBytes: 1024 });
+  await s.start();
+  t.teardown(() => s.stop(Date.now() + 2000));
+  const w = await envoyWriter(path);
+  t.teardown(() => w.close());
+  await w.write(`${sink.address};before\n`);
+  await w.write(`${sink.address};${'z'.repeat(8 * 1024)}\n`);
+  await w.write(`${sink.address};after\n`);
+  await waitFor('the line after the long one', () => sink.lines.includes('after'));
+  t.same(sink.lines, ['before', 'after']);
+  t.equal(s.counters().overlongLines, 1);
+});
