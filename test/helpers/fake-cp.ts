@@ -1,6 +1,7 @@
-// An in-test control plane for the agent's tests: serves POST /bootstrap over
-// HTTP or HTTPS on a loopback port, answering from a queue of scripted
-// responses, and records every request it receives.
+// The one fake control plane for the agent's tests (the mini-CP is the real
+// one, for end to end): serves POST /bootstrap over HTTP or HTTPS on a
+// loopback port (port 0 unless a test needs a port chosen before it starts),
+// answering from a queue of responses or a script, and records every request.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 export interface ScriptedResponse {
   status: number;
   contentType?: string;
-  body: string;
+  body?: string;
 }
 
 export interface RecordedRequest {
@@ -18,11 +19,17 @@ export interface RecordedRequest {
   body: string;
 }
 
+/** The answer to the n-th request (1-based), or 'hang' to never answer. */
+export type Script = (n: number, req: RecordedRequest) => ScriptedResponse | 'hang';
+
 export interface FakeCp {
   url: string;
+  port: number;
   requests: RecordedRequest[];
   /** Responses served in order; the last one repeats. */
   respond(...responses: ScriptedResponse[]): void;
+  /** Answers from a function instead. */
+  script(script: Script): void;
   close(): Promise<void>;
 }
 
@@ -74,28 +81,39 @@ export function jsonBootstrapResponse(yaml: string): ScriptedResponse {
   };
 }
 
-export async function startFakeCp(tls?: { certPem: string; keyPem: string }): Promise<FakeCp> {
+export async function startFakeCp(tls?: { certPem: string; keyPem: string }, opts: { port?: number; script?: Script } = {}): Promise<FakeCp> {
   const requests: RecordedRequest[] = [];
   let queue: ScriptedResponse[] = [{ status: 500, body: 'no response scripted' }];
+  let script: Script | undefined = opts.script;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-      const next = queue.length > 1 ? queue.shift()! : queue[0]!;
+      const seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
+      requests.push(seen);
+      const next = script ? script(requests.length, seen) : queue.length > 1 ? queue.shift()! : queue[0]!;
+      if (next === 'hang') return;
       res.writeHead(next.status, next.contentType ? { 'content-type': next.contentType } : {});
-      res.end(next.body);
+      res.end(next.body ?? '');
     });
   };
   const server: Server = tls ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler) : createHttpServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    port,
     requests,
     respond: (...responses) => {
+      script = undefined;
       queue = responses;
+    },
+    script: (next) => {
+      script = next;
     },
     close: () =>
       new Promise((resolve) => {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { KUMA_DP, ROOT } from '../helpers/cli.js';
 import { alive, waitFor } from '../helpers/wait.js';
-import { scriptedEnvoy, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
+import { ENVOY_DOUBLE } from '../cli/agent-harness.js';
+import { setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
 
 const UNIT = join(ROOT, 'scripts/deploy/kuma-dp.service');
 const DOCKERFILE = join(ROOT, 'scripts/deploy/Dockerfile');
@@ -111,7 +112,13 @@ t.test(
 t.test("as PID 1: Envoy's exit status becomes the container's", { skip: pidNamespaces ? false : 'cannot create a PID namespace here' }, async (t) => {
   const x = await setup(t);
   x.cp.respond(staticBootstrap(x));
-  const envoy = scriptedEnvoy(x.s, { code: 7, stderrLines: ['bad config'] });
-  const agent = startAgent(t, x, [], {}, envoy.path, UNSHARE);
+  const agent = startAgent(
+    t,
+    x,
+    [],
+    { ENVOY_DOUBLE_EXIT_AFTER_MS: '0', ENVOY_DOUBLE_EXIT_CODE: '7', ENVOY_DOUBLE_STDERR: 'bad config' },
+    ENVOY_DOUBLE,
+    UNSHARE,
+  );
   t.equal((await agent.exited).code, 7);
 });

@@ -1,7 +1,8 @@
-// Draining through the real CLI with the Envoy stand-in: the wait after
-// /healthcheck/fail ends once inbound listeners have no connections (not
-// before --drain-min-time), SIGUSR2 and POST /drain drain inbound listeners
-// and leave the agent running.
+// Draining through the real CLI, real signals and the Envoy stand-in's real
+// listener stats: the wait after /healthcheck/fail ends once an inbound
+// connection closes; SIGUSR2 and POST /drain drain inbound listeners and leave
+// the agent running. --drain-min-time, --drain-time and the second and third
+// signals are covered in-process, in milliseconds, by supervisor.test.ts.
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { freePort } from '../helpers/ports.js';
@@ -46,36 +47,8 @@ for (const admin of ADMIN_SHAPES)
     const finished = drainFinished(agent)!;
     t.equal(finished.reason, 'no active connections');
     t.ok((finished.elapsedMs as number) >= openFor - 100, `the drain lasted while the connection was open (${String(finished.elapsedMs)} ms)`);
-    t.ok((finished.elapsedMs as number) < 15_000, 'and ended long before --drain-time');
+    t.ok((finished.elapsedMs as number) < 30_000, 'and ended before --drain-time');
   });
-
-t.test('with no connections the drain ends at --drain-min-time, not before', async (t) => {
-  const x = await setup(t);
-  x.cp.respond(staticBootstrap(x));
-  const agent = startAgent(t, x, ['--drain-time', '30s', '--drain-min-time', '1500ms']);
-  await waitForReadiness(x, '200 READY');
-  agent.kill('SIGTERM');
-  t.equal((await agent.exited).code, 0);
-  const finished = drainFinished(agent)!;
-  t.equal(finished.reason, 'no active connections');
-  t.ok((finished.elapsedMs as number) >= 1500, `not before --drain-min-time (${String(finished.elapsedMs)} ms)`);
-  t.ok((finished.elapsedMs as number) < 10_000, 'long before --drain-time');
-});
-
-t.test('--drain-time still bounds a drain whose connections never close', async (t) => {
-  const x = await setup(t);
-  x.cp.respond(staticBootstrap(x));
-  const agent = startAgent(t, x, ['--drain-time', '1500ms', '--drain-min-time', '100ms']);
-  await waitForReadiness(x, '200 READY');
-  const conn = await waitFor('a connection through the inbound listener', () => openEcho(x.inboundPort));
-  t.teardown(() => conn.socket.destroy());
-  await conn.roundTrip('x');
-  agent.kill('SIGTERM');
-  t.equal((await agent.exited).code, 0);
-  const finished = drainFinished(agent)!;
-  t.equal(finished.reason, 'drain time elapsed');
-  t.ok((finished.elapsedMs as number) >= 1500);
-});
 
 for (const admin of ADMIN_SHAPES)
   t.test(`SIGUSR2 and POST /drain drain inbound listeners and leave the agent running (${admin} admin)`, async (t) => {

@@ -1,7 +1,6 @@
 // Runs `kuma-dp run` as a process against an in-test control plane, with the
 // Envoy stand-in (real admin API: /ready states, /stats, /drain_listeners)
 // or a scripted Envoy, each on its own ports.
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -129,9 +128,9 @@ export function adsBootstrapResponse(x: Setup, adsPort: number): ScriptedRespons
 
 /** Starts `kuma-dp run` (after `wrapper`, e.g. unshare) with the stand-in (or another Envoy), the Dataplane of `x`, and its own readiness port. */
 export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.ProcessEnv = {}, envoy = STANDIN, wrapper: string[] = []): Running {
-  const [bin, ...before] = wrapper.length ? [...wrapper, KUMA_DP] : [KUMA_DP];
+  const [bin = KUMA_DP, ...before] = wrapper.length ? [...wrapper, KUMA_DP] : [KUMA_DP];
   const agent = start(
-    bin!,
+    bin,
     [
       ...before,
       'run',
@@ -196,23 +195,4 @@ export async function readiness(x: Setup): Promise<string> {
 
 export async function waitForReadiness(x: Setup, expected: string, timeoutMs = 15_000): Promise<void> {
   await waitFor(`readiness ${expected}`, async () => (await readiness(x).catch(() => '')) === expected, { timeoutMs });
-}
-
-/** A shell-script Envoy: prints a version, records each start, writes `stderrLines` and exits with `code`. */
-export function scriptedEnvoy(s: Scratch, opts: { code: number; stderrLines: string[] }): { path: string; starts(): number[] } {
-  const record = join(s.dir, 'scripted-starts');
-  const path = s.file(
-    'scripted-envoy',
-    `#!/bin/sh
-if [ "$1" = "--version" ]; then
-  printf '\\nenvoy  version: 0123456789abcdef0123456789abcdef01234567/1.39.0/Clean/RELEASE/BoringSSL\\n'
-  exit 0
-fi
-date +%s%3N >> '${record}'
-${opts.stderrLines.map((l) => `echo '${l}' >&2`).join('\n')}
-exit ${opts.code}
-`,
-  );
-  chmodSync(path, 0o755);
-  return { path, starts: () => (existsSync(record) ? readFileSync(record, 'utf8').split('\n').filter(Boolean).map(Number) : []) };
 }
