@@ -2,6 +2,8 @@
 // ({"bootstrap": <base64 of the Envoy bootstrap YAML>, "kumaSidecarConfiguration": {...}}),
 // or, from older control planes, the YAML itself as text/x-yaml.
 
+import { DocumentError, isObject, readJsonDocument } from '../util/document.js';
+
 /** Kuma's KumaSidecarConfiguration, as far as kuma-dp uses it. */
 export interface KumaSidecarConfiguration {
   networking?: { address?: string };
@@ -46,9 +48,10 @@ function checkYaml(yaml: string, where: string): string {
 function decodeJson(body: string): BootstrapResult {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body);
+    parsed = readJsonDocument(body);
   } catch (err) {
-    throw new BadBootstrapResponse(`the response is not valid JSON (${(err as Error).message})`);
+    if (!(err instanceof DocumentError)) throw err;
+    throw new BadBootstrapResponse(`the response cannot be read: ${err.message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new BadBootstrapResponse('the response is not a JSON object with a "bootstrap" field');
@@ -68,7 +71,33 @@ function decodeJson(body: string): BootstrapResult {
     throw new BadBootstrapResponse('the response\'s "kumaSidecarConfiguration" field is not an object');
   }
   const bootstrapYaml = checkYaml(Buffer.from(bootstrap, 'base64').toString('utf8'), 'the decoded "bootstrap" field');
+  if (isObject(kumaSidecarConfiguration)) checkSidecarConfiguration(kumaSidecarConfiguration);
   return kumaSidecarConfiguration ? { bootstrapYaml, kumaSidecarConfiguration: kumaSidecarConfiguration as KumaSidecarConfiguration } : { bootstrapYaml };
+}
+
+/** The fields of kumaSidecarConfiguration the agent reads must have the types it reads them as. */
+function checkSidecarConfiguration(config: Record<string, unknown>): void {
+  const bad = (path: string, what: string): never => {
+    throw new BadBootstrapResponse(`the response's kumaSidecarConfiguration.${path} is not ${what}`);
+  };
+  const { networking, metrics } = config;
+  if (networking !== undefined && networking !== null) {
+    if (!isObject(networking)) bad('networking', 'an object');
+    else if (networking.address !== undefined && networking.address !== null && typeof networking.address !== 'string') bad('networking.address', 'a string');
+  }
+  if (metrics === undefined || metrics === null) return;
+  if (!isObject(metrics)) return bad('metrics', 'an object');
+  const aggregate = metrics.aggregate;
+  if (aggregate === undefined || aggregate === null) return;
+  if (!Array.isArray(aggregate)) return bad('metrics.aggregate', 'a list');
+  aggregate.forEach((item, i) => {
+    if (!isObject(item)) bad(`metrics.aggregate[${i}]`, 'an object');
+    const entry = item as Record<string, unknown>;
+    for (const key of ['name', 'address', 'path']) {
+      if (entry[key] !== undefined && entry[key] !== null && typeof entry[key] !== 'string') bad(`metrics.aggregate[${i}].${key}`, 'a string');
+    }
+    if (entry.port !== undefined && entry.port !== null && typeof entry.port !== 'number') bad(`metrics.aggregate[${i}].port`, 'a number');
+  });
 }
 
 /** Decodes a 200 answer to /bootstrap by its content type. */

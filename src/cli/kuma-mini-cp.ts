@@ -99,6 +99,8 @@ async function run(args: Record<string, unknown>): Promise<number> {
   const cp = await startMiniCp({
     workDir: args['work-dir'] as string | undefined,
     bindAddress: String(args['bind-address']),
+    apiHttpInterface: pick(args, 'api-server-http-interface', 'KUMA_API_SERVER_HTTP_INTERFACE')?.value as string | undefined,
+    apiHttpsInterface: pick(args, 'api-server-https-interface', 'KUMA_API_SERVER_HTTPS_INTERFACE')?.value as string | undefined,
     ports,
     dpServerTls: args['dp-server-tls'] !== false,
     tlsCertFile: pick(args, 'tls-cert-file', 'KUMA_GENERAL_TLS_CERT_FILE')?.value as string | undefined,
@@ -162,7 +164,16 @@ async function main(argv: string[]): Promise<number> {
               type: 'string',
               describe: "Do not verify the global's KDS certificate (experiments only) [env KUMA_MULTIZONE_ZONE_KDS_TLS_SKIP_VERIFY]",
             },
-            'bind-address': { type: 'string', default: '0.0.0.0', describe: 'Address every server listens on' },
+            'bind-address': {
+              type: 'string',
+              default: '127.0.0.1',
+              describe: "Address every server listens on (0.0.0.0 for all interfaces: see the README's Security section first)",
+            },
+            'api-server-http-interface': { type: 'string', describe: 'Address of the HTTP API (default: --bind-address) [env KUMA_API_SERVER_HTTP_INTERFACE]' },
+            'api-server-https-interface': {
+              type: 'string',
+              describe: 'Address of the HTTPS API (default: --bind-address) [env KUMA_API_SERVER_HTTPS_INTERFACE]',
+            },
             'work-dir': { type: 'string', describe: 'Directory for ca.crt, the CA key and the token signing key (default: a new temp dir)' },
             'dp-server-tls': { type: 'boolean', default: true, describe: 'Serve the DP server over TLS (--no-dp-server-tls: plaintext HTTP/1.1 + h2c)' },
             'tls-cert-file': {
@@ -183,7 +194,8 @@ async function main(argv: string[]): Promise<number> {
             'api-admin-from-anywhere': {
               type: 'boolean',
               default: false,
-              describe: 'Accept API writes and POST /tokens/dataplane from other hosts (default: only from this host)',
+              describe:
+                "Accept API writes, POST /tokens/dataplane and a proxy's configuration from other hosts without the admin token (default: only from this host or with <work-dir>/admin-token)",
             },
             'envoy-admin-unix-socket': {
               type: 'string',

@@ -74,6 +74,7 @@ async function loadZoneProxy(text: string, where: string, proxyType: 'ingress' |
   if (!value || value.type !== expected) throw new UserError(`${where}: type: must be '${expected}' for --proxy-type ${proxyType}`);
   const errors: { field: string; message: string }[] = [];
   validateResourceName(value.name, 'name', errors);
+  if (value.mesh !== undefined && value.mesh !== null && typeof value.mesh !== 'string') errors.push({ field: 'mesh', message: 'must be a string' });
   if (errors.length > 0) throw new UserError(`${where}: ${formatFieldErrors(errors)}`);
-  return { name: String(value.name), mesh: String(value.mesh ?? ''), resourceJson: JSON.stringify(value) };
+  return { name: value.name as string, mesh: typeof value.mesh === 'string' ? value.mesh : '', resourceJson: JSON.stringify(value) };
 }

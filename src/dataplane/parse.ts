@@ -2,7 +2,7 @@
 // checked strictly for shape. Semantic rules live in validate.ts.
 import Mustache from 'mustache';
 import { UserError, formatFieldErrors } from '../util/errors.js';
-import { parseYaml } from '../util/yaml.js';
+import { DocumentError, readYamlDocument } from '../util/document.js';
 import { checkShape, dataplaneSchema, toCamelCase } from './schema.js';
 import type { Dataplane } from './types.js';
 
@@ -63,12 +63,13 @@ export function renderTemplate(text: string, vars: Record<string, unknown>, sour
   return Mustache.render(text, vars, {}, { escape: (value: string) => value });
 }
 
-/** One YAML or JSON document (duplicate keys rejected); errors name `source`. */
+/** One YAML or JSON document, read by the strict reader (document.ts); errors name `source` and the path. */
 export function parseYamlOrJson(text: string, source: string): unknown {
   try {
-    return parseYaml(text);
+    return readYamlDocument(text);
   } catch (err) {
-    throw new UserError(`${source}: not valid YAML or JSON: ${(err as Error).message}`);
+    if (err instanceof DocumentError) throw new UserError(`${source}: ${err.message}`);
+    throw err;
   }
 }
 

@@ -1,5 +1,6 @@
 // The shape of a Dataplane resource, checked strictly: a field this schema
 // does not know is an error that names it, as Kuma's protojson decoding does.
+import { childPath } from '../util/document.js';
 import type { FieldError } from '../util/errors.js';
 
 export type Schema =
@@ -76,13 +77,19 @@ export const dataplaneSchema: Schema = pobj({
   probes: pobj({ port: num, endpoints: { kind: 'array', items: pobj({ inboundPort: num, inboundPath: str, path: str }) } }),
 });
 
-/** Checks `value` against `schema`; returns every mismatch with its dotted path. */
+/**
+ * Checks `value` against `schema`; returns every mismatch with its path.
+ * `null` for an object's field means "not set" (as protojson reads it); a
+ * `null` list item or map value is an error. Field names are looked up as
+ * own properties only, so `constructor` or `__proto__` are unknown fields.
+ */
 export function checkShape(value: unknown, schema: Schema, path: string, errors: FieldError[] = []): FieldError[] {
   const fail = (message: string): FieldError[] => {
     errors.push({ field: path, message });
     return errors;
   };
-  if (value === null || value === undefined) return errors;
+  if (value === undefined) return errors;
+  if (value === null) return schema.kind === 'any' ? errors : fail(`must be ${expected(schema)}, got null`);
   switch (schema.kind) {
     case 'any':
       return errors;
@@ -104,17 +111,33 @@ export function checkShape(value: unknown, schema: Schema, path: string, errors:
     case 'object': {
       if (typeof value !== 'object' || Array.isArray(value)) return fail(`must be an object, got ${typeName(value)}`);
       for (const [key, item] of Object.entries(value)) {
-        const itemPath = path ? `${path}.${key}` : key;
+        const itemPath = childPath(path, key);
         if (schema.kind === 'map') {
           checkShape(item, schema.values, itemPath, errors);
-        } else if (schema.fields[key]) {
-          checkShape(item, schema.fields[key]!, itemPath, errors);
+        } else if (Object.hasOwn(schema.fields, key)) {
+          if (item !== null) checkShape(item, schema.fields[key]!, itemPath, errors);
         } else {
           errors.push({ field: itemPath, message: 'unknown field' });
         }
       }
       return errors;
     }
+  }
+}
+
+function expected(schema: Schema): string {
+  switch (schema.kind) {
+    case 'array':
+      return 'a list';
+    case 'map':
+    case 'object':
+      return 'an object';
+    case 'enum':
+      return `one of ${schema.values.join(', ')}`;
+    case 'boolean':
+      return 'true or false';
+    default:
+      return `a ${schema.kind}`;
   }
 }
 
@@ -125,15 +148,18 @@ function typeName(value: unknown): string {
 
 const camel = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-/** Copies `value` with every object field under its camelCase name (map keys such as tags stay as given). */
+/**
+ * Copies a value checkShape accepted, with every object field under its
+ * camelCase name and null fields left out (map keys such as tags stay as given).
+ */
 export function toCamelCase(value: unknown, schema: Schema): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return schema.kind === 'array' ? value.map((v) => toCamelCase(v, schema.items)) : value;
   if (schema.kind !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    const field = schema.fields[key];
-    out[field ? camel(key) : key] = field ? toCamelCase(item, field) : item;
+    if (item === null || !Object.hasOwn(schema.fields, key)) continue;
+    out[camel(key)] = toCamelCase(item, schema.fields[key]!);
   }
   return out;
 }

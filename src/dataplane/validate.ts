@@ -27,6 +27,9 @@ export function validateResourceName(value: unknown, field: string, errors: Fiel
   }
 }
 
+/** A value for a message: no String(), which throws on an object without a prototype. */
+const show = (value: unknown): string => (typeof value === 'string' ? value : (JSON.stringify(value) ?? typeof value));
+
 function isAddress(value: string): boolean {
   return isIP(value) !== 0 || HOSTNAME.test(value);
 }
@@ -44,7 +47,7 @@ function checkPort(value: unknown, field: string, errors: FieldError[], required
 function checkAddress(value: unknown, field: string, errors: FieldError[]): void {
   if (value === undefined) return;
   if (typeof value !== 'string' || !isAddress(value)) {
-    errors.push({ field, message: `'${String(value)}' is not an IP address or hostname` });
+    errors.push({ field, message: `'${show(value)}' is not an IP address or hostname` });
   }
 }
 
@@ -56,7 +59,7 @@ function checkTags(tags: Record<string, string> | undefined, field: string, erro
   for (const [key, value] of Object.entries(tags)) {
     if (!TAG_KEY.test(key)) errors.push({ field: `${field}["${key}"]`, message: 'tag name has characters outside [a-zA-Z0-9.-_:/]' });
     if (typeof value !== 'string' || !TAG_VALUE.test(value)) {
-      errors.push({ field: `${field}["${key}"]`, message: `tag value '${String(value)}' must be non-empty and use only [a-zA-Z0-9.-_:/]` });
+      errors.push({ field: `${field}["${key}"]`, message: `tag value '${show(value)}' must be non-empty and use only [a-zA-Z0-9.-_:/]` });
     }
   }
   if (needService && !tags[SERVICE_TAG]) errors.push({ field: `${field}["${SERVICE_TAG}"]`, message: 'tag is required' });

@@ -1,10 +1,11 @@
 // The agent's work directory: the Envoy config and the token file live here.
 // A directory the user names is created if needed and kept; otherwise a
 // temporary one is made and removed when the agent exits.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { writePrivateFileSync } from '../util/private-file.js';
 
 export interface WorkDir {
   path: string;
@@ -28,6 +29,17 @@ export function openWorkDir(given: string | undefined): WorkDir {
     } catch (err) {
       throw new UserError(`--work-dir ${given}: cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
+    // Checked now, before the control plane is contacted: the bootstrap and the token are written here later.
+    // A probe file, not access(2): root passes access() on a read-only mount, and only a write tells.
+    const probe = join(given, `.kuma-dp-write-check-${process.pid}`);
+    try {
+      writeFileSync(probe, '', { mode: 0o600 });
+      rmSync(probe, { force: true });
+    } catch (err) {
+      throw new UserError(
+        `--work-dir ${given}: is not writable by this user (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the Envoy config is written there. Fix its permissions or pick another directory`,
+      );
+    }
     path = given;
   } else {
     path = mkdtempSync(join(tmpdir(), 'kuma-dp-'));
@@ -43,13 +55,9 @@ export function openWorkDir(given: string | undefined): WorkDir {
     },
     writePrivate(name, content) {
       const file = join(path, name);
-      const staging = `${file}.tmp-${process.pid}`;
       try {
-        writeFileSync(staging, content, { mode: 0o600 });
-        chmodSync(staging, 0o600); // the umask cannot widen it, but an existing file kept its mode
-        renameSync(staging, file);
+        writePrivateFileSync(file, content);
       } catch (err) {
-        rmSync(staging, { force: true });
         throw new UserError(`cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check --work-dir`);
       }
       return file;

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { FieldError } from '../util/errors.js';
 import type { DeltaResponse, KumaResourceMessage } from './proto.js';
+import { DocumentError, readJsonDocument } from '../util/document.js';
 
 export interface KdsResource {
   type: string;
@@ -48,9 +49,11 @@ export function fromMessage(message: KumaResourceMessage | undefined, where: str
   if (!message?.meta?.name) errors.push({ field: `${where}.meta.name`, message: 'is empty' });
   let spec: unknown;
   try {
-    spec = JSON.parse(message?.spec_json ?? '');
+    // Anyone who reaches KDS can send this: the strict reader bounds it and names what it refuses.
+    spec = readJsonDocument(message?.spec_json ?? '');
   } catch (err) {
-    errors.push({ field: `${where}.spec_json`, message: `is not JSON: ${(err as Error).message}` });
+    if (!(err instanceof DocumentError)) throw err;
+    errors.push({ field: err.path ? `${where}.spec_json: ${err.path}` : `${where}.spec_json`, message: err.path ? err.reason : `is ${err.reason}` });
   }
   if (errors.length === 0 && (spec === null || typeof spec !== 'object' || Array.isArray(spec)))
     errors.push({ field: `${where}.spec_json`, message: 'must be a JSON object' });

@@ -5,12 +5,24 @@ import type { Server as TlsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 
 import { UserError } from '../util/errors.js';
+import { applyServerLimits, type ServerLimits } from '../util/server-limits.js';
 import type { Component, FailureReport } from './component.js';
 
 type Server = PlainServer | TlsServer;
 
-/** Listens; a failure (port in use...) rejects with the error `explain` makes of it, which names the setting to change. */
-export function listenOn(server: NetServer, port: number, host: string, explain: (err: NodeJS.ErrnoException) => Error): Promise<void> {
+/**
+ * Listens, with the server limits every listener has (SERVER_LIMITS, with
+ * `limits` overriding some); a failure (port in use...) rejects with the
+ * error `explain` makes of it, which names the setting to change.
+ */
+export function listenOn(
+  server: NetServer,
+  port: number,
+  host: string,
+  explain: (err: NodeJS.ErrnoException) => Error,
+  limits: Partial<ServerLimits> = {},
+): Promise<void> {
+  applyServerLimits(server, limits);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => reject(explain(err));
     server.once('error', onError);

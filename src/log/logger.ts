@@ -3,14 +3,13 @@
 // Hand-written rather than pino: pino's import alone costs more start-up time
 // than this whole agent's logging needs, and we log a few lines a minute.
 
+import { redact, redactText } from '../util/redact.js';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 let threshold: number = order.info;
 let sink: (line: string) => void = (line) => process.stderr.write(line + '\n');
-
-/** Field names whose values never reach a log line, whatever the caller passes. */
-const SECRET_KEY = /token|password|secret|authorization|private.?key/i;
 
 export function setLogLevel(level: string): void {
   const known = (order as Record<string, number>)[level];
@@ -35,20 +34,10 @@ export interface Logger {
   child(name: string): Logger;
 }
 
-function redact(fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (SECRET_KEY.test(key)) out[key] = '[redacted]';
-    else if (value instanceof Error) out[key] = value.message;
-    else out[key] = value;
-  }
-  return out;
-}
-
 export function createLogger(name: string): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (order[level] < threshold) return;
-    const record = { ts: new Date().toISOString(), level, logger: name, msg, ...(fields ? redact(fields) : {}) };
+    const record = { ts: new Date().toISOString(), level, logger: name, msg: redactText(msg), ...(fields ? (redact(fields) as object) : {}) };
     sink(JSON.stringify(record));
   };
   return {

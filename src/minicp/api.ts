@@ -10,7 +10,8 @@ import { HttpError, readJson, sendError, sendJson } from './http.js';
 import { GLOBAL_READ_ONLY_MESSAGE, ORIGIN_GLOBAL, ORIGIN_LABEL, ORIGIN_ZONE, ZONE_LABEL, ZONE_READ_ONLY_MESSAGE, type CpMode } from './mode.js';
 import { checkPolicySpec, policyTypeByPlural, policyTypes, type PolicyType } from './policy-types.js';
 import { checkDataplane } from './resource.js';
-import type { StoredPolicy, Store } from './store.js';
+import { StoreRejection, StoreWriteError, type StoredPolicy, type Store } from './store.js';
+import { ADMIN_TOKEN_FILE, isAdmin } from './admin.js';
 import type { DataplaneTokens } from './tokens.js';
 import type { Dataplane } from '../dataplane/types.js';
 
@@ -23,7 +24,7 @@ export interface ApiDeps {
   instanceId: string;
   /** What the xDS server last sent, ACKed and NACKed for one proxy, or undefined when it never connected. */
   xdsStatus(mesh: string, name: string): unknown;
-  /** Accept writes and token requests from any host, not only from this one. */
+  /** Accept writes, token requests and xDS reads from any host, not only from this one. */
   adminFromAnywhere: boolean;
   /** standalone by default. */
   mode?: CpMode;
@@ -35,10 +36,9 @@ export interface ApiDeps {
   zones?(): unknown[];
   /** The Envoy resources the mini-CP (or, on a global, the proxy's zone) serves one proxy; undefined when none. */
   proxyConfig?(mesh: string, name: string): Promise<unknown>;
+  /** The admin token (admin.ts): with it, a caller on another host is an admin. */
+  adminToken: string;
 }
-
-const isLoopback = (address: string | undefined): boolean =>
-  !!address && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void> | void;
 
@@ -46,6 +46,8 @@ interface Route {
   method: string;
   pattern: RegExp;
   handler: Handler;
+  /** Reads that only admins may make: what a proxy is sent is as sensitive as a token. */
+  adminOnly?: boolean;
 }
 
 const SEGMENT = '([^/]+)';
@@ -117,12 +119,12 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   };
   const listBody = (items: unknown[]) => ({ total: items.length, items, next: null });
 
-  /** What a proxy is configured with is readable only by this host's callers (or anyone with --api-admin-from-anywhere). */
+  /** What a proxy is configured with is readable only by admins: this host's callers, the admin token's holders (or anyone with --api-admin-from-anywhere). */
   const requireAdmin = (req: IncomingMessage, what: string): void => {
-    if (!deps.adminFromAnywhere && !isLoopback(req.socket.remoteAddress))
+    if (!deps.adminFromAnywhere && !isAdmin(req, deps.adminToken))
       throw new HttpError(
         403,
-        `${what} is only readable from this host (caller ${req.socket.remoteAddress}); start kuma-mini-cp with --api-admin-from-anywhere to allow others`,
+        `${what} is only readable from this host or with the admin token (caller ${req.socket.remoteAddress}); send 'Authorization: Bearer <token>' with the token from <work-dir>/${ADMIN_TOKEN_FILE}, or start kuma-mini-cp with --api-admin-from-anywhere`,
       );
   };
   const requireMesh = (mesh: string): void => {
@@ -279,6 +281,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     {
       method: 'GET',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}/xds$`),
+      adminOnly: true,
       handler: async (_req, res, [mesh, name]) => {
         requireDataplane(mesh!, name!);
         sendJson(res, 200, deps.xdsStatus(mesh!, name!) ?? { mesh, name, connected: false, streams: [], history: [] });
@@ -298,7 +301,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         if (checked.dataplane.name !== name) mismatch.push({ field: 'name', message: `must match the name in the URL ('${name}')` });
         if (mismatch.length > 0) throw new HttpError(400, 'Resource is not valid', mismatch);
         const labels = ownLabels(checked.dataplane.labels, 'zone');
-        const { created } = await store.put(labels ? { ...checked.dataplane, labels } : checked.dataplane, 'api');
+        const { created } = await store.update((tx) => {
+          if (!tx.hasMesh(mesh!)) throw new HttpError(404, `mesh '${mesh}' does not exist`);
+          return tx.put(labels ? { ...checked.dataplane, labels } : checked.dataplane, 'api');
+        });
         log.info(created ? 'dataplane created' : 'dataplane updated', { mesh, name });
         sendJson(res, created ? 201 : 200, {});
       },
@@ -309,7 +315,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       handler: async (_req, res, [mesh, name]) => {
         requireDataplanesWritable();
         requireDataplane(mesh!, name!);
-        await store.delete(mesh!, name!);
+        if (!(await store.delete(mesh!, name!))) throw new HttpError(404, `dataplane '${name}' does not exist in mesh '${mesh}'`);
         log.info('dataplane deleted', { mesh, name });
         sendJson(res, 200, {});
       },
@@ -393,34 +399,32 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       method: 'POST',
       pattern: /^\/tokens\/dataplane$/,
       handler: async (req, res) => {
-        const body = (await readJson(req)) as Record<string, unknown> | null;
+        const body = await readJson(req);
         const errors: FieldError[] = [];
-        if (body === null || typeof body !== 'object' || Array.isArray(body))
-          throw new HttpError(400, 'request body must be an object {name, mesh, tags?, type?, validFor?}');
+        if (!isObject(body)) throw new HttpError(400, 'request body must be an object {name, mesh, tags?, type?, validFor?}');
         const known = new Set(['name', 'mesh', 'tags', 'type', 'validFor']);
         for (const key of Object.keys(body)) if (!known.has(key)) errors.push({ field: key, message: 'unknown field' });
         const mesh = body.mesh ?? 'default';
         validateMeshName(mesh, 'mesh', errors);
         if (body.name !== undefined && body.name !== '') validateResourceName(body.name, 'name', errors);
         if (body.type !== undefined && body.type !== 'dataplane') errors.push({ field: 'type', message: "only 'dataplane' tokens are issued here" });
-        const tags = body.tags as Record<string, unknown> | undefined;
-        if (
-          tags !== undefined &&
-          (tags === null || typeof tags !== 'object' || Object.values(tags).some((v) => !Array.isArray(v) || v.some((s) => typeof s !== 'string')))
-        ) {
+        const tags = body.tags;
+        if (tags !== undefined && (!isObject(tags) || Object.values(tags).some((v) => !Array.isArray(v) || v.some((s) => typeof s !== 'string')))) {
           errors.push({ field: 'tags', message: 'must map tag names to lists of values, e.g. {"kuma.io/service": ["web"]}' });
         }
         let validFor: number | undefined;
-        if (body.validFor !== undefined) {
+        if (body.validFor !== undefined && typeof body.validFor !== 'string') {
+          errors.push({ field: 'validFor', message: `must be a duration such as "24h", got ${JSON.stringify(body.validFor)}` });
+        } else if (body.validFor !== undefined) {
           try {
-            validFor = Math.ceil(parseDuration(String(body.validFor), 'validFor') / 1000);
+            validFor = Math.ceil(parseDuration(body.validFor, 'validFor') / 1000);
           } catch (err) {
             errors.push({ field: 'validFor', message: (err as Error).message });
           }
         }
         if (errors.length > 0) throw new HttpError(422, 'Resource is not valid', errors);
         if (!store.hasMesh(mesh as string))
-          throw new HttpError(422, 'Resource is not valid', [{ field: 'mesh', message: `mesh '${String(mesh)}' does not exist` }]);
+          throw new HttpError(422, 'Resource is not valid', [{ field: 'mesh', message: `mesh '${mesh as string}' does not exist` }]);
         const token = await tokens.issue(
           { name: (body.name as string | undefined) ?? '', mesh: mesh as string, tags: tags as Record<string, string[]> | undefined },
           validFor,
@@ -436,11 +440,12 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const matching = routes.filter((r) => r.pattern.test(path));
     const route = matching.find((r) => r.method === req.method);
     const run = async (): Promise<void> => {
-      // As with Kuma, callers on this host are admins; others may read, but not write or mint tokens.
-      if (req.method !== 'GET' && req.method !== 'HEAD' && !deps.adminFromAnywhere && !isLoopback(req.socket.remoteAddress)) {
+      // As with Kuma, callers on this host are admins; others may read, but not write, mint tokens or read a proxy's config.
+      const needsAdmin = (req.method !== 'GET' && req.method !== 'HEAD') || route?.adminOnly === true;
+      if (needsAdmin && !deps.adminFromAnywhere && !isAdmin(req, deps.adminToken)) {
         throw new HttpError(
           403,
-          `${req.method} ${path} is only accepted from this host (caller ${req.socket.remoteAddress}); start kuma-mini-cp with --api-admin-from-anywhere to accept it from others`,
+          `${req.method} ${path} is only accepted from this host or with the admin token (caller ${req.socket.remoteAddress}); send 'Authorization: Bearer <token>' with the token from <work-dir>/${ADMIN_TOKEN_FILE}, or start kuma-mini-cp with --api-admin-from-anywhere`,
         );
       }
       if (!route) {
@@ -450,13 +455,31 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const params = route.pattern
         .exec(path)!
         .slice(1)
-        .map((p) => decodeURIComponent(p));
+        .map((segment) => decodeSegment(segment));
       await route.handler(req, res, params);
     };
     run().catch((err: unknown) => {
-      if (err instanceof HttpError) return sendError(res, err);
+      const known = asHttpError(err);
+      if (known) return sendError(res, known);
       log.error('API request failed', { method: req.method, path, error: err as Error });
       sendError(res, new HttpError(500, `internal error: ${(err as Error).message}`));
     });
   };
+}
+
+/** A %-escaped path segment; a malformed escape is the caller's error. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `the path segment '${segment}' has a malformed %-escape (use %XX with two hex digits, UTF-8 encoded)`);
+  }
+}
+
+/** The HTTP answer to an error the caller caused (input) or the store reported (a refused change, a failed write). */
+function asHttpError(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof StoreRejection) return new HttpError(422, 'Resource is not valid', err.errors);
+  if (err instanceof StoreWriteError) return new HttpError(503, err.message);
+  return undefined;
 }

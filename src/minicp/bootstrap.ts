@@ -11,7 +11,8 @@ import type { Templates } from '../render/templates.js';
 import type { FieldError } from '../util/errors.js';
 import { adminSocketName } from '../util/socket-name.js';
 import { stringifyYaml } from '../util/yaml.js';
-import type { Store } from './store.js';
+import { DOCUMENT_LIMITS, DocumentError, isObject, readJsonDocument } from '../util/document.js';
+import { StoreRejection, StoreWriteError, type Store } from './store.js';
 import { checkTokenTags, TokenError, type DataplaneIdentity, type DataplaneTokens } from './tokens.js';
 
 const log = createLogger('minicp.bootstrap');
@@ -72,6 +73,61 @@ const text = (status: number, body: string): BootstrapAnswer => ({ status, conte
 export const DP_TOKEN_REQUIRED =
   "Dataplane Token is required. Generate a token with POST /tokens/dataplane (or 'kumactl generate dataplane-token') and pass it with kuma-dp run --dataplane-token-file=/path/file";
 
+/** Fields of Kuma's BootstrapRequest and the JSON type each must have (Go's json decoding refuses others; unknown fields are ignored, as there). */
+const REQUEST_FIELDS: Record<string, 'string' | 'number' | 'boolean' | 'object' | 'strings' | 'stringMap'> = {
+  mesh: 'string',
+  name: 'string',
+  proxyType: 'string',
+  dataplaneToken: 'string',
+  dataplaneTokenPath: 'string',
+  dataplaneResource: 'string',
+  version: 'object',
+  caCert: 'string',
+  dynamicMetadata: 'stringMap',
+  dnsPort: 'number',
+  readinessPort: 'number',
+  operatingSystem: 'string',
+  features: 'strings',
+  workdir: 'string',
+  metricsResources: 'object',
+  systemCaPath: 'string',
+  ipv6Enabled: 'boolean',
+};
+
+/** The request body, read by the strict reader and checked field by field; a DocumentError names what is wrong. */
+export function readBootstrapRequest(body: string): BootstrapRequest & Record<string, unknown> {
+  // The body carries the Dataplane as a string: room for it, escaped, and the rest.
+  const value = readJsonDocument(body, { ...DOCUMENT_LIMITS, maxBytes: 2 * DOCUMENT_LIMITS.maxBytes + 64 * 1024 });
+  if (!isObject(value)) throw new DocumentError('', 'must be a JSON object');
+  for (const [field, type] of Object.entries(REQUEST_FIELDS)) {
+    const v = value[field];
+    if (v === undefined || v === null) continue;
+    const ok =
+      type === 'strings'
+        ? Array.isArray(v) && v.every((s) => typeof s === 'string')
+        : type === 'stringMap'
+          ? isObject(v) && Object.values(v).every((s) => typeof s === 'string')
+          : type === 'object'
+            ? isObject(v)
+            : typeof v === type;
+    if (!ok) throw new DocumentError(field, `must be ${TYPE_WORDS[type]}`);
+  }
+  for (const port of ['dnsPort', 'readinessPort'] as const) {
+    const v = value[port];
+    if (typeof v === 'number' && (!Number.isInteger(v) || v < 0 || v > 65535)) throw new DocumentError(port, `must be a port (0-65535), got ${v}`);
+  }
+  return value;
+}
+
+const TYPE_WORDS = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  object: 'an object',
+  strings: 'a list of strings',
+  stringMap: 'an object of strings',
+};
+
 /** Splits a Host header into host and port ("[::1]:5678", "cp:5678", "cp"). */
 export function splitHost(hostHeader: string | undefined): { host: string | undefined; port: number | undefined } {
   if (!hostHeader) return { host: undefined, port: undefined };
@@ -88,11 +144,11 @@ export async function handleBootstrap(
 ): Promise<BootstrapAnswer> {
   let request: BootstrapRequest;
   try {
-    request = JSON.parse(body) as BootstrapRequest;
-    if (request === null || typeof request !== 'object' || Array.isArray(request)) throw new Error('expected a JSON object');
+    request = readBootstrapRequest(body);
   } catch (err) {
-    log.warn('unparseable bootstrap request', { error: (err as Error).message });
-    return { status: 400, body: '' };
+    if (!(err instanceof DocumentError)) throw err;
+    log.warn('unreadable bootstrap request', { error: err.message });
+    return text(400, `the bootstrap request is not a BootstrapRequest: ${err.message}`);
   }
 
   const problems: FieldError[] = [];
@@ -122,8 +178,16 @@ export async function handleBootstrap(
     if (checked.dataplane.mesh !== mesh) mismatch.push(`mesh: the Dataplane's mesh '${checked.dataplane.mesh}' differs from the request's '${mesh}'`);
     if (checked.dataplane.name !== name) mismatch.push(`name: the Dataplane's name '${checked.dataplane.name}' differs from the request's '${name}'`);
     if (mismatch.length > 0) return text(422, mismatch.join('\n'));
-    await settings.store.put(checked.dataplane, 'proxy');
-    dataplane = settings.store.get(mesh, name)!.dataplane;
+    try {
+      dataplane = await settings.store.update((tx) => {
+        tx.put(checked.dataplane, 'proxy');
+        return tx.get(mesh, name)!.dataplane;
+      });
+    } catch (err) {
+      if (err instanceof StoreRejection) return text(422, err.errors.map((e) => `dataplaneResource.${e.field}: ${e.message}`).join('\n'));
+      if (err instanceof StoreWriteError) return text(503, err.message);
+      throw err;
+    }
   } else {
     const stored = settings.store.get(mesh, name);
     if (!stored) return { status: 404, body: '' };

@@ -13,12 +13,17 @@ import type { Duplex } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import { listenOn, portError } from '../lifecycle/http-server.js';
 import { createLogger } from '../log/logger.js';
+import { DOCUMENT_LIMITS } from '../util/document.js';
+import { applyServerLimits } from '../util/server-limits.js';
+import { HttpError, readBody } from './http.js';
 
 const log = createLogger('minicp.dp-server');
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Enough of the preface to tell it from any HTTP/1.x method. */
 const SNIFF_BYTES = 4;
 const SNIFF_TIMEOUT_MS = 10_000;
+/** Each proxy holds one connection; this is far above what one mini-CP serves (bench:xds-scale). */
+const DP_SERVER_MAX_CONNECTIONS = 20_000;
 
 /** A plain (non-gRPC) request, whichever HTTP version carried it. */
 export interface PlainRequest {
@@ -51,12 +56,14 @@ export interface DpServer {
 export async function startDpServer(options: DpServerOptions): Promise<DpServer> {
   routePlainHttp2(options.grpcServer, options.onRequest);
   const injector = options.grpcServer.createConnectionInjector(options.grpcModule.ServerCredentials.createInsecure());
-  const httpServer = http.createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
-    readBody(req)
-      .then((body) => options.onRequest({ method: req.method ?? 'GET', path: req.url ?? '/', headers: flatten(req.headers), body }))
-      .catch((err: Error) => internalError(err))
-      .then((answer) => res.writeHead(answer.status, answer.headers).end(answer.body));
-  });
+  const httpServer = applyServerLimits(
+    http.createServer((req, res) => {
+      readBody(req, MAX_BODY_BYTES)
+        .then((body) => options.onRequest({ method: req.method ?? 'GET', path: req.url ?? '/', headers: flatten(req.headers), body }))
+        .catch((err: Error) => internalError(err))
+        .then((answer) => res.writeHead(answer.status, answer.headers).end(answer.body));
+    }),
+  );
   const sockets = new Set<Duplex>();
 
   const route = (socket: net.Socket | tls.TLSSocket): void => {
@@ -80,8 +87,12 @@ export async function startDpServer(options: DpServerOptions): Promise<DpServer>
     ? tls.createServer({ cert: options.tls.certPem, key: options.tls.keyPem, ALPNProtocols: ['h2', 'http/1.1'], minVersion: 'TLSv1.2' }, route)
     : net.createServer(route);
   if (options.tls) server.on('tlsClientError', (err) => log.debug('TLS handshake failed', { error: err }));
-
-  await listenOn(server, options.port, options.host, portError('DP server (--dp-server-port, KUMA_DP_SERVER_PORT)', options.host, options.port));
+  // ADS streams are long-lived and may be quiet for long: no idle timeout on the connections themselves
+  // (the sniff has its own, and the bootstrap requests get node:http's), but a bound on how many there are.
+  await listenOn(server, options.port, options.host, portError('DP server (--dp-server-port, KUMA_DP_SERVER_PORT)', options.host, options.port), {
+    idleTimeoutMs: 0,
+    maxConnections: DP_SERVER_MAX_CONNECTIONS,
+  });
   const address = server.address() as net.AddressInfo;
   return {
     address,
@@ -95,9 +106,11 @@ export async function startDpServer(options: DpServerOptions): Promise<DpServer>
   };
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
+/** A bootstrap request is a few KiB; the Dataplane it may carry is bounded by the strict reader's limit. */
+const MAX_BODY_BYTES = 2 * DOCUMENT_LIMITS.maxBytes + 64 * 1024;
 
 function internalError(err: Error): PlainAnswer {
+  if (err instanceof HttpError) return { status: err.status, headers: { 'content-type': 'text/plain' }, body: `${err.title}\n` };
   log.error('DP server request failed', { error: err });
   return { status: 500, headers: { 'content-type': 'text/plain' }, body: `${err.message}\n` };
 }
@@ -106,17 +119,6 @@ function flatten(headers: http.IncomingHttpHeaders | http2.IncomingHttpHeaders):
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
-}
-
-async function readBody(source: AsyncIterable<unknown>): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of source) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new Error(`request body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -135,7 +137,7 @@ function routePlainHttp2(server: grpc.Server, onRequest: DpServerOptions['onRequ
   }
   target._verifyContentType = function (stream, headers) {
     if (String(headers['content-type'] ?? '').startsWith('application/grpc')) return verify.call(this, stream, headers);
-    readBody(stream)
+    readBody(stream, MAX_BODY_BYTES)
       .then((body) =>
         onRequest({
           method: String(headers[':method'] ?? 'GET'),

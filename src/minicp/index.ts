@@ -21,6 +21,7 @@ import { AdsServer, StreamRefused, type Node } from '../xds/ads-server.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { KdsGlobalServer } from '../kds/global-server.js';
 import { KdsZoneClient } from '../kds/zone-client.js';
+import { loadAdminToken } from './admin.js';
 import { createApiHandler } from './api.js';
 import { createGuiHandler } from './gui/handler.js';
 import { InsightTracker } from './insights.js';
@@ -41,13 +42,18 @@ const log = createLogger('minicp');
 
 export type MiniCpPorts = Record<PortName, number>;
 
+export const DEFAULT_BIND_ADDRESS = '127.0.0.1';
+
 export const DEFAULT_PORTS: MiniCpPorts = { dpServer: 5678, apiHttp: 5681, apiHttps: 5682, diagnostics: 5680, mads: 5676, kds: 5685 };
 
 export interface MiniCpOptions {
   /** Where ca.crt, the CA key and the token signing key live; a fresh temp dir when omitted. */
   workDir?: string;
-  /** The address every listener binds. */
+  /** The address every listener binds (default 127.0.0.1: nothing is reachable from other hosts unless asked for). */
   bindAddress?: string;
+  /** The API's own addresses, when they differ from bindAddress (Kuma's apiServer.http/https.interface). */
+  apiHttpInterface?: string;
+  apiHttpsInterface?: string;
   ports?: Partial<MiniCpPorts>;
   /** TLS on the DP server (default true). The HTTPS API always uses TLS. */
   dpServerTls?: boolean;
@@ -109,7 +115,7 @@ function splitProxyId(id: string): { mesh: string; name: string } | undefined {
 const STOP_MS = 5000;
 
 export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> {
-  const bindAddress = options.bindAddress ?? '0.0.0.0';
+  const bindAddress = options.bindAddress ?? DEFAULT_BIND_ADDRESS;
   const mode = options.mode ?? 'standalone';
   if (mode === 'zone' && !options.multizone?.globalAddress)
     throw new UserError('zone mode needs the global KDS address (KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS, --global-address grpcs://host:5685)');
@@ -342,6 +348,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       dataplaneInsight: (dp) => (zoneState && store.get(dp.mesh, dp.name)?.origin === 'kds' ? zoneState.insight(dp.mesh, dp.name) : insights?.insight(dp)),
       zones: () => zones(),
       proxyConfig,
+      adminToken: loadAdminToken(workDir),
     });
     const gui = createGuiHandler({
       mode,
@@ -355,18 +362,18 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     const apiAndGui: http.RequestListener = (req, res) => {
       if (!gui.handle(req, res)) api(req, res);
     };
-    const at = (port: number, setting: string) => ({ port, host: bindAddress, setting });
+    const at = (port: number, setting: string, host = bindAddress) => ({ port, host, setting });
     const servers: Array<[PortName, HttpServerComponent]> = [
       [
         'apiHttp',
-        new HttpServerComponent('api-http', http.createServer(apiAndGui), at(ports.apiHttp, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)')),
+        new HttpServerComponent('api-http', http.createServer(apiAndGui), at(ports.apiHttp, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)', options.apiHttpInterface)),
       ],
       [
         'apiHttps',
         new HttpServerComponent(
           'api-https',
           https.createServer({ cert: tls.server.certPem, key: tls.server.keyPem }, apiAndGui),
-          at(ports.apiHttps, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)'),
+          at(ports.apiHttps, 'API server over TLS (--api-server-https-port, KUMA_API_SERVER_HTTPS_PORT)', options.apiHttpsInterface),
         ),
       ],
       [
@@ -394,8 +401,9 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       await manager.start(server);
       actual[key] = server.port;
     }
-    const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress.includes(':') ? `[${bindAddress}]` : bindAddress;
-    const url = (scheme: string, key: PortName): string => (actual[key] ? `${scheme}://${host}:${actual[key]}` : '');
+    const hostOf = (address: string): string => (address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address);
+    const hostFor: Partial<Record<PortName, string>> = { apiHttp: options.apiHttpInterface, apiHttps: options.apiHttpsInterface };
+    const url = (scheme: string, key: PortName): string => (actual[key] ? `${scheme}://${hostOf(hostFor[key] ?? bindAddress)}:${actual[key]}` : '');
     const addresses = {
       dpServer: url(dpTls ? 'https' : 'http', 'dpServer'),
       apiHttp: url('http', 'apiHttp'),

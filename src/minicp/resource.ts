@@ -4,7 +4,7 @@ import { checkShape, dataplaneSchema, toCamelCase } from '../dataplane/schema.js
 import type { Dataplane } from '../dataplane/types.js';
 import { validateDataplane } from '../dataplane/validate.js';
 import type { FieldError } from '../util/errors.js';
-import { parseYaml } from '../util/yaml.js';
+import { DocumentError, readYamlDocument } from '../util/document.js';
 
 export type Checked = { ok: true; dataplane: Dataplane } | { ok: false; errors: FieldError[] };
 
@@ -24,9 +24,10 @@ export function checkDataplane(value: unknown): Checked {
 export function checkDataplaneText(text: string, field: string): Checked {
   let value: unknown;
   try {
-    value = parseYaml(text);
+    value = readYamlDocument(text);
   } catch (err) {
-    return { ok: false, errors: [{ field, message: `is not valid JSON or YAML: ${(err as Error).message}` }] };
+    if (!(err instanceof DocumentError)) throw err;
+    return { ok: false, errors: [{ field: err.path ? `${field}.${err.path}` : field, message: err.path ? err.reason : `is ${err.reason}` }] };
   }
   return checkDataplane(value);
 }

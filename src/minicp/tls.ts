@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createCa, issueCert, type KeyPair } from '../tls/certs.js';
 import { UserError } from '../util/errors.js';
+import { keepPrivate, writePrivateFileSync } from '../util/private-file.js';
 
 export const CA_CERT_FILE = 'ca.crt';
 const CA_KEY_FILE = 'ca.key';
@@ -51,10 +52,11 @@ export async function setUpTls(workDir: string, options: { certFile?: string; ke
   const caKeyPath = join(workDir, CA_KEY_FILE);
   let ca: KeyPair;
   if (existsSync(caCertPath) && existsSync(caKeyPath)) {
+    keepPrivate(caKeyPath);
     ca = { certPem: await readFile(caCertPath, 'utf8'), keyPem: await readFile(caKeyPath, 'utf8') };
   } else {
     ca = await createCa('kuma-mini-cp CA');
-    await writeFile(caKeyPath, ca.keyPem, { mode: 0o600 });
+    writePrivateFileSync(caKeyPath, ca.keyPem);
     await writeFile(caCertPath, ca.certPem);
   }
   const names = ['localhost', hostname(), ...(options.extraNames ?? [])];

@@ -2,11 +2,12 @@
 // Mesh, Tags, Type), signed by a key kept in the work dir so tokens stay
 // valid across restarts of the control plane.
 import { createPublicKey, randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, jwtVerify, errors as joseErrors } from 'jose';
 import type { CryptoKey, KeyObject } from 'jose';
 import type { Dataplane } from '../dataplane/types.js';
+import { keepPrivate, writePrivateFileSync } from '../util/private-file.js';
 
 const ALG = 'RS256';
 export const SIGNING_KEY_FILE = 'dp-token-signing-key.pem';
@@ -64,6 +65,7 @@ export class DataplaneTokens {
     let pem: string | undefined;
     try {
       pem = await readFile(file, 'utf8');
+      keepPrivate(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -74,7 +76,7 @@ export class DataplaneTokens {
     this.key ??= (async () => {
       const pair = await generateKeyPair(ALG, { modulusLength: 2048, extractable: true });
       const pem = await exportPKCS8(pair.privateKey);
-      await writeFile(this.file, pem, { mode: 0o600 });
+      writePrivateFileSync(this.file, pem);
       return signingKey(pem);
     })();
     return this.key;

@@ -5,7 +5,8 @@
 import type { Dataplane, Outbound } from '../dataplane/types.js';
 import { DEFAULT_ADMIN, type AdminAddress } from '../envoy/admin-address.js';
 import { UserError } from '../util/errors.js';
-import { parseYaml, stringifyYaml } from '../util/yaml.js';
+import { DocumentError, isObject, readYamlDocument } from '../util/document.js';
+import { stringifyYaml } from '../util/yaml.js';
 import { inboundResources, outboundResources, type Endpoint } from './resources.js';
 import { Templates } from './templates.js';
 
@@ -33,22 +34,42 @@ export function adminAddressOf(bootstrap: Obj): AdminAddress {
   if (typeof pipe === 'string' && pipe !== '') return { kind: 'pipe', path: pipe };
   const socket = field(address, 'socket_address');
   const host = field(socket, 'address');
-  return {
-    kind: 'tcp',
-    address: typeof host === 'string' && host ? host : DEFAULT_ADMIN.address,
-    port: Number(field(socket, 'port_value') ?? DEFAULT_ADMIN.port),
-  };
+  const port = Number(field(socket, 'port_value') ?? DEFAULT_ADMIN.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError('the control plane sent a bootstrap whose admin.address.socket_address.port_value is not a port');
+  }
+  return { kind: 'tcp', address: typeof host === 'string' && host ? host : DEFAULT_ADMIN.address, port };
 }
+
+/** The parts of a bootstrap the agent reads, and the JSON type each must have for it to read them. */
+const BOOTSTRAP_SHAPE: Array<[path: string[], kind: 'object' | 'list']> = [
+  [['admin'], 'object'],
+  [['admin', 'address'], 'object'],
+  [['admin', 'address', 'socket_address'], 'object'],
+  [['admin', 'address', 'pipe'], 'object'],
+  [['dynamic_resources'], 'object'],
+  [['static_resources'], 'object'],
+  [['static_resources', 'listeners'], 'list'],
+  [['static_resources', 'clusters'], 'list'],
+];
 
 function parseBootstrap(text: string): Obj {
   let value: unknown;
   try {
-    value = parseYaml(text);
+    value = readYamlDocument(text);
   } catch (err) {
-    throw new UserError(`the control plane sent a bootstrap that is not valid YAML: ${(err as Error).message}`);
+    if (!(err instanceof DocumentError)) throw err;
+    throw new UserError(`the control plane sent a bootstrap that cannot be read: ${err.message}`);
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UserError('the control plane sent a bootstrap that is not a YAML object');
-  return value as Obj;
+  if (!isObject(value)) throw new UserError('the control plane sent a bootstrap that is not a YAML object');
+  for (const [path, kind] of BOOTSTRAP_SHAPE) {
+    const v = path.reduce<unknown>((o, key) => field(o, key), value);
+    if (v === undefined || v === null) continue;
+    if (kind === 'list' ? !Array.isArray(v) : !isObject(v)) {
+      throw new UserError(`the control plane sent a bootstrap whose ${path.join('.')} is not ${kind === 'list' ? 'a list' : 'an object'}`);
+    }
+  }
+  return value;
 }
 
 export function buildEnvoyConfig(bootstrapYaml: string, dataplane: Dataplane | undefined, templatesDir?: string): EnvoyConfig {

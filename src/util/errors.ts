@@ -1,3 +1,5 @@
+import { redactText } from './redact.js';
+
 /**
  * An error caused by what the user gave (a flag, a file, the control plane's
  * answer). The CLI prints its message without a stack trace and exits with
@@ -20,10 +22,10 @@ export class UserError extends Error {
  */
 export function reportFailure(program: string, err: unknown): number {
   if (err instanceof UserError) {
-    process.stderr.write(`Error: ${err.message}\n`);
+    process.stderr.write(`Error: ${redactText(err.message)}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`${program}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`${program}: unexpected error: ${redactText(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   return 2;
 }
 

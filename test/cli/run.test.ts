@@ -348,6 +348,15 @@ t.test('a missing Envoy fails at once, before the CP is contacted', async (t) =>
   t.equal(cp.requests.length, 0);
 });
 
+t.test('a work dir that cannot be written fails at once, before the CP is contacted', async (t) => {
+  const { s, cp, dpFile, vars } = await setup(t);
+  // A read-only place even for root (access(2) would not tell): writing a file there fails.
+  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', '/sys/kernel']);
+  t.equal((await agent.exited).code, 1);
+  t.match(agent.stderr(), /--work-dir \/sys\/kernel: is not writable by this user \(E[A-Z]+\)/);
+  t.equal(cp.requests.length, 0, 'the CP was never contacted');
+});
+
 t.test('finds envoy on PATH when --binary-path is not given', async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));

@@ -1,5 +1,5 @@
 // The HTTP API (plain and TLS), tokens, diagnostics and MADS of an in-process mini-CP.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as https from 'node:https';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -164,6 +164,13 @@ t.test('other hosts may read but not write or mint tokens', async (t) => {
   t.match(((await put.json()) as { title: string }).title, /only accepted from this host.*--api-admin-from-anywhere/);
   t.equal((await fetch(`${base}/tokens/dataplane`, { method: 'POST', body: '{"name":"x"}' })).status, 403);
   t.equal((await api(open.cp, 'PUT', '/meshes/default/dataplanes/x', dataplane('x', { service: 'x' }))).status, 201, 'from this host it is accepted');
+  const xds = `${base}/meshes/default/dataplanes/x/xds`;
+  t.equal((await fetch(xds)).status, 403, "a proxy's configuration is not readable from another host");
+  t.equal((await fetch(`${base}/meshes/default/dataplanes/x`)).status, 200, 'the resource itself is');
+  const adminToken = (await readFile(join(open.cp.workDir, 'admin-token'), 'utf8')).trim();
+  t.equal((await fetch(xds, { headers: { authorization: `Bearer ${adminToken}` } })).status, 200, 'with the admin token it is');
+  t.equal((await fetch(xds, { headers: { authorization: `Bearer ${adminToken.slice(1)}x` } })).status, 403, 'not with a wrong one');
+  t.equal((await stat(join(open.cp.workDir, 'admin-token'))).mode & 0o777, 0o600, 'the admin token file is 0600');
 });
 
 t.test('--tls-cert-file/--tls-key-file: the chain is served and its root handed out as ca.crt', async (t) => {

@@ -145,7 +145,8 @@ t.test('a host missing from the certificate is a 400 that says how to fix it', a
 
 t.test("Kuma's status codes", async (t) => {
   const cases: Array<[string, string, number, RegExp | '']> = [
-    ['unparseable JSON', '{"mesh": ', 400, ''],
+    ['unparseable JSON', '{"mesh": ', 400, /not a BootstrapRequest: not valid JSON/],
+    ['a field of the wrong type', '{"name": "web-1", "dataplaneResource": {"type": "Dataplane"}}', 400, /dataplaneResource: must be a string/],
     ['no token with auth on', request('web-1'), 422, /Dataplane Token is required/],
     ['a token not signed by this CP', request('web-1', { dataplaneToken: web1Token.slice(0, -4) + 'AAAA' }), 401, /not valid/],
     ['another dataplane’s token', request('web-3', { dataplaneToken: web1Token }), 403, /is for dataplane 'web-1'/],

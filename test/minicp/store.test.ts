@@ -33,7 +33,7 @@ t.test('a burst of concurrent changes is all on disk when each one resolves', as
 t.test('a damaged store file is a clear error, not an empty store', async (t) => {
   const file = join(dir, 'bad.json');
   await writeFile(file, '{"version": 1, "meshes": [');
-  await t.rejects(Store.open(file), /--store-file .*bad\.json is not valid JSON .*move it away/);
+  await t.rejects(Store.open(file), /--store-file .*bad\.json: is not valid JSON.*move it away/);
   await writeFile(
     file,
     JSON.stringify({
@@ -42,5 +42,5 @@ t.test('a damaged store file is a clear error, not an empty store', async (t) =>
       dataplanes: [{ dataplane: { type: 'Dataplane', mesh: 'default', name: 'x', networking: { address: '0.0.0.0' } }, origin: 'api' }],
     }),
   );
-  await t.rejects(Store.open(file), /dataplanes\[0\] is invalid: networking.address/);
+  await t.rejects(Store.open(file), /dataplanes\[0\]\.dataplane: is not a valid Dataplane: networking.address/);
 });
