@@ -366,7 +366,11 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     const servers: Array<[PortName, HttpServerComponent]> = [
       [
         'apiHttp',
-        new HttpServerComponent('api-http', http.createServer(apiAndGui), at(ports.apiHttp, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)', options.apiHttpInterface)),
+        new HttpServerComponent(
+          'api-http',
+          http.createServer(apiAndGui),
+          at(ports.apiHttp, 'API server (--api-server-http-port, KUMA_API_SERVER_HTTP_PORT)', options.apiHttpInterface),
+        ),
       ],
       [
         'apiHttps',

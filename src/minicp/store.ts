@@ -334,8 +334,7 @@ export class Store {
   }
 
   private fileText(state: State): string {
-    const lines = (entries: Iterable<object>): string =>
-      [...entries].map((entry) => `    ${serialized.get(entry) ?? JSON.stringify(entry)}`).join(',\n');
+    const lines = (entries: Iterable<object>): string => [...entries].map((entry) => `    ${serialized.get(entry) ?? JSON.stringify(entry)}`).join(',\n');
     return (
       `{\n  "version": 1,\n  "meshes": ${JSON.stringify([...state.meshes].sort())},\n` +
       `  "meshLabels": ${JSON.stringify(Object.fromEntries(state.meshLabels))},\n` +
