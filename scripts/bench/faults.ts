@@ -2,22 +2,29 @@
 // tried against a running kuma-mini-cp and kuma-dp, how many were survived
 // (answered below 500, or refused with exit 1, the process still up), and the
 // peak RSS of each under the worst input (VmHWM of the mini-CP; /usr/bin/time's
-// maximum RSS of each kuma-dp run).
-// Usage: npm run bench:faults [-- --cases N --seed S]
+// maximum RSS of each kuma-dp run); then how long a mini-CP SIGKILLed and
+// restarted under N live Envoy stand-ins (a test double) takes until every
+// one of them is configured again.
+// Usage: npm run bench:faults [-- --cases N --seed S --proxies N]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { KUMA_DP, run } from '../../test/helpers/cli.js';
 import { startMiniCp } from '../../test/helpers/mesh.js';
+import { waitFor } from '../../test/helpers/wait.js';
+import { configured, startProxies, stopProxies } from '../../test/faults/standins.js';
 import { ENVOY_DOUBLE } from '../../test/cli/agent-harness.js';
 import { mutatedDataplane, nastyValue } from '../../test/faults/arbitraries.js';
 import { aliasBomb, builtInField, deeplyNested, nullInbound, validDataplane } from '../../test/faults/inputs.js';
 
-const { values } = parseArgs({ options: { cases: { type: 'string', default: '500' }, seed: { type: 'string', default: '20261206' } } });
+const { values } = parseArgs({
+  options: { cases: { type: 'string', default: '500' }, seed: { type: 'string', default: '20261206' }, proxies: { type: 'string', default: '50' } },
+});
 const CASES = Number(values.cases);
 const SEED = Number(values.seed);
+const PROXIES = Number(values.proxies);
 
 /** The worst inputs we know of, by surface. */
 const WORST_DOCUMENTS: Array<[string, string]> = [
@@ -108,4 +115,39 @@ async function main(): Promise<void> {
   }
 }
 
+/** Kills the mini-CP under live stand-ins and times until all are configured again by its successor. */
+async function restartUnderProxies(): Promise<void> {
+  if (PROXIES <= 0) return;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-faults-restart-'));
+  const common = ['--store-file', join(dir, 'store.json'), '--auth', 'none', '--no-dp-server-tls', '--log-level', 'warn'];
+  const first = await startMiniCp(common);
+  const proxies = await startProxies(first, PROXIES, dir);
+  try {
+    const all = async (cp: typeof first) => (await configured(cp, proxies)).length === PROXIES || undefined;
+    await waitFor(`all ${PROXIES} stand-ins configured`, () => all(first), { timeoutMs: 180_000, intervalMs: 200 });
+    const port = (url: string) => new URL(url).port;
+    first.proc.kill('SIGKILL');
+    await first.proc.exited;
+    const restartedAt = Date.now();
+    const second = await startMiniCp([...common, '--dp-server-port', port(first.dpServer), '--api-server-http-port', port(first.apiHttp)]);
+    const readyMs = Date.now() - restartedAt;
+    try {
+      await waitFor(`all ${PROXIES} stand-ins configured again`, () => all(second), { timeoutMs: 180_000, intervalMs: 50 });
+      const tookMs = Date.now() - restartedAt;
+      console.log(`  mini-CP SIGKILLed and restarted under ${PROXIES} live stand-ins: ready in ${readyMs} ms, all ${PROXIES} configured again in ${tookMs} ms`);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await stopProxies(proxies);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 await main();
+await restartUnderProxies();
+console.log(
+  `  load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} (the host is shared; figures scale with it)`,
+);
