@@ -8,6 +8,7 @@
 //    lines are dropped (Kuma would block the pipe and, with it, every other
 //    destination and eventually Envoy's access-log flushes).
 import { connect, isIP, type Socket } from 'node:net';
+import type { Counter } from '../exposition/own-series.js';
 import type { Logger } from '../log/logger.js';
 
 export interface DestinationOptions {
@@ -16,6 +17,8 @@ export interface DestinationOptions {
   /** As Kuma's dialer. */
   connectTimeoutMs: number;
   log: Logger;
+  /** The agent's own series, labelled with this collector's address. */
+  series?: { sent: Counter; dropped: Counter };
 }
 
 export interface DestinationCounters {
@@ -58,7 +61,7 @@ export class Destination {
     if (this.connected && this.socket) {
       if (this.socket.writableLength + line.length > this.opts.maxBufferedBytes) return this.drop(1, 'the collector is not reading fast enough');
       this.socket.write(line);
-      this.counters.sentLines++;
+      this.sent(1);
       return true;
     }
     if (this.pendingBytes + line.length > this.opts.maxBufferedBytes) return this.drop(1, 'the connection to the collector is not up yet');
@@ -91,8 +94,19 @@ export class Destination {
     });
   }
 
-  private drop(lines: number, why?: string): false {
+  private sent(lines: number): void {
+    this.counters.sentLines += lines;
+    this.opts.series?.sent.inc([['address', this.address]], lines);
+  }
+
+  private dropped(lines: number): void {
+    if (lines === 0) return;
     this.counters.droppedLines += lines;
+    this.opts.series?.dropped.inc([['address', this.address]], lines);
+  }
+
+  private drop(lines: number, why?: string): false {
+    this.dropped(lines);
     if (why && !this.failing) {
       this.failing = true;
       this.opts.log.warn('dropping access-log lines for a TCP collector', { address: this.address, reason: why });
@@ -121,10 +135,8 @@ export class Destination {
       const lines = this.pending;
       this.pending = [];
       this.pendingBytes = 0;
-      for (const line of lines) {
-        socket.write(line);
-        this.counters.sentLines++;
-      }
+      for (const line of lines) socket.write(line);
+      this.sent(lines.length);
     });
     // What a collector says back is not read by anyone; discard it so it cannot pile up.
     socket.resume();
@@ -153,7 +165,7 @@ export class Destination {
     const lines = this.pending.length;
     this.pending = [];
     this.pendingBytes = 0;
-    this.counters.droppedLines += lines;
+    this.dropped(lines);
     if (!this.failing) {
       this.failing = true;
       this.opts.log.warn('could not connect to TCP log destination; dropping its lines until it accepts', { address: this.address, error: err.message });

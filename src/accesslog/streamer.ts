@@ -9,6 +9,7 @@
 import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import type { Counter, OwnSeries } from '../exposition/own-series.js';
 import type { Component } from '../lifecycle/component.js';
 import { UserError } from '../util/errors.js';
 import { Destination, type DestinationCounters } from './destination.js';
@@ -26,6 +27,8 @@ export interface StreamerOptions {
   /** Distinct collector addresses at most (default 256); lines for more are dropped. */
   maxDestinations?: number;
   connectTimeoutMs?: number;
+  /** Where kuma_dp_access_log_* counters go (the metrics endpoints show them). */
+  series?: OwnSeries;
   /** First delay before the pipe is made again after a read failure; it doubles up to 12 times that (Kuma: 5 s → 1 min). */
   restartBackoffMs?: number;
 }
@@ -58,8 +61,20 @@ export class AccessLogStreamer implements Component {
   private overlongLines = 0;
   private readonly maxLineBytes: number;
 
+  private readonly metrics: { lines: Counter; ignored: Counter; sent: Counter; dropped: Counter } | undefined;
+
   constructor(private readonly opts: StreamerOptions) {
     this.maxLineBytes = opts.maxLineBytes ?? MiB;
+    const s = opts.series;
+    this.metrics = s && {
+      lines: s.counter('kuma_dp_access_log_lines_total', 'Lines read from the access-log pipe.'),
+      ignored: s.counter('kuma_dp_access_log_ignored_lines_total', 'Access-log lines ignored: neither record form, too long, or too many collectors.'),
+      sent: s.counter('kuma_dp_access_log_sent_lines_total', 'Access-log lines written to a TCP collector, by its address.'),
+      dropped: s.counter(
+        'kuma_dp_access_log_dropped_lines_total',
+        'Access-log lines a TCP collector lost (unreachable, or not reading fast enough), by its address.',
+      ),
+    };
   }
 
   get path(): string {
@@ -164,15 +179,18 @@ export class AccessLogStreamer implements Component {
 
   private overlong(): void {
     this.overlongLines++;
+    this.metrics?.ignored.inc();
     if (isPowerOfTen(this.overlongLines))
       this.opts.log.warn('dropping an access-log line longer than the limit', { limitBytes: this.maxLineBytes, droppedSoFar: this.overlongLines });
   }
 
   private onLine(line: Buffer): void {
     this.lines++;
+    this.metrics?.lines.inc();
     const record = parseRecord(line);
     if ('invalid' in record) {
       this.invalidLines++;
+      this.metrics?.ignored.inc();
       if (isPowerOfTen(this.invalidLines)) this.opts.log.warn('access-log line ignored', { reason: record.invalid, ignoredSoFar: this.invalidLines });
       return;
     }
@@ -180,6 +198,7 @@ export class AccessLogStreamer implements Component {
     if (!destination) {
       if (this.destinations.size >= (this.opts.maxDestinations ?? 256)) {
         this.invalidLines++;
+        this.metrics?.ignored.inc();
         if (isPowerOfTen(this.invalidLines)) this.opts.log.warn('access-log line ignored: too many TCP log destinations', { address: record.address });
         return;
       }
@@ -187,6 +206,7 @@ export class AccessLogStreamer implements Component {
         maxBufferedBytes: this.opts.maxBufferedBytes ?? MiB,
         connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000,
         log: this.opts.log,
+        ...(this.metrics ? { series: { sent: this.metrics.sent, dropped: this.metrics.dropped } } : {}),
       });
       this.destinations.set(record.address, destination);
     }

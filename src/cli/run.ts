@@ -196,12 +196,14 @@ function metricsSources({ config, sidecar }: BesideEnvoy): MetricsSource[] {
 async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   const { config, admin, lifecycle, controls, log } = ctx;
   const components: Component[] = [];
-  // Always, as Kuma: the pipe must be read before Envoy opens it (a FIFO without a reader blocks Envoy's main thread).
-  const { AccessLogStreamer } = await import('../accesslog/streamer.js');
-  components.push(new AccessLogStreamer({ path: accessLogPipePath(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh), log: log.child('access-log') }));
-  // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
   const { OwnSeries } = await import('../exposition/own-series.js');
   const series = new OwnSeries();
+  // Always, as Kuma: the pipe must be read before Envoy opens it (a FIFO without a reader blocks Envoy's main thread).
+  const { AccessLogStreamer } = await import('../accesslog/streamer.js');
+  components.push(
+    new AccessLogStreamer({ path: accessLogPipePath(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh), series, log: log.child('access-log') }),
+  );
+  // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
   const dns = await dnsProxy(ctx, series);
   if (dns) components.push(dns);
   const { MetricsHijacker, hijackerSocketPath } = await import('../metrics/hijacker.js');

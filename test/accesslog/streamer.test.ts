@@ -9,6 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { Destination } from '../../src/accesslog/destination.js';
 import { AccessLogStreamer } from '../../src/accesslog/streamer.js';
+import { OwnSeries } from '../../src/exposition/own-series.js';
 import { createLogger } from '../../src/log/logger.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
@@ -183,4 +184,28 @@ t.test('a line longer than the limit is dropped; the lines around it pass', asyn
   await waitFor('the line after the long one', () => sink.lines.includes('after'));
   t.same(sink.lines, ['before', 'after']);
   t.equal(s.counters().overlongLines, 1);
+});
+
+t.test("the agent's own series count lines sent and dropped per collector", async (t) => {
+  const path = join(workdir(t), 'kuma-al-web-1-default.sock');
+  const sink = await sinkFor(t);
+  const down = `127.0.0.1:${await freePort()}`;
+  const series = new OwnSeries();
+  const s = new AccessLogStreamer({ path, log, series });
+  await s.start();
+  t.teardown(() => s.stop(Date.now() + 2000));
+  const w = await envoyWriter(path);
+  t.teardown(() => w.close());
+  await w.write(`${sink.address};one\n${sink.address};two\n${down};lost\nnot a record\n`);
+  await waitFor('both lines at the sink', () => sink.lines.length === 2);
+  await waitFor('the lost line counted', () => (s.counters().destinations[down]?.droppedLines ?? 0) === 1);
+  const value = (name: string, address?: string): string | undefined =>
+    series
+      .families()
+      .find((f) => f.name === name)
+      ?.samples.find((x) => address === undefined || x.labels.some(([k, v]) => k === 'address' && v === address))?.value;
+  t.equal(value('kuma_dp_access_log_lines_total'), '4');
+  t.equal(value('kuma_dp_access_log_ignored_lines_total'), '1');
+  t.equal(value('kuma_dp_access_log_sent_lines_total', sink.address), '2');
+  t.equal(value('kuma_dp_access_log_dropped_lines_total', down), '1');
 });
