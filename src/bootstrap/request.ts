@@ -1,6 +1,8 @@
 // The body of `POST /bootstrap`, shaped as Kuma's Go kuma-dp sends it
 // (BootstrapRequest in pkg/xds/bootstrap/types): the same keys, in the same
-// order, with Go's omitempty rules, so a control plane cannot tell us apart.
+// order, with Go's omitempty rules, so a control plane reads it as it reads
+// Kuma's. The values are this agent's own (its version, the features it
+// implements), so a control plane that looks at them can tell which agent it is.
 
 export interface KumaDpVersion {
   version: string;

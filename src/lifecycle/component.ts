@@ -1,8 +1,9 @@
-// The one shape of every long-running part — in the agent Envoy and what runs
-// beside it (readiness, metrics, notify...), in the mini-CP its servers — and
-// the one manager that runs them, as consul-dataplane's run loop watches each
-// of its helpers: start in order, stop in reverse within a shared deadline,
-// and a part that fails after it started is reported to its owner.
+// The shape of every long-running part — in the agent Envoy and what runs
+// beside it (readiness, metrics, notify, DNS, access logs...), in the mini-CP
+// its servers — and the manager that runs them, in the spirit of
+// consul-dataplane's run loop watching its helpers: start in order, stop in
+// reverse within a shared deadline, and a part that fails after it started is
+// reported to its owner.
 import type { Logger } from '../log/logger.js';
 import { systemClock, type Clock } from './clock.js';
 
