@@ -14,12 +14,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /**
  * A control plane on loopback that answers every POST /bootstrap with the
  * bootstrap Kuma gives a sidecar (listeners and clusters over ADS), for the
- * code-cache run and the start-up benchmark.
+ * code-cache run and the start-up benchmark. `adminPort`: Envoy's admin port
+ * in that bootstrap (the benchmark serves a stand-in admin API there).
  */
-export async function startLoopbackControlPlane(name) {
+export async function startLoopbackControlPlane(name, { adminPort = 0 } = {}) {
   const bootstrap = [
     `node: { id: default.${name}, cluster: ${name} }`,
-    'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }',
+    `admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${adminPort} } } }`,
     'dynamic_resources:',
     '  lds_config: { ads: {}, resource_api_version: V3 }',
     '  cds_config: { ads: {}, resource_api_version: V3 }',

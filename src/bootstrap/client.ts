@@ -53,9 +53,9 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 let https: Promise<typeof import('node:https')> | undefined;
 
 // node:https brings node:tls and node:crypto: loaded only for an https:// control plane.
-/** Starts loading the TLS client now (e.g. while Envoy's version is read), so the first request does not wait for it. */
-export function preloadHttpClient(): void {
-  loadHttps().catch(() => undefined); // a failure surfaces at the request
+/** For an https:// control plane, starts loading the TLS client now (e.g. while Envoy's version is read), so the first request does not wait for it. */
+export function preloadHttpClient(cpAddress: string): void {
+  if (cpAddress.startsWith('https:')) loadHttps().catch(() => undefined); // a failure surfaces at the request
 }
 
 function loadHttps(): Promise<typeof import('node:https')> {

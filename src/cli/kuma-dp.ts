@@ -48,10 +48,7 @@ async function wait(flags: Flags): Promise<number> {
       throw new UserError((err as Error).message);
     }
   };
-  const { AGENT_LOG_LEVELS } = await import('../config/agent-config.js');
-  const level = String(flags['log-level']);
-  if (!(AGENT_LOG_LEVELS as readonly string[]).includes(level)) throw new UserError(`--log-level: '${level}' must be one of ${AGENT_LOG_LEVELS.join(', ')}`);
-  setLogLevel(level);
+  setLogLevel(String(flags['log-level'])); // one of LOG_LEVELS: the parser checked it
   await waitUntilReady({
     url: String(flags.url),
     ...(typeof flags['unix-socket'] === 'string' && flags['unix-socket'] ? { unixSocket: flags['unix-socket'] } : {}),

@@ -50,7 +50,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       import('../bootstrap/features.js'),
     ]);
     bootstrapModules.then(
-      ([, client]) => client.preloadHttpClient(),
+      ([, client]) => client.preloadHttpClient(config.controlPlane.url),
       () => undefined,
     );
     // The validator's code loads meanwhile; Envoy's descriptor is read only to validate, and dropped after.

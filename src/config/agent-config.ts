@@ -3,7 +3,7 @@
 // or variable that carried it.
 import { parseDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';
-import { ENV_ONLY, RUN_FLAGS, type FlagSpec } from './flags.js';
+import { ENV_ONLY, LOG_LEVELS, RUN_FLAGS, type FlagSpec } from './flags.js';
 
 export type ProxyType = 'dataplane' | 'ingress' | 'egress';
 export type RestartMode = 'never' | 'on-failure' | 'always';
@@ -21,7 +21,7 @@ export interface MetricsSource {
 }
 
 export const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
-export const AGENT_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export const AGENT_LOG_LEVELS = LOG_LEVELS;
 
 export interface AgentConfig {
   controlPlane: {

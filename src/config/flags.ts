@@ -194,6 +194,9 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'log-level', type: 'string', env: ['KUMA_LOG_LEVEL'], default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' },
 ];
 
+/** kuma-dp's own log levels. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
 /** `kuma-dp wait`: the container HEALTHCHECK, run every few seconds. */
 export const WAIT_FLAGS: readonly FlagSpec[] = [
   {
@@ -210,7 +213,7 @@ export const WAIT_FLAGS: readonly FlagSpec[] = [
   { name: 'timeout', type: 'duration', default: '180s', describe: 'Give up (exit 1) after this long' },
   { name: 'check-frequency', type: 'duration', default: '1s', describe: 'Time between checks' },
   { name: 'request-timeout', type: 'duration', default: '500ms', describe: 'Timeout of each check' },
-  { name: 'log-level', type: 'string', default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' },
+  { name: 'log-level', type: 'string', default: 'info', choices: LOG_LEVELS, describe: 'kuma-dp log level' },
 ];
 
 /** `kuma-dp validate <file>`. */
