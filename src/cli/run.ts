@@ -25,7 +25,7 @@ import { openWorkDir, type WorkDir } from '../envoy/workdir.js';
 import { createLogger } from '../log/logger.js';
 import { SignalCounter } from '../supervisor/signals.js';
 import { UserError } from '../util/errors.js';
-import { accessLogSocketName } from '../util/socket-name.js';
+import { accessLogSocketName, dynamicConfigSocketName, metricsHijackerSocketName } from '../util/socket-name.js';
 import { buildInfo } from './build-info.js';
 
 const log = createLogger('kuma-dp');
@@ -206,9 +206,9 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
   const dns = await dnsProxy(ctx, series);
   if (dns) components.push(dns);
-  const { MetricsHijacker, hijackerSocketPath } = await import('../metrics/hijacker.js');
+  const { MetricsHijacker } = await import('../metrics/hijacker.js');
   const hijacker = new MetricsHijacker({
-    socketPath: hijackerSocketPath(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh),
+    socketPath: metricsHijackerSocketName(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh),
     admin,
     defaultAddress: ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address || '127.0.0.1',
     legacySources: metricsSources(ctx),
@@ -216,10 +216,10 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
     log: log.child('metrics-hijacker'),
   });
   components.push(hijacker);
-  const { ConfigFetcher, unixSocketGet, DYNCONF_SOCKET } = await import('../dynconf/fetcher.js');
+  const { ConfigFetcher, unixSocketGet } = await import('../dynconf/fetcher.js');
   components.push(
     new ConfigFetcher({
-      get: unixSocketGet(`${ctx.workDir}/${DYNCONF_SOCKET}`),
+      get: unixSocketGet(dynamicConfigSocketName(ctx.workDir)),
       consumers: [...(dns ? [dns.consumer] : []), hijacker.consumer],
       intervalMs: config.dynamicConfigRefreshMs,
       series,

@@ -10,8 +10,6 @@ import { request } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import type { OwnSeries, Counter, Histogram } from '../exposition/own-series.js';
 
-export const DYNCONF_SOCKET = 'kuma-mesh-metric-config.sock';
-
 export interface DynconfConsumer {
   readonly path: string;
   /** A new body (200), or undefined when the control plane removed the route. Throwing rejects it: it is fetched again next time. */
@@ -80,6 +78,7 @@ export interface FetcherOptions {
 interface PathState {
   etag?: string;
   applied: boolean;
+  everApplied?: boolean;
   /** The last outcome logged, so that a failure repeated every second is logged once. */
   state?: string;
 }
@@ -145,10 +144,12 @@ export class ConfigFetcher {
       res = await this.opts.get(consumer.path, state.etag);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      // ENOENT: the listener does not exist yet; ECONNREFUSED: it was removed, its socket file left behind.
-      if (code === 'ENOENT') this.report(state, consumer.path, 'absent', 'debug', 'no dynamic configuration listener yet');
-      else if (code === 'ECONNREFUSED') this.report(state, consumer.path, 'refused', 'info', 'the dynamic configuration listener is gone (connection refused)');
-      else
+      // ENOENT: no listener (not yet, or removed with its socket file); ECONNREFUSED: removed, its socket file left behind.
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+        if (state.everApplied)
+          this.report(state, consumer.path, 'gone', 'info', 'the dynamic configuration listener is gone; the last configuration stays', { code });
+        else this.report(state, consumer.path, 'absent', 'debug', 'no dynamic configuration listener yet', { code });
+      } else
         this.report(state, consumer.path, `error:${(err as Error).message}`, 'warn', 'could not fetch dynamic configuration', {
           error: (err as Error).message,
         });
@@ -175,6 +176,7 @@ export class ConfigFetcher {
     if (await this.apply(consumer, state, res.body, labels)) {
       if (res.etag) state.etag = res.etag;
       state.applied = true;
+      state.everApplied = true;
       this.durations.observe((this.clock.now() - began) / 1000, labels);
       this.report(state, consumer.path, `ok:${res.etag ?? ''}`, 'info', 'dynamic configuration applied', { etag: res.etag });
     }

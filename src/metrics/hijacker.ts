@@ -11,7 +11,6 @@
 // negotiated format.
 import { connect } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { MetricsSource } from '../config/agent-config.js';
 import type { Logger } from '../log/logger.js';
@@ -19,7 +18,6 @@ import type { AdminAddress } from '../envoy/admin.js';
 import type { FailureReport } from '../lifecycle/component.js';
 import { closeServer, reportServerErrors } from '../lifecycle/http-server.js';
 import { UserError } from '../util/errors.js';
-import { socketName } from '../util/socket-name.js';
 import {
   mergeFamilies,
   negotiateFormat,
@@ -38,11 +36,6 @@ import { profileFilter, type FamilyFilter } from './profiles.js';
 import { hostPort, scrapeEnvoy, scrapeHttp } from './scrape.js';
 
 export const MESHMETRIC_PATH = '/meshmetric';
-
-/** Kuma's MetricsHijackerSocketName(). */
-export function hijackerSocketPath(workDir: string, name: string, mesh: string): string {
-  return socketName(join(workDir, `kuma-mh-${name}-${mesh}`));
-}
 
 export interface HijackerOptions {
   socketPath: string;

@@ -38,6 +38,8 @@ export interface GeneratorOptions {
   cache: SnapshotCache;
   /** Store changes within this window are generated together. */
   debounceMs?: number;
+  /** Resources a proxy gets beside those of its Dataplane (MeshMetric, dynamic configuration), given its work dir ('' until known). */
+  extra?: (dp: Dataplane, workdir: string) => { listeners: EnvoyResource[]; clusters: EnvoyResource[] };
 }
 
 interface OwnResources {
@@ -169,6 +171,12 @@ export class Generator {
     return set;
   }
 
+  /** Regenerates these proxies' own resources (a policy they depend on changed), debounced as store changes are. */
+  invalidate(proxyIds: Iterable<string>): void {
+    for (const proxyId of proxyIds) this.pendingProxies.add(proxyId);
+    this.timer ??= setTimeout(() => this.flush(), this.opts.debounceMs ?? 50);
+  }
+
   private onStoreChange(change: StoreChange): void {
     this.pendingProxies.add(dataplaneKey(change.mesh, change.name));
     if (!change.after) this.workdirs.delete(dataplaneKey(change.mesh, change.name));
@@ -207,6 +215,7 @@ export class Generator {
       return protocol ? { [PROTOCOL_TAG]: protocol } : undefined;
     });
     const services = [...new Set((dp.networking.outbound ?? []).map(outboundService))];
+    const extra = this.opts.extra?.(dp, this.workdirs.get(proxyId) ?? '') ?? { listeners: [], clusters: [] };
     const logged = applyMeshAccessLogs(this.meshAccessLogs(dp.mesh), {
       dp,
       inboundListeners: inbound.listeners,
@@ -216,8 +225,8 @@ export class Generator {
     });
     const own: OwnResources = {
       mesh: dp.mesh,
-      listeners: this.resourceSet(TYPE_URL.listener, [...logged.inbound, ...logged.outbound]),
-      clusters: this.resourceSet(TYPE_URL.cluster, [...inbound.clusters, ...outbound.clusters]),
+      listeners: this.resourceSet(TYPE_URL.listener, [...logged.inbound, ...logged.outbound, ...extra.listeners]),
+      clusters: this.resourceSet(TYPE_URL.cluster, [...inbound.clusters, ...outbound.clusters, ...extra.clusters]),
       services,
     };
     this.own.set(proxyId, own);

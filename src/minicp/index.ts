@@ -34,6 +34,7 @@ import { Generator } from './generator.js';
 import { createMadsHandler } from './mads.js';
 import { nodeMetadataString } from './node-metadata.js';
 import { checkDataplaneText } from './resource.js';
+import { observabilityResources, VipAllocator } from './observability.js';
 import { Store } from './store.js';
 import { setUpTls } from './tls.js';
 import { checkTokenTags, DataplaneTokens, TokenError } from './tokens.js';
@@ -166,14 +167,27 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       const templates = Templates.load(options.templatesDir);
       const cache = new SnapshotCache();
       snapshots = cache;
+      // MeshMetric and the dynamic configuration depend on policies, on the mesh's services and on each proxy's work dir.
+      const vips = new VipAllocator();
       const generator = new Generator({
         store,
         templates,
         encode: (json, typeName) => types.encode(json, typeName),
         cache,
         debounceMs: options.pushDebounceMs ?? 50,
+        extra: (dp, workdir) => observabilityResources(store, vips, dp, workdir),
       });
       await manager.start(stopOnly('generator', () => generator.close()));
+      const proxiesOf = (mesh: string, only: (dp: Dataplane) => boolean = () => true): string[] =>
+        store
+          .list(mesh)
+          .filter(only)
+          .map((dp) => `${dp.mesh}.${dp.name}`);
+      store.onResourceChange((change) => {
+        if (change.kind === 'policy' && change.type === 'MeshMetric') generator.invalidate(proxiesOf(change.mesh));
+      });
+      // A service appearing or going changes the /dns map of every transparent proxy in the mesh.
+      store.onChange((change) => generator.invalidate(proxiesOf(change.mesh, (dp) => !!dp.networking.transparentProxying)));
       const definition = await loadAdsDefinition();
       const grpc = definition.grpc;
       const tracker = new InsightTracker(instanceId, (proxyId) => ads?.status(proxyId));

@@ -19,3 +19,9 @@ export const adminSocketName = (workdir: string): string => socketName(join(work
 
 /** AccessLogSocketName(): the named pipe Envoy's file access logger writes MeshAccessLog Tcp records to. */
 export const accessLogSocketName = (workdir: string, name: string, mesh: string): string => socketName(join(workdir, `kuma-al-${name}-${mesh}`));
+
+/** MetricsHijackerSocketName(): kuma-dp's metrics socket, which Envoy exposes to Prometheus for MeshMetric. */
+export const metricsHijackerSocketName = (workdir: string, name: string, mesh: string): string => socketName(join(workdir, `kuma-mh-${name}-${mesh}`));
+
+/** MeshMetricsDynamicConfigurationSocketName(): Envoy's dynamic-configuration listener (/dns, /meshmetric), which kuma-dp polls. */
+export const dynamicConfigSocketName = (workdir: string): string => join(workdir, 'kuma-mesh-metric-config.sock');

@@ -95,7 +95,7 @@ function clustersJson(server: StandinServer): Json {
       observability_name: c.name,
       added_via_api: c.addedViaApi,
       host_statuses: c.hosts.map((h) => ({
-        address: { socket_address: { address: h.address, port_value: h.port } },
+        address: h.pipe !== undefined ? { pipe: { path: h.pipe } } : { socket_address: { address: h.address, port_value: h.port } },
         health_status: { eds_health_status: h.health },
         weight: h.weight,
         priority: h.priority,

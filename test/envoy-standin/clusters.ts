@@ -12,6 +12,8 @@ import { statSafe, type Stats } from './stats.js';
 export interface Host {
   address: string;
   port: number;
+  /** A pipe endpoint (Unix socket path); `address` holds the path too, for logs. */
+  pipe?: string;
   weight: number;
   health: string;
   priority: number;
@@ -48,6 +50,18 @@ export function hostsOfAssignment(cla: Json | undefined): Host[] {
   const hosts: Host[] = [];
   for (const locality of cla?.endpoints ?? []) {
     for (const lb of locality.lb_endpoints ?? []) {
+      const pipe = lb.endpoint?.address?.pipe?.path;
+      if (typeof pipe === 'string') {
+        hosts.push({
+          address: pipe,
+          port: 0,
+          pipe,
+          weight: Number(lb.load_balancing_weight ?? 1),
+          health: lb.health_status ?? 'UNKNOWN',
+          priority: Number(locality.priority ?? 0),
+        });
+        continue;
+      }
       const sock = lb.endpoint?.address?.socket_address;
       if (!sock) continue;
       hosts.push({
@@ -68,7 +82,7 @@ export function checkCluster(c: Json): void {
   if (c.cluster_type) return;
   if (type === 'STATIC') {
     for (const h of hostsOfAssignment(c.load_assignment)) {
-      if (isIP(h.address) === 0) throw new ConfigError(`malformed IP address: ${h.address}`);
+      if (h.pipe === undefined && isIP(h.address) === 0) throw new ConfigError(`malformed IP address: ${h.address}`);
     }
   }
   if (type === 'EDS' && !c.eds_cluster_config) throw new ConfigError(`cannot create an EDS cluster without an EDS config (cluster '${c.name}')`);

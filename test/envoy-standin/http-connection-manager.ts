@@ -46,8 +46,10 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     else res.once('finish', () => (req as unknown as Http2ServerRequest).stream.session?.close());
   };
 
-  const localReply = (req: IncomingMessage, res: ServerResponse, status: number, body: string, flag?: string): void => {
+  const localReply = (req: IncomingMessage, res: ServerResponse, status: number, body: string, flag?: string, mutations: Array<Json | undefined> = []): void => {
     const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
+    // As Envoy: a direct response gets the route's response header mutations too (kuma-cp's ETag comes this way).
+    applyHeaderMutations(headers, 'response', mutations);
     const info = records.get(req);
     if (info) {
       if (flag) info.responseFlags.push(flag);
@@ -102,7 +104,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     }
     if (route.direct_response) {
       stats.inc(prefix + 'rq_direct_response');
-      localReply(req, res, Number(route.direct_response.status), route.direct_response.body?.inline_string ?? '');
+      localReply(req, res, Number(route.direct_response.status), route.direct_response.body?.inline_string ?? '', undefined, [route, vhost, config.route_config]);
       req.resume();
       return;
     }

@@ -66,7 +66,7 @@ export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, l
     }
     downstream.pause();
     info.upstreamHost = host.address.includes(':') ? `[${host.address}]:${host.port}` : `${host.address}:${host.port}`;
-    const upstream = connect({ host: host.address, port: host.port });
+    const upstream = host.pipe !== undefined ? connect({ path: host.pipe }) : connect({ host: host.address, port: host.port });
     stats.inc(cs + 'upstream_cx_total');
     stats.add(cs + 'upstream_cx_active', 1);
     const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), cluster.connectTimeoutMs);

@@ -159,6 +159,8 @@ export interface DataplaneSpec {
   outbounds?: Array<{ port: number; service: string }>;
   /** Called with the agent's --work-dir (already created) before kuma-dp starts, to leave files an earlier run would have left. */
   prepareWorkDir?: (dir: string) => void;
+  /** Declares networking.transparentProxying (no iptables here: it only makes the control plane send a /dns map). */
+  transparentProxying?: boolean;
 }
 
 export interface Proxy {
@@ -173,7 +175,7 @@ export interface Proxy {
 }
 
 /** `kuma-dp run` for one Dataplane against the mini-CP, with its own admin port and work dir. */
-export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: DataplaneSpec, extraArgs: string[] = []): Promise<Proxy> {
+export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: DataplaneSpec, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Proxy> {
   const adminPort = await freePort();
   const inboundPort = await freePort();
   const workDir = mkdtempSync(join(tmpdir(), `kuma-dp-${spec.name}-`));
@@ -182,7 +184,8 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
   const dataplane =
     `type: Dataplane\nmesh: default\nname: ${spec.name}\nnetworking:\n  address: 127.0.0.1\n  admin:\n    port: ${adminPort}\n` +
     `  inbound:\n    - port: ${inboundPort}\n      servicePort: ${spec.appPort}\n      tags:\n        kuma.io/service: ${spec.service}\n        kuma.io/protocol: ${protocol}\n` +
-    (outbound ? `  outbound:\n${outbound}` : '');
+    (outbound ? `  outbound:\n${outbound}` : '') +
+    (spec.transparentProxying ? '  transparentProxying:\n    redirectPortInbound: 15006\n    redirectPortOutbound: 15001\n' : '');
   const dpFile = join(workDir, 'dataplane.yaml');
   writeFileSync(dpFile, dataplane);
   const tokenFile = join(workDir, 'token');
@@ -211,7 +214,7 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
       '1s',
       ...extraArgs,
     ],
-    { env: { KUMA_READINESS_PORT: '0' } },
+    { env: { KUMA_READINESS_PORT: '0', ...env } },
   );
   return {
     proc,

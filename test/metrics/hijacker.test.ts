@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { hijackerSocketPath, MetricsHijacker } from '../../src/metrics/hijacker.js';
+import { MetricsHijacker } from '../../src/metrics/hijacker.js';
+import { metricsHijackerSocketName } from '../../src/util/socket-name.js';
 import { OwnSeries } from '../../src/exposition/own-series.js';
 import { recordingLogger } from '../helpers/log.js';
 
@@ -45,7 +46,7 @@ async function setup(t: Test) {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const series = new OwnSeries();
   series.counter('kuma_dp_envoyconfigfetcher_handler_call_count', 'calls').inc([['path', '/meshmetric']]);
-  const socketPath = hijackerSocketPath(dir, 'web-1', 'default');
+  const socketPath = metricsHijackerSocketName(dir, 'web-1', 'default');
   const hijacker = new MetricsHijacker({
     socketPath,
     admin: { kind: 'tcp', address: '127.0.0.1', port: adminPort },
@@ -171,8 +172,8 @@ t.test('a stale socket file is replaced; a live one is refused', async (t) => {
 });
 
 t.test('socket name as Kuma: at most 98 bytes, then .sock', (t) => {
-  t.equal(hijackerSocketPath('/tmp', 'web', 'default'), '/tmp/kuma-mh-web-default.sock');
-  t.equal(hijackerSocketPath('/tmp', 'x'.repeat(200), 'm').length, 98 + 5);
+  t.equal(metricsHijackerSocketName('/tmp', 'web', 'default'), '/tmp/kuma-mh-web-default.sock');
+  t.equal(metricsHijackerSocketName('/tmp', 'x'.repeat(200), 'm').length, 98 + 5);
   t.end();
 });
 
