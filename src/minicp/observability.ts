@@ -172,7 +172,12 @@ export function dnsDocument(store: Store, vips: VipAllocator, dp: Dataplane): st
 }
 
 /** The listeners and clusters for one proxy's MeshMetric and dynamic configuration; none until its work dir is known. */
-export function observabilityResources(store: Store, vips: VipAllocator, dp: Dataplane, workdir: string): { listeners: EnvoyResource[]; clusters: EnvoyResource[] } {
+export function observabilityResources(
+  store: Store,
+  vips: VipAllocator,
+  dp: Dataplane,
+  workdir: string,
+): { listeners: EnvoyResource[]; clusters: EnvoyResource[] } {
   const out = { listeners: [] as EnvoyResource[], clusters: [] as EnvoyResource[] };
   if (!workdir) return out;
   const documents = new Map<string, string>();

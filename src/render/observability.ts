@@ -15,7 +15,6 @@ export const DYNCONF_LISTENER = 'system_dynamicconfig';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
 
-
 /** The lowercase hex SHA-256 of the exact body, as kuma-cp's ETag. */
 export const etagOf = (body: string): string => createHash('sha256').update(body).digest('hex');
 

@@ -46,7 +46,14 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     else res.once('finish', () => (req as unknown as Http2ServerRequest).stream.session?.close());
   };
 
-  const localReply = (req: IncomingMessage, res: ServerResponse, status: number, body: string, flag?: string, mutations: Array<Json | undefined> = []): void => {
+  const localReply = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: string,
+    flag?: string,
+    mutations: Array<Json | undefined> = [],
+  ): void => {
     const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
     // As Envoy: a direct response gets the route's response header mutations too (kuma-cp's ETag comes this way).
     applyHeaderMutations(headers, 'response', mutations);
@@ -104,7 +111,11 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     }
     if (route.direct_response) {
       stats.inc(prefix + 'rq_direct_response');
-      localReply(req, res, Number(route.direct_response.status), route.direct_response.body?.inline_string ?? '', undefined, [route, vhost, config.route_config]);
+      localReply(req, res, Number(route.direct_response.status), route.direct_response.body?.inline_string ?? '', undefined, [
+        route,
+        vhost,
+        config.route_config,
+      ]);
       req.resume();
       return;
     }
@@ -242,7 +253,8 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     };
 
     const sendHttp1 = (retried: boolean): void => {
-      const upstream = request({ host: host.address, port: host.port, method: req.method, path: upstreamPath, headers, agent: cluster.agent });
+      const target = host.pipe !== undefined ? { socketPath: host.pipe } : { host: host.address, port: host.port };
+      const upstream = request({ ...target, method: req.method, path: upstreamPath, headers, agent: cluster.agent });
       current = upstream;
       const timer = timeoutTimer((err) => upstream.destroy(err));
       upstream.on('socket', (s) => {
