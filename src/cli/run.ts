@@ -101,7 +101,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
     });
 
     const { buildEnvoyConfig } = await renderModule;
-    const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir);
+    const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir, config.outboundUpstreams);
     if (validation) await validateConfig(await validation, envoyConfig.json);
     const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
     log.info('bootstrap configuration saved to a file', {

@@ -53,6 +53,8 @@ export interface AgentConfig {
     validateConfig: boolean;
     restart: RestartSettings;
   };
+  /** --outbound-upstream: service → where static mode sends that outbound's traffic (no ADS to say). */
+  outboundUpstreams: Record<string, { host: string; port: number }>;
   metrics: { certPath: string; keyPath: string; address?: { host: string; port: number }; aggregate: MetricsSource[] };
   readinessPort: number;
   /** Kuma's feature switches (KUMA_DATAPLANE_RUNTIME_*_ENABLED): which features the bootstrap request lists. */
@@ -159,6 +161,7 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
     backoffMs: duration(get('envoy-restart-backoff')),
   };
   const metricsAddress = optionalString(get('metrics-address').value);
+  const outboundUpstreams = parseOutboundUpstreams(get('outbound-upstream'));
   const aggregate = ((flags['metrics-aggregate'] as unknown[] | undefined) ?? []).map((v) => metricsSource(String(v)));
   const watchdogUsec = asNumber(optionalString(env.WATCHDOG_USEC), 'WATCHDOG_USEC', 1, Number.MAX_SAFE_INTEGER);
   // 0 is Kuma's default: no --concurrency (Linux: --cpuset-threads).
@@ -213,6 +216,7 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       validateConfig: !asBoolean(get('skip-config-validation').value, '--skip-config-validation'),
       restart,
     },
+    outboundUpstreams,
     metrics: {
       certPath: text(get('metrics-cert-path').value ?? ''),
       keyPath: text(get('metrics-key-path').value ?? ''),
@@ -256,6 +260,22 @@ export function hostPort(text: string, from: string): { host: string; port: numb
   const port = match ? Number(match[3]) : NaN;
   if (!match || port < 1 || port > 65535) throw new UserError(`${from}: '${text}' must be host:port, e.g. 127.0.0.1:9903 (or :9903 for all addresses)`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+/** `service=host:port` entries (flags, or the variable's comma-separated list) → a map; each bad one names itself. */
+function parseOutboundUpstreams({ value, from }: { value: unknown; from: string }): Record<string, { host: string; port: number }> {
+  const entries = Array.isArray(value) ? value.map((v) => String(v)) : typeof value === 'string' && value !== '' ? value.split(',') : [];
+  const upstreams: Record<string, { host: string; port: number }> = {};
+  for (const raw of entries) {
+    const text = raw.trim();
+    const eq = text.indexOf('=');
+    const service = eq > 0 ? text.slice(0, eq) : '';
+    const target = text.slice(eq + 1);
+    if (!service || !/:\d+$/.test(target) || target.startsWith(':'))
+      throw new UserError(`${from}: '${text}' must be service=host:port, e.g. backend=10.0.0.5:8080`);
+    upstreams[service] = hostPort(target, from);
+  }
+  return upstreams;
 }
 
 function metricsSource(text: string): MetricsSource {

@@ -166,6 +166,13 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
       'Port on 127.0.0.1 (never the pod address) for POST /drain (inbound listeners, keep running), /quitquitquit (as SIGTERM) and /config_dump (into the work dir); 0 (default) disables. Not in Kuma',
   },
   {
+    name: 'outbound-upstream',
+    type: 'array',
+    env: ['KUMA_DATAPLANE_RUNTIME_OUTBOUND_UPSTREAMS'],
+    describe:
+      "service=host:port: where an outbound's service is reached when the control plane's bootstrap has no ADS (static mode), repeatable; the variable takes a comma-separated list. Not in Kuma",
+  },
+  {
     name: 'metrics-aggregate',
     type: 'array',
     describe: "name=URL of an application metrics endpoint to merge into /metrics, repeatable (the control plane's metrics.aggregate list is merged too)",

@@ -2,7 +2,7 @@
 // brings listeners over xDS (lds_config) is used exactly as given; otherwise
 // the agent renders the Dataplane's inbounds and outbounds into
 // static_resources from the shared templates.
-import type { Dataplane, Outbound } from '../dataplane/types.js';
+import { outboundService, type Dataplane, type Outbound } from '../dataplane/types.js';
 import { DEFAULT_ADMIN, type AdminAddress } from '../envoy/admin-address.js';
 import { UserError } from '../util/errors.js';
 import { DocumentError, isObject, readYamlDocument } from '../util/document.js';
@@ -72,7 +72,15 @@ function parseBootstrap(text: string): Obj {
   return value;
 }
 
-export function buildEnvoyConfig(bootstrapYaml: string, dataplane: Dataplane | undefined, templatesDir?: string): EnvoyConfig {
+/** Where static mode sends each outbound service's traffic (--outbound-upstream service=host:port). */
+export type OutboundUpstreams = Readonly<Record<string, { host: string; port: number }>>;
+
+export function buildEnvoyConfig(
+  bootstrapYaml: string,
+  dataplane: Dataplane | undefined,
+  templatesDir?: string,
+  outboundUpstreams: OutboundUpstreams = {},
+): EnvoyConfig {
   const bootstrap = parseBootstrap(bootstrapYaml);
   const dynamic = field(bootstrap, 'dynamic_resources');
   const admin = adminAddressOf(bootstrap);
@@ -82,14 +90,18 @@ export function buildEnvoyConfig(bootstrapYaml: string, dataplane: Dataplane | u
 
   const templates = Templates.load(templatesDir);
   const hasAds = field(dynamic, 'ads_config') !== undefined;
+  // No ADS: nothing tells Envoy where an outbound's service is, and a Dataplane has no field for it
+  // (outbound[].address is where the listener binds), so the agent option says; none is an error.
   const outboundEndpoints = (ob: Outbound): Endpoint[] => {
-    const index = dataplane.networking.outbound!.indexOf(ob);
-    if (!ob.address || ob.address === '127.0.0.1') {
+    const service = outboundService(ob);
+    const upstream = outboundUpstreams[service];
+    if (!upstream) {
+      const index = dataplane.networking.outbound!.indexOf(ob);
       throw new UserError(
-        `networking.outbound[${index}].address: the control plane's bootstrap has no ADS, so the agent sends this outbound's traffic to its address; set it to where the service is reachable`,
+        `networking.outbound[${index}] (service '${service}'): the control plane's bootstrap has no ADS, so nothing says where '${service}' is reached; give it with --outbound-upstream ${service}=HOST:PORT (KUMA_DATAPLANE_RUNTIME_OUTBOUND_UPSTREAMS)`,
       );
     }
-    return [{ address: ob.address, port: ob.backendRef?.port ?? ob.port }];
+    return [{ address: upstream.host, port: upstream.port }];
   };
   const inbound = inboundResources(templates, dataplane);
   const outbound = outboundResources(templates, dataplane, hasAds ? { eds: true } : { eds: false, endpoints: outboundEndpoints });

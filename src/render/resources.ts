@@ -17,6 +17,7 @@ export interface Endpoint {
   port: number;
 }
 
+/** Kuma's default outbound[].address. */
 export const OUTBOUND_LISTEN_ADDRESS = '127.0.0.1';
 const HTTP_PROTOCOLS = new Set(['http', 'http2', 'grpc']);
 
@@ -70,7 +71,8 @@ export function inboundResources(t: Templates, dp: Dataplane): ProxyResources {
 }
 
 /**
- * Per outbound: a listener on 127.0.0.1:port proxying to the service's
+ * Per outbound: a listener on address:port (Kuma's outbound[].address: the IP the consumed service is
+ * available on to this proxy, 127.0.0.1 by default) proxying to the service's
  * cluster. With `eds`, the cluster takes its endpoints over ADS; otherwise
  * `endpoints` supplies them for each outbound.
  */
@@ -84,7 +86,7 @@ export function outboundResources(
   const seenClusters = new Set<string>();
   for (const ob of dp.networking.outbound ?? []) {
     const service = outboundService(ob);
-    const address = OUTBOUND_LISTEN_ADDRESS;
+    const address = ob.address ?? OUTBOUND_LISTEN_ADDRESS;
     const name = outboundListenerName(address, ob.port);
     // The outbound's own kuma.io/protocol tag wins; otherwise the service's protocol (as its inbounds declare it).
     const http = isHttp(ob.tags?.[PROTOCOL_TAG] ? ob.tags : protocolOf(service));

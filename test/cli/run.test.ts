@@ -195,6 +195,27 @@ t.test('renders static listeners and clusters when the CP sends no lds_config', 
   t.equal(config.static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, 20002);
 });
 
+t.test('static mode without ADS: an outbound with no --outbound-upstream is an error naming the service and the flag; a bad value names itself', async (t) => {
+  const { s, cp, dpFile, vars } = await setup(t);
+  cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(s.adminPort) });
+  const missing = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--skip-config-validation']);
+  t.equal((await missing.exited).code, 1);
+  t.match(
+    missing.stderr(),
+    "networking.outbound[0] (service 'backend'): the control plane's bootstrap has no ADS, so nothing says where 'backend' is reached; give it with --outbound-upstream backend=HOST:PORT (KUMA_DATAPLANE_RUNTIME_OUTBOUND_UPSTREAMS)",
+  );
+  t.notOk(
+    s.events().some((e) => e.event === 'start'),
+    'Envoy is not started',
+  );
+
+  const bad = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--outbound-upstream', 'backend'], {
+    KUMA_DATAPLANE_RUNTIME_OUTBOUND_UPSTREAMS: 'backend=10.0.0.5:8080,db',
+  });
+  t.equal((await bad.exited).code, 1);
+  t.match(bad.stderr(), "KUMA_DATAPLANE_RUNTIME_OUTBOUND_UPSTREAMS: 'db' must be service=host:port, e.g. backend=10.0.0.5:8080");
+});
+
 t.test('retries on connection refused, 404 and 5xx, then succeeds; temp work dir removed on exit', async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);
   const refusedUrl = 'http://127.0.0.1:1';

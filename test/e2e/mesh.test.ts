@@ -51,9 +51,9 @@ function tcpGreeting(port: number): Promise<string> {
   });
 }
 
-async function bodyThrough(port: number): Promise<string | undefined> {
+async function bodyThrough(port: number, host = '127.0.0.1'): Promise<string | undefined> {
   try {
-    const res = await httpGet(`http://127.0.0.1:${port}/`, 1500);
+    const res = await httpGet(`http://${host}:${port}/`, 1500);
     return res.status === 200 ? res.body.trim() : undefined;
   } catch {
     return undefined;
@@ -185,7 +185,7 @@ for (const { label, envoy, skip } of envoys) {
       await cp.close();
       s.cleanup();
     });
-    // The backend listens on 127.0.0.2: the outbound's own address, where the static cluster sends traffic.
+    // The backend listens on 127.0.0.2, named by --outbound-upstream; the outbound listener binds its own address, 127.0.0.3 (Kuma's meaning).
     const port = await freePort();
     const { createServer: createHttp } = await import('node:http');
     const app = createHttp((_req, res) => res.end('hello from static backend\n'));
@@ -199,12 +199,26 @@ for (const { label, envoy, skip } of envoys) {
       contentType: 'text/x-yaml',
       body: `node: { id: default.static-1, cluster: web }\nadmin: { address: { socket_address: { address: 127.0.0.1, port_value: ${s.adminPort} } } }\n`,
     });
-    const dataplane = `type: Dataplane\nmesh: default\nname: static-1\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - port: ${inboundPort}\n      servicePort: ${inboundApp.port}\n      tags: { kuma.io/service: web, kuma.io/protocol: http }\n  outbound:\n    - port: ${port}\n      address: 127.0.0.2\n      tags: { kuma.io/service: backend, kuma.io/protocol: http }\n`;
-    const agent = start(KUMA_DP, ['run', '--cp-address', cp.url, '--dataplane', dataplane, '--binary-path', envoy.binary, '--drain-time', '0s'], {
-      env: { KUMA_READINESS_PORT: '0' },
-    });
+    const dataplane = `type: Dataplane\nmesh: default\nname: static-1\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - port: ${inboundPort}\n      servicePort: ${inboundApp.port}\n      tags: { kuma.io/service: web, kuma.io/protocol: http }\n  outbound:\n    - port: ${port}\n      address: 127.0.0.3\n      tags: { kuma.io/service: backend, kuma.io/protocol: http }\n`;
+    const agent = start(
+      KUMA_DP,
+      [
+        'run',
+        '--cp-address',
+        cp.url,
+        '--dataplane',
+        dataplane,
+        '--binary-path',
+        envoy.binary,
+        '--drain-time',
+        '0s',
+        '--outbound-upstream',
+        `backend=127.0.0.2:${port}`,
+      ],
+      { env: { KUMA_READINESS_PORT: '0' } },
+    );
     t.teardown(() => agent.kill('SIGKILL'));
-    t.equal(await waitFor('HTTP through the static outbound', () => bodyThrough(port), { timeoutMs: 30_000 }), 'hello from static backend');
+    t.equal(await waitFor('HTTP through the static outbound', () => bodyThrough(port, '127.0.0.3'), { timeoutMs: 30_000 }), 'hello from static backend');
     t.equal(await waitFor('HTTP through the static inbound', () => bodyThrough(inboundPort), { timeoutMs: 30_000 }), 'hello from static-web');
     agent.kill('SIGTERM');
     t.equal((await agent.exited).code, 0);

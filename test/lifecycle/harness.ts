@@ -10,8 +10,6 @@ import { adminSocketName } from '../../src/util/socket-name.js';
 import { parseYaml, stringifyYaml } from '../../src/util/yaml.js';
 import { DATAPLANE_YAML, scratch, type Scratch } from '../cli/agent-harness.js';
 
-// The shared Dataplane, with an address for the outbound so that a bootstrap without ADS can be rendered.
-const DATAPLANE = DATAPLANE_YAML.replace('    - port: {{outboundPort}}\n', '    - port: {{outboundPort}}\n      address: 127.0.0.2\n');
 import { KUMA_DP, start, type Running } from '../helpers/cli.js';
 import { bootstrapYaml, jsonBootstrapResponse, startFakeCp, type FakeCp, type ScriptedResponse } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
@@ -34,6 +32,7 @@ export interface Setup {
   cp: FakeCp;
   dpFile: string;
   vars: string[];
+  upstream: string[];
   inboundPort: number;
   servicePort: number;
   readinessPort: number;
@@ -67,7 +66,7 @@ export async function setup(t: Test, opts: { admin?: AdminShape } = {}): Promise
   });
   const servicePort = await echoBackend(t);
   const [inboundPort, outboundPort, readinessPort] = [await freePort(), await freePort(), await freePort()];
-  const dpFile = s.file('dp.yaml', DATAPLANE);
+  const dpFile = s.file('dp.yaml', DATAPLANE_YAML);
   return {
     s,
     admin,
@@ -76,6 +75,8 @@ export async function setup(t: Test, opts: { admin?: AdminShape } = {}): Promise
     cp,
     dpFile,
     vars: ['-v', `inboundPort=${inboundPort}`, '-v', `servicePort=${servicePort}`, '-v', `outboundPort=${outboundPort}`],
+    // Where a bootstrap without ADS (static mode) sends the outbound's traffic.
+    upstream: ['--outbound-upstream', `backend=127.0.0.2:${outboundPort}`],
     inboundPort,
     servicePort,
     readinessPort,
@@ -141,6 +142,7 @@ export function startAgent(t: Test, x: Setup, args: string[], env: NodeJS.Proces
       '-d',
       x.dpFile,
       ...x.vars,
+      ...x.upstream,
       '--skip-config-validation',
       // The control plane puts the admin socket in the work dir the agent sends: the test knows it in advance.
       ...(x.admin === 'pipe' ? ['--work-dir', x.workDir] : []),

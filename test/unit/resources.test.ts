@@ -68,3 +68,29 @@ t.test('service endpoints are the ready inbounds tagged with the service', (t) =
   t.same(serviceEndpoints([dp], 'web-admin'), [], 'a NotReady inbound is left out');
   t.end();
 });
+
+t.test("outbound address has Kuma's meaning: the IP the outbound listener binds (127.0.0.1 by default)", (t) => {
+  const withAddress = parseDataplane(
+    `type: Dataplane
+mesh: default
+name: web-2
+networking:
+  address: 10.0.0.6
+  inbound:
+    - { port: 10000, servicePort: 8080, tags: { kuma.io/service: web } }
+  outbound:
+    - { port: 20000, address: 127.0.0.5, tags: { kuma.io/service: backend } }
+    - { port: 20001, tags: { kuma.io/service: db } }
+`,
+    'dp.yaml',
+  );
+  const { listeners } = outboundResources(templates, withAddress, { eds: true });
+  t.same(
+    listeners.map((l) => [l.name, (l as { address: { socket_address: { address: string } } }).address.socket_address.address]),
+    [
+      ['outbound:127.0.0.5:20000', '127.0.0.5'],
+      ['outbound:127.0.0.1:20001', '127.0.0.1'],
+    ],
+  );
+  t.end();
+});
