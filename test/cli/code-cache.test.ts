@@ -3,22 +3,13 @@
 // another bundle or by another Node, and kuma-dp then only starts slower: this
 // test is what notices. Node's own debug output (NODE_DEBUG_NATIVE=COMPILE_CACHE)
 // says whether V8 accepted the cached code.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { KUMA_DP, ROOT, run } from '../helpers/cli.js';
+import t from 'tap';
+import { installationCopy, KUMA_DP, ROOT, run } from '../helpers/cli.js';
 
 const BUNDLE = join(ROOT, 'dist', 'kuma-dp.cjs');
 const accepted = (stderr: string, bundle: string) => stderr.includes(`V8 code cache for CommonJS ${bundle} was accepted`);
-
-/** A copy of the installation (bin/, the bundle, its build info; node_modules linked), with dist/compile-cache/ left to the caller. */
-function installCopy(t: Test): string {
-  const root = t.testdir({ bin: {}, dist: {}, 'envoy-templates': {} });
-  for (const file of ['bin/kuma-dp', 'bin/package.json', 'dist/kuma-dp.cjs', 'dist/build-info.json', 'package.json'])
-    copyFileSync(join(ROOT, file), join(root, file));
-  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
-  return root;
-}
 
 t.test('the build fills the compile cache and a start uses it', async (t) => {
   const dir = join(ROOT, 'dist', 'compile-cache');
@@ -29,7 +20,7 @@ t.test('the build fills the compile cache and a start uses it', async (t) => {
 });
 
 t.test('a corrupt compile cache costs only a compile: kuma-dp starts, and replaces it', async (t) => {
-  const root = installCopy(t);
+  const root = installationCopy(t.testdir());
   const first = await run(join(root, 'bin', 'kuma-dp'), ['version']);
   t.equal(first.code, 0, first.stderr);
   const entries = readdirSync(join(root, 'dist', 'compile-cache'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
@@ -43,7 +34,7 @@ t.test('a corrupt compile cache costs only a compile: kuma-dp starts, and replac
 });
 
 t.test('an installation where the cache directory cannot be made starts, with a cache in the temp dir', async (t) => {
-  const root = installCopy(t);
+  const root = installationCopy(t.testdir());
   writeFileSync(join(root, 'dist', 'compile-cache'), 'a file where the directory would go');
   const tmp = join(root, 'tmp');
   mkdirSync(tmp);

@@ -2,7 +2,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { KUMA_DP, ROOT, run } from '../helpers/cli.js';
+import { installationCopy, KUMA_DP, ROOT, run } from '../helpers/cli.js';
 
 t.test('kuma-dp version prints the version; --detailed adds commit and build date', async (t) => {
   const short = await run(KUMA_DP, ['version']);
@@ -40,8 +40,7 @@ t.test('the build records a git tag only when HEAD has one; without, version say
   t.notOk('gitTag' in build(), 'a tag on an older commit is not this build');
 
   // What kuma-dp reports from a build-info.json without a tag (a copy of the install with its own dist/).
-  const install = t.testdir({ bin: {}, dist: {}, 'envoy-templates': {} });
-  for (const file of ['bin/kuma-dp', 'bin/package.json', 'dist/kuma-dp.cjs', 'package.json']) copyFileSync(join(ROOT, file), join(install, file));
+  const install = installationCopy(t.testdir(), { buildInfo: false });
   writeFileSync(join(install, 'dist', 'build-info.json'), JSON.stringify({ buildDate: '2026-01-01T00:00:00Z' }));
   const res = await run(join(install, 'bin', 'kuma-dp'), ['version', '--detailed']);
   t.equal(res.code, 0, res.stderr);

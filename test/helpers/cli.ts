@@ -1,6 +1,6 @@
 // Starts the project's executables as a user would, and collects what they print.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
@@ -8,6 +8,24 @@ import { waitFor } from './wait.js';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const KUMA_DP = `${ROOT}bin/kuma-dp`;
 export const KUMA_MINI_CP = `${ROOT}bin/kuma-mini-cp`;
+
+/**
+ * A copy of kuma-dp's installation in a new directory under `parent` (bin/,
+ * the bundle, its build info, package.json, envoy-templates/; node_modules
+ * linked), for tests that change what an installation holds. `distSrc` adds
+ * dist/src/ (the validator's descriptor and the rest of the built files).
+ * Returns its root; bin/kuma-dp is in it.
+ */
+export function installationCopy(parent: string, opts: { distSrc?: boolean; buildInfo?: boolean } = {}): string {
+  const root = mkdtempSync(join(parent, 'install-'));
+  mkdirSync(join(root, 'bin'));
+  mkdirSync(join(root, 'dist'));
+  const files = ['bin/kuma-dp', 'bin/package.json', 'dist/kuma-dp.cjs', 'package.json', ...(opts.buildInfo === false ? [] : ['dist/build-info.json'])];
+  for (const file of files) copyFileSync(join(ROOT, file), join(root, file));
+  for (const dir of ['envoy-templates', ...(opts.distSrc ? ['dist/src'] : [])]) cpSync(join(ROOT, dir), join(root, dir), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  return root;
+}
 
 /**
  * bin/kuma-dp runs dist/kuma-dp.cjs, a bundle of dist/src/. After a bare `tsc`
@@ -70,10 +88,10 @@ export function start(bin: string, args: string[], options: { env?: NodeJS.Proce
   });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  if (options.input !== undefined) child.stdin!.end(options.input);
-  else child.stdin!.end();
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  if (options.input !== undefined) child.stdin.end(options.input);
+  else child.stdin.end();
   const exited = new Promise<{ code: number; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code: code ?? 128 + (SIGNALS[signal ?? ''] ?? 0), signal }));
   });
