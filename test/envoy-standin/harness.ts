@@ -1,7 +1,7 @@
 // Test harness for the stand-in: runs the executable in a temp dir, finds its
-// admin port via --admin-address-path, and provides backends and a small ADS
-// server to test it against.
-import type * as grpcTypes from '@grpc/grpc-js';
+// admin port via --admin-address-path, and provides backends to test it
+// against (the scripted ADS server is the fake control plane's, in
+// test/helpers/fake-cp.ts).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
@@ -9,8 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringifyYaml } from '../../src/util/yaml.js';
-import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
-import { loadAdsDefinition, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/ads-proto.js';
 import { start, type Running } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -207,67 +205,6 @@ export function camelKeys(v: unknown): unknown {
 }
 
 export const adminBlock = { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } };
-
-/** A scripted ADS server: records requests, sends what the test pushes. */
-export class TestAds {
-  readonly requests: Array<DiscoveryRequest & { delta?: false }> = [];
-  readonly deltaRequests: DeltaDiscoveryRequest[] = [];
-  readonly metadata: grpcTypes.Metadata[] = [];
-  private streams = new Set<grpcTypes.ServerDuplexStream<any, any>>();
-  private server?: grpcTypes.Server;
-  private nonce = 0;
-  port = 0;
-
-  async start(t: { teardown(fn: () => void): void }, tls?: { certPem: string; keyPem: string }): Promise<void> {
-    const { grpc, service } = await loadAdsDefinition();
-    const credentials = tls
-      ? grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false)
-      : grpc.ServerCredentials.createInsecure();
-    this.server = new grpc.Server();
-    const handle = (delta: boolean) => (call: grpcTypes.ServerDuplexStream<any, any>) => {
-      this.streams.add(call);
-      this.metadata.push(call.metadata);
-      call.on('data', (req) => (delta ? this.deltaRequests : this.requests).push(req));
-      call.on('end', () => call.end());
-      call.on('error', () => undefined);
-      call.on('close', () => this.streams.delete(call));
-    };
-    this.server.addService(service, { StreamAggregatedResources: handle(false), DeltaAggregatedResources: handle(true) });
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server!.bindAsync('127.0.0.1:0', credentials, (err, port) => (err ? reject(err) : resolve(port))),
-    );
-    t.teardown(() => this.server?.forceShutdown());
-  }
-
-  async any(typeUrl: string, json: unknown): Promise<{ type_url: string; value: Buffer }> {
-    const types = await loadEnvoyTypes();
-    return { type_url: typeUrl, value: Buffer.from(types.encode(json, typeNameOf(typeUrl))) };
-  }
-
-  /** Sends a state-of-the-world response on every open stream; returns its nonce. */
-  async push(typeUrl: string, version: string, resources: unknown[], rawResources: Array<{ type_url: string; value: Buffer }> = []): Promise<string> {
-    const nonce = `n${++this.nonce}`;
-    const encoded = [...(await Promise.all(resources.map((r) => this.any(typeUrl, r)))), ...rawResources];
-    for (const s of this.streams) s.write({ version_info: version, type_url: typeUrl, nonce, resources: encoded });
-    return nonce;
-  }
-
-  async pushDelta(typeUrl: string, version: string, resources: Array<{ name: string; json: unknown }>, removed: string[] = []): Promise<string> {
-    const nonce = `d${++this.nonce}`;
-    const encoded = await Promise.all(resources.map(async (r) => ({ name: r.name, version, resource: await this.any(typeUrl, r.json) })));
-    for (const s of this.streams) s.write({ system_version_info: version, type_url: typeUrl, nonce, resources: encoded, removed_resources: removed });
-    return nonce;
-  }
-
-  openStreams(): number {
-    return this.streams.size;
-  }
-
-  /** Ends every stream with UNAVAILABLE, as a control plane going away would. */
-  dropStreams(): void {
-    for (const s of this.streams) s.emit('error', Object.assign(new Error('dropped by test'), { code: 14 }));
-  }
-}
 
 export function adsBootstrap(adsPort: number, apiType: 'GRPC' | 'DELTA_GRPC', extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

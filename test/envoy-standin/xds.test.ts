@@ -25,8 +25,8 @@ import {
   tcpBackend,
   tcpExchange,
   tcpListener,
-  TestAds,
 } from './harness.js';
+import { FakeAds } from '../helpers/fake-cp.js';
 
 /** Protobuf wire bytes by hand, for a resource our own encoder would refuse to produce. */
 function varint(n: number): Buffer {
@@ -64,7 +64,7 @@ async function openConnection(port: number) {
 }
 
 t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) => {
-  const ads = new TestAds();
+  const ads = new FakeAds();
   await ads.start(t);
   const a = await tcpBackend(t, 'a');
   const b = await tcpBackend(t, 'b');
@@ -184,7 +184,7 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
 });
 
 t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream drops', async (t) => {
-  const ads = new TestAds();
+  const ads = new FakeAds();
   await ads.start(t);
   const a = await tcpBackend(t, 'a');
   const s = await startStandin(t, adsBootstrap(ads.port, 'DELTA_GRPC'));
@@ -226,7 +226,7 @@ t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream 
 t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN matchers are configured', async (t) => {
   const ca = await createCa('standin test CA');
   const serverCert = await issueCert(ca, { commonName: 'ads', dnsNames: ['ads.example'] });
-  const ads = new TestAds();
+  const ads = new FakeAds();
   await ads.start(t, serverCert);
   const withTls = (trustedCa: string | { filename: string }, matchers?: unknown[], viaSecret = false): Record<string, unknown> => {
     const b = adsBootstrap(ads.port, 'GRPC') as { static_resources: Record<string, unknown> & { clusters: Array<Record<string, unknown>> } };
@@ -266,7 +266,7 @@ t.test('TLS to the ADS cluster: trusted_ca is checked, names only when SAN match
 });
 
 t.test('an updated HTTP listener keeps its socket and asks connections made under the old config to close', async (t) => {
-  const ads = new TestAds();
+  const ads = new FakeAds();
   await ads.start(t);
   const app = await httpBackend(t, 'app');
   const s = await startStandin(t, adsBootstrap(ads.port, 'GRPC'));

@@ -1,10 +1,14 @@
-// The one fake control plane for the agent's tests (the mini-CP is the real
-// one, for end to end): serves POST /bootstrap over HTTP or HTTPS on a
-// loopback port (port 0 unless a test needs a port chosen before it starts),
-// answering from a queue of responses or a script, and records every request.
+// The one fake control plane for the agent's and the stand-in's tests (the
+// mini-CP is the real one, for end to end): startFakeCp() serves POST
+// /bootstrap over HTTP or HTTPS on a loopback port (port 0 unless a test needs
+// a port chosen before it starts), answering from a queue of responses or a
+// script, and records every request; FakeAds is its ADS half.
+import type * as grpcTypes from '@grpc/grpc-js';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
+import { loadAdsDefinition, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/ads-proto.js';
 
 export interface ScriptedResponse {
   status: number;
@@ -121,4 +125,65 @@ export async function startFakeCp(tls?: { certPem: string; keyPem: string }, opt
         server.close(() => resolve());
       }),
   };
+}
+
+/** The fake control plane's ADS half: a scripted ADS server on a port it picks, recording requests, sending what the test pushes. */
+export class FakeAds {
+  readonly requests: Array<DiscoveryRequest & { delta?: false }> = [];
+  readonly deltaRequests: DeltaDiscoveryRequest[] = [];
+  readonly metadata: grpcTypes.Metadata[] = [];
+  private streams = new Set<grpcTypes.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, unknown>>();
+  private server?: grpcTypes.Server;
+  private nonce = 0;
+  port = 0;
+
+  async start(t: { teardown(fn: () => void): void }, tls?: { certPem: string; keyPem: string }): Promise<void> {
+    const { grpc, service } = await loadAdsDefinition();
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], false)
+      : grpc.ServerCredentials.createInsecure();
+    this.server = new grpc.Server();
+    const handle = (delta: boolean) => (call: grpcTypes.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, unknown>) => {
+      this.streams.add(call);
+      this.metadata.push(call.metadata);
+      call.on('data', (req: DiscoveryRequest & DeltaDiscoveryRequest) => (delta ? this.deltaRequests : this.requests).push(req));
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+      call.on('close', () => this.streams.delete(call));
+    };
+    this.server.addService(service, { StreamAggregatedResources: handle(false), DeltaAggregatedResources: handle(true) });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server!.bindAsync('127.0.0.1:0', credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    t.teardown(() => this.server?.forceShutdown());
+  }
+
+  async any(typeUrl: string, json: unknown): Promise<{ type_url: string; value: Buffer }> {
+    const types = await loadEnvoyTypes();
+    return { type_url: typeUrl, value: Buffer.from(types.encode(json, typeNameOf(typeUrl))) };
+  }
+
+  /** Sends a state-of-the-world response on every open stream; returns its nonce. */
+  async push(typeUrl: string, version: string, resources: unknown[], rawResources: Array<{ type_url: string; value: Buffer }> = []): Promise<string> {
+    const nonce = `n${++this.nonce}`;
+    const encoded = [...(await Promise.all(resources.map((r) => this.any(typeUrl, r)))), ...rawResources];
+    for (const s of this.streams) s.write({ version_info: version, type_url: typeUrl, nonce, resources: encoded });
+    return nonce;
+  }
+
+  async pushDelta(typeUrl: string, version: string, resources: Array<{ name: string; json: unknown }>, removed: string[] = []): Promise<string> {
+    const nonce = `d${++this.nonce}`;
+    const encoded = await Promise.all(resources.map(async (r) => ({ name: r.name, version, resource: await this.any(typeUrl, r.json) })));
+    for (const s of this.streams) s.write({ system_version_info: version, type_url: typeUrl, nonce, resources: encoded, removed_resources: removed });
+    return nonce;
+  }
+
+  openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Ends every stream with UNAVAILABLE, as a control plane going away would. */
+  dropStreams(): void {
+    for (const s of this.streams) s.emit('error', Object.assign(new Error('dropped by test'), { code: 14 }));
+  }
 }

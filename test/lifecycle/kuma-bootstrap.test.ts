@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { stringifyYaml } from '../../src/util/yaml.js';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
-import { TestAds } from '../envoy-standin/harness.js';
+import { FakeAds } from '../helpers/fake-cp.js';
 import { ROOT } from '../helpers/cli.js';
 import { jsonBootstrapResponse } from '../helpers/fake-cp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -88,7 +88,7 @@ t.test(
   { skip: !python ? 'python3 is needed as the test datagram receiver' : !systemdNotify ? 'systemd-notify is not installed' : false },
   async (t) => {
     const x = await setup(t, { admin: 'pipe' });
-    const ads = new TestAds();
+    const ads = new FakeAds();
     await ads.start(t);
     const notifySocket = join(x.s.dir, 'notify.sock');
     const out = join(x.s.dir, 'notify.jsonl');

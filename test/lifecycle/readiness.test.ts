@@ -4,7 +4,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import t from 'tap';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
-import { TestAds } from '../envoy-standin/harness.js';
+import { FakeAds } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { ADMIN_SHAPES, adsBootstrapResponse, http, hostHttp, readiness, setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
@@ -12,7 +12,7 @@ import { ADMIN_SHAPES, adsBootstrapResponse, http, hostHttp, readiness, setup, s
 for (const admin of ADMIN_SHAPES)
   t.test(`readiness follows Envoy: NOT_READY (503) until Envoy is live, READY (200), TERMINATING (503) while draining (${admin} admin)`, async (t) => {
     const x = await setup(t, { admin });
-    const ads = new TestAds();
+    const ads = new FakeAds();
     await ads.start(t);
     x.cp.respond(adsBootstrapResponse(x, ads.port));
     const agent = startAgent(t, x, ['--drain-time', '30s', '--drain-min-time', '30s']);
