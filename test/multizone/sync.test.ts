@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { apiCall, chooseEnvoy, startMiniCp, startProxy, type MiniCp, type Proxy } from '../helpers/mesh.js';
+import { adminGet, apiCall, chooseEnvoy, startMiniCp, startProxy, type MiniCp, type Proxy } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -114,20 +114,26 @@ t.test("a policy created on the global reaches zone-2's proxies", async (t) => {
   const proxy = await startProxy(zone2, envoy, { name: 'backend-1', service: 'backend', appPort: await freePort() });
   proxies.push(proxy);
   await waitFor('backend-1 registered in zone-2', async () => (await overviews(zone2)).some((dp) => dp.name === 'backend-1'), { timeoutMs: 30_000 });
+  // The stand-in (an Envoy test double) serves its current configuration on its admin API, as Envoy does.
+  const configDump = async (): Promise<string> => (await adminGet(proxy, '/config_dump')).body;
+  await waitFor("backend-1's inbound listener in its Envoy", async () => (await configDump()).includes('inbound:'), { timeoutMs: 30_000 });
+  t.notMatch(await configDump(), /access_log/, 'no access log before the policy');
+  const collector = `127.0.0.1:${await freePort()}`;
   const policy = {
-    type: 'MeshTimeout',
+    type: 'MeshAccessLog',
     mesh: 'default',
-    name: 'timeouts',
-    spec: { targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'Mesh' }, default: { idleTimeout: '20s' } }] },
+    name: 'to-collector',
+    spec: { targetRef: { kind: 'Mesh' }, from: [{ targetRef: { kind: 'Mesh' }, default: { backends: [{ type: 'Tcp', tcp: { address: collector } }] } }] },
   };
-  t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/meshtimeouts/timeouts', policy)).status, 201);
-  const synced = await within(t, 'the policy in zone-2', SYNC_DEADLINE_MS, async () => {
-    const res = await body<Policy>(zone2.apiHttp, '/meshes/default/meshtimeouts/timeouts');
-    return res.status === 200 && res.json;
+  t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/default/meshaccesslogs/to-collector', policy)).status, 201);
+  await within(t, "the policy in the Envoy of zone-2's backend-1", SYNC_DEADLINE_MS, async () => {
+    const dump = await configDump();
+    return dump.includes('access_log') && dump.includes(collector);
   });
-  t.same(synced.spec, policy.spec, 'with its spec');
+  const synced = (await body<Policy>(zone2.apiHttp, '/meshes/default/meshaccesslogs/to-collector')).json;
+  t.same(synced.spec, policy.spec, "zone-2's API has it, with its spec");
   t.equal(synced.labels['kuma.io/origin'], 'global', 'labelled as coming from the global');
-  const refused = await apiCall(zone2.apiHttp, 'PUT', '/meshes/default/meshtimeouts/timeouts', policy);
+  const refused = await apiCall(zone2.apiHttp, 'PUT', '/meshes/default/meshaccesslogs/to-collector', policy);
   t.equal(refused.status, 405, 'a zone refuses policy writes');
   t.match(refused.json, { title: 'Method not allowed', detail: /On zone control plane you can only modify zone resources/ });
 });
@@ -176,14 +182,17 @@ t.test('restarting the global resyncs everything', async (t) => {
   });
   const backend = (await overviews(global)).find((d) => d.name === 'zone-2.backend-1');
   t.ok(online(backend?.dataplaneInsight), "zone-2's proxy is online on the new global");
-  t.equal((await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshtimeouts/timeouts')).status, 200, 'the policy (in the store file) stays on the zones');
-  t.equal((await apiCall(global.apiHttp, 'DELETE', '/meshes/default/meshtimeouts/timeouts')).status, 200);
-  await within(
-    t,
-    'the deletion reaches zone-2',
-    SYNC_DEADLINE_MS,
-    async () => (await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshtimeouts/timeouts')).status === 404,
+  t.equal(
+    (await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshaccesslogs/to-collector')).status,
+    200,
+    'the policy (in the store file) stays on the zones',
   );
+  t.equal((await apiCall(global.apiHttp, 'DELETE', '/meshes/default/meshaccesslogs/to-collector')).status, 200);
+  const backendProxy = proxies.find((p) => p.workDir.includes('backend-1'))!;
+  await within(t, "the deletion reaches zone-2's Envoy", SYNC_DEADLINE_MS, async () => {
+    const gone = (await apiCall(zone2.apiHttp, 'GET', '/meshes/default/meshaccesslogs/to-collector')).status === 404;
+    return gone && !(await adminGet(backendProxy, '/config_dump')).body.includes('access_log');
+  });
 });
 
 function dp(name: string, service: string) {
