@@ -28,6 +28,7 @@ export default tseslint.config(
       globals: {
         window: 'readonly',
         document: 'readonly',
+        sessionStorage: 'readonly',
         location: 'readonly',
         fetch: 'readonly',
         EventSource: 'readonly',

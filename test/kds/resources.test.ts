@@ -55,7 +55,7 @@ t.test('a received resource is checked before it is applied', (t) => {
     { field: 'resources[0].meta.name' },
   ]);
   t.match(fromMessage({ type: 'Mesh', meta: { name: 'm', mesh: '', version: '', labels: {} }, spec_json: '{' }, 'r').errors, [
-    { field: 'r.spec_json', message: /not JSON/ },
+    { field: 'r.spec_json', message: /not valid JSON/ },
   ]);
   t.match(fromMessage({ type: 'Mesh', meta: { name: 'm', mesh: '', version: '', labels: {} }, spec_json: '[]' }, 'r').errors, [
     { field: 'r.spec_json', message: 'must be a JSON object' },

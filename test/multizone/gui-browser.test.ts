@@ -3,8 +3,8 @@
 // registers, and a zone's /gui shows the Envoy configuration it serves. Screenshots
 // go to .artifacts/ (ignored by git; CI keeps them). Skips, with the reason, where
 // no browser can start.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ROOT } from '../helpers/cli.js';
@@ -135,3 +135,44 @@ t.test('the GUI shows a Dataplane appear after it registers', { skip: why ?? fal
   t.ok(existsSync(zoneShot), `screenshot ${zoneShot}`);
   t.same(failures, [], 'no script error or failed request in the pages');
 });
+
+t.test(
+  "the GUI follows the API's access rule for a proxy's configuration",
+  { skip: (why ?? externalAddress()) ? false : 'this host has no non-loopback IPv4 address to browse from' },
+  async (t) => {
+    const external = externalAddress()!;
+    const workDir = join(dir, 'standalone');
+    const cp = await startMiniCp(['--api-server-http-interface', '0.0.0.0'], { workDir });
+    stoppers.push(() => cp.stop());
+    t.equal((await apiCall(cp.apiHttp, 'PUT', '/meshes/default/dataplanes/web-1', dataplaneOf('web-1'))).status, 201);
+    const page = await context!.newPage();
+    await page.goto(`http://${external}:${String((cp.ready.ports as Record<string, number>).apiHttp)}/gui/`);
+    await page.locator('tr[data-dataplane="web-1"]').click();
+    await page.waitForSelector('#details .token input', { timeout: 30_000 });
+    t.match(
+      await page.locator('#details').innerText(),
+      /only readable from this host or with the admin token/,
+      'from another host: refused, as the API refuses it',
+    );
+    await page.locator('#details .token input').fill(readFileSync(join(workDir, 'admin-token'), 'utf8').trim());
+    await page.locator('#details .token button').click();
+    await page.waitForSelector('#details pre', { timeout: 30_000 });
+    t.match(await page.locator('#details').innerText(), /Envoy configuration served to this proxy/, 'shown with the admin token');
+    await page.screenshot({ path: join(ARTIFACTS, 'gui-admin-token.png'), fullPage: true });
+  },
+);
+
+function externalAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+}
+
+function dataplaneOf(name: string) {
+  return {
+    type: 'Dataplane',
+    mesh: 'default',
+    name,
+    networking: { address: '127.0.0.1', inbound: [{ port: 10001, servicePort: 8080, tags: { 'kuma.io/service': 'web' } }] },
+  };
+}

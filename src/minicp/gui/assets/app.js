@@ -52,8 +52,15 @@ function status(online, title) {
   return el('span', { class: `status ${online ? 'online' : 'offline'}`, title }, online ? 'online' : 'offline');
 }
 
+// The API's own access rule: what a proxy is sent is readable from the control plane's host, or with
+// its admin token (<work-dir>/admin-token). A token pasted here is kept for this tab only.
+const TOKEN_KEY = 'kuma-mini-cp-admin-token';
+const adminToken = () => sessionStorage.getItem(TOKEN_KEY) || '';
+
 async function get(path) {
-  const res = await fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' });
+  const headers = { accept: 'application/json' };
+  if (adminToken()) headers.authorization = `Bearer ${adminToken()}`;
+  const res = await fetch(path, { headers, cache: 'no-store' });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const error = new Error(body.detail || body.title || `HTTP ${res.status}`);
@@ -281,8 +288,27 @@ async function renderDetails(dataplanes, dpOnline) {
     );
   } catch (err) {
     configPart = el('p', { class: 'error' }, `Envoy configuration: ${err.message}`);
+    if (err.status === 403) configPart = el('div', {}, configPart, tokenForm());
   }
   $('details-body').replaceChildren(facts, configPart);
+}
+
+function tokenForm() {
+  const input = el('input', { type: 'password', placeholder: 'admin token', 'aria-label': 'admin token', autocomplete: 'off' });
+  const use = () => {
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    detailsFor = '';
+    if (latest) render(latest);
+  };
+  input.addEventListener('keydown', (event) => event.key === 'Enter' && use());
+  return el(
+    'p',
+    { class: 'token' },
+    "Paste the admin token from the control plane's <work-dir>/admin-token: ",
+    input,
+    ' ',
+    el('button', { type: 'button', onclick: use }, 'Use'),
+  );
 }
 
 let loading = false;
