@@ -124,14 +124,18 @@ async function run(args: Record<string, unknown>): Promise<number> {
   });
   setLogLevel(logLevel);
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  log.info('shutting down', { signal });
+  const ended = await Promise.race([
+    new Promise<{ signal: NodeJS.Signals }>((resolve) => {
+      process.once('SIGTERM', () => resolve({ signal: 'SIGTERM' }));
+      process.once('SIGINT', () => resolve({ signal: 'SIGINT' }));
+    }),
+    cp.failed.then((error) => ({ error })),
+  ]);
+  if ('error' in ended) log.error('a server stopped working; shutting down', { error: ended.error.message });
+  else log.info('shutting down', { signal: ended.signal });
   await cp.close();
   log.info('stopped');
-  return 0;
+  return 'error' in ended ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {

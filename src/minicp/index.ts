@@ -88,6 +88,8 @@ export interface MiniCp {
   workDir: string;
   store: Store;
   tokens: DataplaneTokens;
+  /** Resolves with the error of the first server that stops working while the control plane runs (it never rejects). */
+  failed: Promise<Error>;
   close(): Promise<void>;
 }
 
@@ -141,9 +143,14 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     }),
   ]);
   let closing = false;
+  let reportFailure!: (error: Error) => void;
+  const failed = new Promise<Error>((resolve) => (reportFailure = resolve));
   const manager = new ComponentManager({
     log,
-    onFailure: (component, error) => log.error('a server stopped working', { component: component.name, error }),
+    onFailure: (component, error) => {
+      log.error('a server stopped working', { component: component.name, error });
+      reportFailure(new Error(`${component.name}: ${error.message}`));
+    },
   });
   const closeAll = async (): Promise<void> => {
     closing = true;
@@ -455,6 +462,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       workDir,
       store,
       tokens,
+      failed,
       close: () => {
         diagnostics.setReady(false);
         closed ??= closeAll().then(() => store.flushed());
