@@ -9,7 +9,16 @@ import { Schema, WELL_KNOWN, typeNameOfUrl, type NMessage, type NScalarKey, type
 
 type Writer = protobuf.Writer;
 type Reader = protobuf.Reader;
-const Long = protobuf.util.Long as unknown as { fromString(text: string, unsigned?: boolean): protobuf.Long };
+// protobufjs types its Long as bare bits; long.js (which it loads) has these too.
+const Long = protobuf.util.Long as unknown as {
+  fromString(text: string, unsigned?: boolean): protobuf.Long;
+  fromValue(value: protobuf.Long | number): { toString(): string };
+};
+
+/** A decoded 64-bit integer as its decimal text, as proto3 JSON writes int64. */
+function longText(value: protobuf.Long | number): string {
+  return Long.fromValue(value).toString();
+}
 
 const WIRE: Record<string, number> = {
   double: 1,
@@ -85,7 +94,7 @@ function writeScalar(w: Writer, field: FieldDesc, value: NValue): void {
     w.int32(value as number);
     return;
   }
-  const long = (unsigned: boolean) => Long.fromString(String(value), unsigned);
+  const long = (unsigned: boolean) => Long.fromString((value as number | bigint | string).toString(), unsigned);
   switch (field.type) {
     case 'double':
       w.double(value as number);
@@ -223,15 +232,15 @@ function readScalar(r: Reader, type: string): unknown {
     case 'sfixed32':
       return r.sfixed32();
     case 'int64':
-      return String(r.int64());
+      return longText(r.int64());
     case 'uint64':
-      return String(r.uint64());
+      return longText(r.uint64());
     case 'sint64':
-      return String(r.sint64());
+      return longText(r.sint64());
     case 'fixed64':
-      return String(r.fixed64());
+      return longText(r.fixed64());
     case 'sfixed64':
-      return String(r.sfixed64());
+      return longText(r.sfixed64());
     case 'bool':
       return r.bool();
     case 'string':
@@ -304,8 +313,9 @@ function defaultJson(schema: Schema, field: FieldDesc): unknown {
 }
 
 function scalarJson(type: string, v: unknown): unknown {
-  if (type === 'bytes') return Buffer.from(v as Uint8Array).toString('base64');
-  if ((type === 'double' || type === 'float') && !Number.isFinite(v as number)) return String(v);
+  // bytes are always read as Uint8Array (r.bytes() or the empty default)
+  if (type === 'bytes' && v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if ((type === 'double' || type === 'float') && !Number.isFinite(v)) return String(v);
   if (type === 'float') return shortestFloat32(v as number);
   return v;
 }

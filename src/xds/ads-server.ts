@@ -6,11 +6,14 @@
 // pushes when the cache says a proxy's snapshot changed.
 import type * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../log/logger.js';
-import { loadAdsDefinition, TYPE_URL, typeNameOf, type AnyMessage, type DeltaDiscoveryRequest, type DiscoveryRequest } from './ads-proto.js';
+import { loadAdsDefinition, TYPE_URL, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from './ads-proto.js';
 import { versionOf, type Resource, type SnapshotCache } from './snapshot-cache.js';
 import { decodeDeltaDiscoveryRequestFast, decodeDiscoveryRequestFast, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
 
 const log = createLogger('xds.ads');
+
+/** Both ADS methods take requests decoded by the service definition and are written encoded responses. */
+type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Buffer>;
 
 export interface Node {
   id?: string;
@@ -191,7 +194,7 @@ export class AdsServer {
     };
   }
 
-  private serve(call: grpc.ServerDuplexStream<any, any>, kind: 'sotw' | 'delta', status: typeof grpc.status): void {
+  private serve(call: AdsCall, kind: 'sotw' | 'delta', status: typeof grpc.status): void {
     const stream: Stream = {
       id: this.nextStreamId++,
       kind,
@@ -235,7 +238,7 @@ export class AdsServer {
   }
 
   private async handle(
-    call: grpc.ServerDuplexStream<any, any>,
+    call: AdsCall,
     stream: Stream,
     request: DiscoveryRequest | DeltaDiscoveryRequest,
     status: typeof grpc.status,
@@ -255,8 +258,8 @@ export class AdsServer {
       if (first) await this.options.onConnect?.(node.id, node);
     }
     if (!request.type_url) throw new StreamRefused(status.INVALID_ARGUMENT, 'request has no type_url');
-    if (stream.kind === 'sotw') this.onSotwRequest(stream, request as DiscoveryRequest);
-    else this.onDeltaRequest(stream, request as DeltaDiscoveryRequest);
+    if (stream.kind === 'sotw') this.onSotwRequest(stream, request);
+    else this.onDeltaRequest(stream, request);
   }
 
   private detach(stream: Stream): void {
@@ -355,7 +358,7 @@ export class AdsServer {
     }
   }
 
-  private sendSotw(call: grpc.ServerDuplexStream<any, any>, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
+  private sendSotw(call: AdsCall, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
     const snapshot = this.options.cache.get(stream.proxyId!);
     if (!snapshot) return; // nothing known about this proxy yet: it gets its configuration once it exists
     const all = snapshot.resources.get(typeUrl) ?? new Map<string, Resource>();
@@ -376,7 +379,7 @@ export class AdsServer {
     call.write(encodeDiscoveryResponse(version, resources, typeUrl, nonce));
   }
 
-  private sendDelta(call: grpc.ServerDuplexStream<any, any>, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
+  private sendDelta(call: AdsCall, stream: Stream, typeUrl: string, state: TypeState, force: boolean): void {
     const snapshot = this.options.cache.get(stream.proxyId!);
     if (!snapshot) return;
     const all = snapshot.resources.get(typeUrl) ?? new Map<string, Resource>();
