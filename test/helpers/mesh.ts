@@ -43,13 +43,13 @@ export interface MiniCp {
   ready: Record<string, unknown>;
   caCertPath: string;
   workDir: string;
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }>;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }>;
   token(name: string, mesh?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
 /** A call to a Kuma-shaped HTTP API; a string body is sent as given (for malformed-JSON cases). */
-export async function apiCall(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+export async function apiCall(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
   const res = await fetch(base + path, {
     method,
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
