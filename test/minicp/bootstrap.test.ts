@@ -30,8 +30,31 @@ const token = async (name: string) => (await api(cp, 'POST', '/tokens/dataplane'
 const request = (name: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ mesh: 'default', name, proxyType: 'dataplane', version: { kumaDp: { version: '0.1.0' }, envoy: { version: '1.39.0' } }, ...extra });
 
-function checkBootstrap(t: Test, bootstrap: Record<string, any>) {
+function checkBootstrap(t: Test, bootstrap: unknown) {
   t.same(types.validate(bootstrap, TYPE_NAME.bootstrap), [], 'passes the strict validator');
+}
+
+/** A list that has a first element (what the tests index with [0]). */
+type NonEmpty<T> = [T, ...T[]];
+
+/** The parts of a generated bootstrap these tests read. */
+interface Bootstrap {
+  node: { id: string; cluster: string; metadata: { version: { kumaDp: unknown }; 'dataplane.resource'?: string } };
+  admin: { address: { socket_address: { address: string; port_value: number } } };
+  dynamic_resources: {
+    ads_config: { api_type: string; grpc_services: NonEmpty<{ initial_metadata?: Array<{ key: string; value: string }> }> };
+    lds_config: { ads: unknown };
+  };
+  static_resources: {
+    clusters: NonEmpty<{
+      name: string;
+      type: string;
+      load_assignment: { endpoints: NonEmpty<{ lb_endpoints: NonEmpty<{ endpoint: { address: { socket_address: unknown } } }> }> };
+      transport_socket?: {
+        typed_config: { sni: string; common_tls_context: { validation_context: { trusted_ca: { inline_bytes: string } } } };
+      };
+    }>;
+  };
 }
 
 await api(cp, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', { service: 'web', outbound: [{ port: 20001, service: 'backend' }] }));
@@ -41,9 +64,9 @@ t.test('JSON answer for a stored Dataplane: ADS over TLS with the CA and the tok
   const res = await post(request('web-1', { dataplaneToken: web1Token }), { accept: 'application/json', 'content-type': 'application/json' });
   t.equal(res.status, 200, res.body);
   t.match(res.type, /application\/json/);
-  const answer = JSON.parse(res.body);
+  const answer = JSON.parse(res.body) as { kumaSidecarConfiguration: { networking: unknown }; bootstrap: string };
   t.same(answer.kumaSidecarConfiguration.networking, { address: '127.0.0.1' });
-  const bootstrap = parseYaml(Buffer.from(answer.bootstrap, 'base64').toString('utf8')) as Record<string, any>;
+  const bootstrap = parseYaml(Buffer.from(answer.bootstrap, 'base64').toString('utf8')) as Bootstrap;
   checkBootstrap(t, bootstrap);
   t.equal(bootstrap.node.id, 'default.web-1');
   t.equal(bootstrap.node.cluster, 'web');
@@ -57,7 +80,7 @@ t.test('JSON answer for a stored Dataplane: ADS over TLS with the CA and the tok
   t.equal(cluster.name, 'ads_cluster');
   t.equal(cluster.type, 'STRICT_DNS', 'the host the agent used (localhost) is a name');
   t.same(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: 'localhost', port_value: dpPort });
-  const tls = cluster.transport_socket.typed_config;
+  const tls = cluster.transport_socket!.typed_config;
   t.equal(Buffer.from(tls.common_tls_context.validation_context.trusted_ca.inline_bytes, 'base64').toString(), ca, 'trusts the CA in ca.crt');
   t.equal(tls.sni, 'localhost');
 });
@@ -110,14 +133,14 @@ t.test('YAML answer, delta feature, admin port and a Dataplane in the request (s
   const res = await post(request('web-2', { dataplaneToken: await token('web-2'), dataplaneResource: JSON.stringify(dp), features: ['feature-delta-grpc'] }));
   t.equal(res.status, 200, res.body);
   t.equal(res.type, 'text/x-yaml');
-  const bootstrap = parseYaml(res.body) as Record<string, any>;
+  const bootstrap = parseYaml(res.body) as Bootstrap;
   checkBootstrap(t, bootstrap);
   t.equal(bootstrap.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   t.equal(bootstrap.admin.address.socket_address.port_value, 9902);
-  t.match(JSON.parse(bootstrap.node.metadata['dataplane.resource']), { name: 'web-2', mesh: 'default' });
+  t.match(JSON.parse(String(bootstrap.node.metadata['dataplane.resource'])), { name: 'web-2', mesh: 'default' });
   const stored = await api(cp, 'GET', '/meshes/default/dataplanes/web-2');
   t.equal(stored.status, 200, 'the CP registered the Dataplane');
-  t.equal(stored.json.networking.address, '127.0.0.2');
+  t.equal((stored.json as { networking: { address: string } }).networking.address, '127.0.0.2');
 });
 
 t.test('HTTP/2 (ALPN h2, as a Go client negotiates) reaches the bootstrap handler too', async (t) => {
@@ -134,7 +157,7 @@ t.test('HTTP/2 (ALPN h2, as a Go client negotiates) reaches the bootstrap handle
     stream.end(request('web-1', { dataplaneToken: web1Token }));
   });
   t.equal(status, 200, body);
-  checkBootstrap(t, parseYaml(Buffer.from(JSON.parse(body).bootstrap, 'base64').toString()) as Record<string, any>);
+  checkBootstrap(t, decodeAnswer(body));
 });
 
 t.test('a host missing from the certificate is a 400 that says how to fix it', async (t) => {
@@ -195,7 +218,7 @@ t.test('plaintext, no auth: unknown mesh is 422; the bootstrap has no TLS and no
     body: JSON.stringify({ mesh: 'default', name: 'p', dataplaneResource: JSON.stringify(dataplane('p', { service: 'p' })) }),
   });
   t.equal(plain.status, 200);
-  const bootstrap = parseYaml(Buffer.from(((await plain.json()) as { bootstrap: string }).bootstrap, 'base64').toString()) as Record<string, any>;
+  const bootstrap = parseYaml(Buffer.from(((await plain.json()) as { bootstrap: string }).bootstrap, 'base64').toString()) as Bootstrap;
   checkBootstrap(t, bootstrap);
   t.notOk(bootstrap.static_resources.clusters[0].transport_socket, 'no TLS with --no-dp-server-tls');
   t.notOk(bootstrap.dynamic_resources.ads_config.grpc_services[0].initial_metadata, 'no token, no metadata');
