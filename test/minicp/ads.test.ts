@@ -11,7 +11,7 @@ const types = await loadEnvoyTypes();
 const { cp, logs } = await inProcessCp({ auth: 'none', dpServerTls: false });
 t.teardown(() => cp.close());
 const target = hostPort(cp.addresses.dpServer);
-const clients: AdsClient<any>[] = [];
+const clients: Array<Pick<AdsClient, 'close'>> = [];
 t.teardown(() => clients.forEach((c) => c.close()));
 
 const put = async (dp: ReturnType<typeof dataplane>) => {
@@ -24,10 +24,22 @@ await put(dataplane('web-2', { service: 'web', address: '127.0.0.2', protocol: '
 await put(dataplane('backend-1', { service: 'backend', address: '127.0.0.3', port: 10002 }));
 
 const names = (json: Array<Record<string, unknown>>) => json.map((r) => String(r.name ?? r.cluster_name)).sort();
-const endpointsOf = (cla: Record<string, any>) =>
-  (cla.endpoints?.[0]?.lb_endpoints ?? [])
-    .map((e: any) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`)
+/** The fields of a ClusterLoadAssignment (proto3 JSON) that endpointsOf reads. */
+interface LoadAssignment {
+  endpoints?: Array<{ lb_endpoints?: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }>;
+}
+const endpointsOf = (cla: Record<string, unknown>) =>
+  ((cla as LoadAssignment).endpoints?.[0]?.lb_endpoints ?? [])
+    .map((e) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`)
     .sort();
+
+/** The parts of GET /meshes/{mesh}/dataplanes/{name}/xds these tests read. */
+interface XdsStatus {
+  nacks: unknown[];
+  streams: Array<{
+    types: Record<string, { subscribed: string[]; acked?: { version: string; resources: Array<{ name?: unknown }> } }>;
+  }>;
+}
 
 /** Runs Envoy's SotW start-up for one proxy: CDS, EDS for its clusters, LDS, each ACKed. */
 async function sotwStart(nodeId: string) {
@@ -108,12 +120,13 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
     t.match(logged, { proxy: 'default.web-1', error: /address already in use/, version: lds.version_info });
     const status = await api(cp, 'GET', '/meshes/default/dataplanes/web-1/xds');
     t.equal(status.status, 200);
-    t.match(status.json.nacks, [{ typeUrl: TYPE_URL.listener, version: lds.version_info, error: /address already in use/ }]);
-    const stream = status.json.streams[0];
-    t.equal(stream.types[TYPE_URL.listener].acked.version, web1.lds.version_info, 'the last ACKed listener version stays the previous one');
-    t.equal(stream.types[TYPE_URL.cluster].acked.version, cds.version_info);
+    const xds = status.json as XdsStatus;
+    t.match(xds.nacks, [{ typeUrl: TYPE_URL.listener, version: lds.version_info, error: /address already in use/ }]);
+    const stream = xds.streams[0]!;
+    t.equal(stream.types[TYPE_URL.listener]!.acked!.version, web1.lds.version_info, 'the last ACKed listener version stays the previous one');
+    t.equal(stream.types[TYPE_URL.cluster]!.acked!.version, cds.version_info);
     t.ok(
-      stream.types[TYPE_URL.cluster].acked.resources.some((c: any) => c.name === 'db'),
+      stream.types[TYPE_URL.cluster]!.acked!.resources.some((c) => c.name === 'db'),
       'the API shows the ACKed resources',
     );
     const metrics = await (await fetch(`${cp.addresses.diagnostics}/metrics`)).text();
@@ -149,7 +162,7 @@ t.test('SotW: full first response per type, ACKs, pushes of only what changed, N
 });
 
 /** The first resource of a response, decoded. */
-function decodeSync(r: DiscoveryResponse): Record<string, any> {
+function decodeSync(r: DiscoveryResponse): Record<string, unknown> {
   const any = r.resources[0];
   return any ? types.decode(any.value, typeNameOf(any.type_url)) : {};
 }
@@ -191,7 +204,7 @@ t.test('delta: subscribe, unsubscribe, removals', async (t) => {
   client.deltaRequest({ type_url: TYPE_URL.endpoint, resource_names_unsubscribe: ['backend'] });
   await waitFor('the unsubscription to reach the server', async () => {
     const xds = await api(cp, 'GET', '/meshes/default/dataplanes/web-3/xds');
-    return xds.json.streams[0]?.types[TYPE_URL.endpoint]?.subscribed.length === 0;
+    return (xds.json as XdsStatus).streams[0]?.types[TYPE_URL.endpoint]?.subscribed.length === 0;
   });
   const before = client.responses.length;
   await put(dataplane('backend-5', { service: 'backend', address: '127.0.0.8', port: 10002 }));
