@@ -237,12 +237,7 @@ export class AdsServer {
     call.on('close', finish);
   }
 
-  private async handle(
-    call: AdsCall,
-    stream: Stream,
-    request: DiscoveryRequest | DeltaDiscoveryRequest,
-    status: typeof grpc.status,
-  ): Promise<void> {
+  private async handle(call: AdsCall, stream: Stream, request: DiscoveryRequest | DeltaDiscoveryRequest, status: typeof grpc.status): Promise<void> {
     if (stream.proxyId === undefined) {
       const node = request.node ?? {};
       if (!node.id) throw new StreamRefused(status.INVALID_ARGUMENT, 'the first request of a stream must carry node.id (<mesh>.<name>)');
