@@ -102,7 +102,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
 
     const { buildEnvoyConfig } = await renderModule;
     const envoyConfig = buildEnvoyConfig(fetched.bootstrapYaml, dataplane.resource, config.envoy.templatesDir, config.outboundUpstreams);
-    if (validation) await validateConfig(await validation, envoyConfig.json);
+    if (validation) await validateConfig(await validation, envoyConfig.json, config.envoy.strictValidation);
     const configPath = workDir.writePrivate('bootstrap.yaml', envoyConfig.text);
     log.info('bootstrap configuration saved to a file', {
       file: configPath,
@@ -301,17 +301,36 @@ function resolveToken(config: AgentConfig, workDir: WorkDir): { value: string; p
   return undefined;
 }
 
-/** Strict validation against Envoy's protos, in-process: the descriptor is read for this call only, so its memory is given back. */
-async function validateConfig({ validateOnce, BOOTSTRAP_TYPE }: typeof import('../validate/validation.js'), json: Record<string, unknown>): Promise<void> {
+/**
+ * Validation against Envoy's protos, in-process: the descriptor is read for this call only, so its memory
+ * is given back. A definite violation of a known field stops the launch; what the descriptor does not
+ * know (it may be newer than its API) is a warning naming the path, and Envoy judges, unless `strict`.
+ */
+async function validateConfig(
+  { validateOnce, splitIssues, BOOTSTRAP_TYPE, VALIDATOR_ENVOY_API }: typeof import('../validate/validation.js'),
+  json: Record<string, unknown>,
+  strict: boolean,
+): Promise<void> {
   const issues = await validateOnce(json, BOOTSTRAP_TYPE);
-  if (issues.length > 0) {
-    const list = issues
+  const { definite, unknown } = splitIssues(issues);
+  const fatal = strict ? issues : definite;
+  if (fatal.length > 0) {
+    const list = fatal
       .slice(0, 20)
-      .map((i) => `  ${i.path}: ${i.message}`)
+      .map((i) => `  ${i.path}: ${i.unknown ? '[unknown to the validator] ' : ''}${i.message}`)
       .join('\n');
-    throw new UserError(
-      `the Envoy config would be rejected by Envoy (${issues.length} error${issues.length > 1 ? 's' : ''}); not starting Envoy:\n${list}\n(--skip-config-validation starts Envoy anyway)`,
-    );
+    const more = fatal.length > 20 ? `\n  ... and ${fatal.length - 20} more` : '';
+    const why = strict
+      ? `--strict-config-validation: ${fatal.length} problem${fatal.length > 1 ? 's' : ''}, ${unknown.length} of them only unknown to the validator (its Envoy API is ${VALIDATOR_ENVOY_API})`
+      : `the Envoy config would be rejected by Envoy (${fatal.length} error${fatal.length > 1 ? 's' : ''})`;
+    throw new UserError(`${why}; not starting Envoy:\n${list}${more}\n(--skip-config-validation starts Envoy anyway)`);
   }
-  log.info("Envoy config validated against Envoy's protos");
+  for (const issue of unknown) {
+    log.warn(`the config validator does not know this (its Envoy API is ${VALIDATOR_ENVOY_API}); Envoy will judge it`, {
+      path: issue.path,
+      problem: issue.message,
+    });
+  }
+  if (unknown.length === 0) log.info("Envoy config validated against Envoy's protos");
+  else log.info("Envoy config validated against Envoy's protos, but for parts the validator does not know", { unknown: unknown.length });
 }

@@ -51,6 +51,8 @@ export interface AgentConfig {
     componentLogLevel?: string;
     templatesDir?: string;
     validateConfig: boolean;
+    /** Unknown fields/types stop the launch too (by default they are warnings and Envoy judges). */
+    strictValidation: boolean;
     restart: RestartSettings;
   };
   /** --outbound-upstream: service → where static mode sends that outbound's traffic (no ADS to say). */
@@ -214,6 +216,7 @@ export function buildAgentConfig(flags: Values, env: NodeJS.ProcessEnv): AgentCo
       ...(optionalString(get('envoy-component-log-level').value) ? { componentLogLevel: String(get('envoy-component-log-level').value) } : {}),
       ...(optionalString(get('envoy-templates-dir').value) ? { templatesDir: String(get('envoy-templates-dir').value) } : {}),
       validateConfig: !asBoolean(get('skip-config-validation').value, '--skip-config-validation'),
+      strictValidation: asBoolean(get('strict-config-validation').value, '--strict-config-validation'),
       restart,
     },
     outboundUpstreams,

@@ -198,6 +198,13 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     default: false,
     describe: "Do not validate the final Envoy config against Envoy's protos before launching Envoy",
   },
+  {
+    name: 'strict-config-validation',
+    type: 'boolean',
+    default: false,
+    describe:
+      'Refuse to launch Envoy on anything the validator does not know (a field, enum value or type newer than its Envoy API), not only on definite violations',
+  },
   { name: 'log-level', type: 'string', env: ['KUMA_LOG_LEVEL'], default: 'info', describe: 'kuma-dp log level: debug, info, warn, error' },
 ];
 

@@ -1,9 +1,11 @@
 // `kuma-dp validate <file>`: checks an Envoy config file (YAML or JSON) as
-// `envoy --mode validate` would, and prints every problem with its path.
+// `envoy --mode validate` would, and prints every problem with its path,
+// marked definite (a known field breaks its rules) or unknown (a field, enum
+// value or type the validator's older Envoy API does not have).
 import { readFile } from 'node:fs/promises';
 import { parseYaml } from '../util/yaml.js';
 import { isObject, type ValidationIssue } from './json-reader.js';
-import { TYPE_NAME, loadValidator, resolveTypeName } from './validation.js';
+import { TYPE_NAME, VALIDATOR_ENVOY_API, loadValidator, resolveTypeName, splitIssues } from './validation.js';
 
 export const TYPE_CHOICES = Object.keys(TYPE_NAME);
 
@@ -44,13 +46,19 @@ export async function validateCommand(file: string, opts: { type?: string } = {}
         return [{ path: `[${i}]`, message: 'each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)' }];
       const fields = { ...(resource as Record<string, unknown>) };
       delete fields['@type'];
-      return validate(fields, typeUrl).map((issue) => ({ path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}`, message: issue.message }));
+      return validate(fields, typeUrl).map((issue) => ({ ...issue, path: issue.path === '(document)' ? `[${i}]` : `[${i}].${issue.path}` }));
     });
   } else {
     issues = validate(json, resolveTypeName(opts.type ?? 'bootstrap'));
   }
   if (issues.length > 0) {
-    process.stderr.write(issues.map((i) => `${file}: ${i.path}: ${i.message}\n`).join(''));
+    // Definite: a known field breaks its rules. Unknown: the descriptor's API (older than Envoy's) lacks it.
+    const { definite, unknown } = splitIssues(issues);
+    const tag = (i: ValidationIssue): string => (i.unknown ? 'unknown' : 'definite');
+    process.stderr.write(issues.map((i) => `${file}: ${i.path}: [${tag(i)}] ${i.message}\n`).join(''));
+    process.stderr.write(
+      `${file}: ${definite.length} definite problem${definite.length === 1 ? '' : 's'} (Envoy rejects these), ${unknown.length} unknown to this validator (its Envoy API is ${VALIDATOR_ENVOY_API}; a newer Envoy may accept them)\n`,
+    );
     return 1;
   }
   process.stdout.write(`configuration '${file}' OK\n`);

@@ -10,6 +10,12 @@ import { Schema, WELL_KNOWN, typeNameOfUrl, type NMessage, type NScalarKey, type
 export interface ValidationIssue {
   path: string;
   message: string;
+  /**
+   * Set when the descriptor cannot judge: a field, enum value or type URL it does not know. Its API
+   * snapshot may just be older than the Envoy that reads the config, so Envoy may accept it.
+   * Unset: a definite violation of something the descriptor knows.
+   */
+  unknown?: true;
 }
 
 export class Reader {
@@ -20,6 +26,12 @@ export class Reader {
 
   issue(path: string, message: string): undefined {
     this.issues.push({ path: path || '(document)', message });
+    return undefined;
+  }
+
+  /** Something the descriptor does not know (a newer Envoy may): reported, marked as not definite. */
+  notKnown(path: string, message: string): undefined {
+    this.issues.push({ path: path || '(document)', message, unknown: true });
     return undefined;
   }
 
@@ -39,7 +51,7 @@ export class Reader {
       const at = join(path, key);
       const field = fields.get(key);
       if (!field) {
-        this.issue(at, `unknown field '${key}' in ${desc.name}${suggest(key, desc)}`);
+        this.notKnown(at, `unknown field '${key}' in ${desc.name}${suggest(key, desc)}`);
         continue;
       }
       const previous = keyOf.get(field);
@@ -91,7 +103,7 @@ export class Reader {
   private single(json: unknown, field: FieldDesc, path: string): NValue | undefined {
     if (field.kind === 'message') {
       const desc = this.schema.message(field.type);
-      return desc ? this.message(json, desc, path) : this.issue(path, `type ${field.type} is not known`);
+      return desc ? this.message(json, desc, path) : this.notKnown(path, `type ${field.type} is not known`);
     }
     if (field.kind === 'enum') return this.enumValue(json, field.type, path);
     return this.scalar(json, field.type, path);
@@ -99,10 +111,10 @@ export class Reader {
 
   enumValue(json: unknown, enumName: string, path: string): number | undefined {
     const desc = this.schema.enum(enumName);
-    if (!desc) return this.issue(path, `enum ${enumName} is not known`);
+    if (!desc) return this.notKnown(path, `enum ${enumName} is not known`);
     if (typeof json === 'string') {
       if (Object.hasOwn(desc.values, json)) return desc.values[json];
-      return this.issue(path, `'${json}' is not a value of enum ${enumName}; expected one of ${Object.keys(desc.values).join(', ')}`);
+      return this.notKnown(path, `'${json}' is not a value of enum ${enumName}; expected one of ${Object.keys(desc.values).join(', ')}`);
     }
     if (typeof json === 'number' && Number.isInteger(json) && json >= -(2 ** 31) && json < 2 ** 31) return json;
     if (enumName === 'google.protobuf.NullValue' && json === null) return 0;
@@ -209,7 +221,7 @@ export class Reader {
           path,
           message: `${typeName} is defined in ${file}, whose imports the build's .proto files do not include; it was not checked and cannot be encoded`,
         });
-      return this.issue(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
+      return this.notKnown(at, `'${url}' does not resolve: no message ${typeName} in Envoy's v3 API`);
     }
     let value: NMessage | undefined;
     if (inner.name.startsWith(WELL_KNOWN) && inner.name !== 'google.protobuf.Empty' && this.hasSpecialJson(inner)) {
@@ -238,7 +250,7 @@ export class Reader {
     if (typeof url !== 'string') return;
     const typeName = typeNameOfUrl(url);
     const target = typeName && this.schema.message(typeName);
-    if (!target) return void this.issue(join(path, 'type_url'), `'${url}' does not resolve: no message ${typeName ?? url} in Envoy's v3 API`);
+    if (!target) return void this.notKnown(join(path, 'type_url'), `'${url}' does not resolve: no message ${typeName ?? url} in Envoy's v3 API`);
     this.message(json.value ?? {}, target, join(path, 'value'));
   }
 

@@ -517,18 +517,44 @@ t.test("the final config is validated against Envoy's protos before Envoy starts
   t.equal((await good.exited).code, 0, 'the rendered static config passes');
   t.ok(good.logs().some((l) => l.msg === "Envoy config validated against Envoy's protos"));
 
+  // A definite violation of a known field: fatal.
   const before = s.events().length;
-  cp.respond({
-    status: 200,
-    contentType: 'text/x-yaml',
-    body: bootstrapYaml(s.adminPort, { lds: true }).replace('cluster: web', 'cluster: web\n  clustr_typo: 1'),
-  });
+  const definite = bootstrapYaml(s.adminPort, { lds: true }).replace('connect_timeout: 1s', 'connect_timeout: -1s');
+  cp.respond({ status: 200, contentType: 'text/x-yaml', body: definite });
   const bad = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars]);
   t.equal((await bad.exited).code, 1);
   t.match(bad.stderr(), /the Envoy config would be rejected by Envoy .*not starting Envoy/);
-  t.match(bad.stderr(), /node\.clustr_typo/);
+  t.match(bad.stderr(), /static_resources\.clusters\[0\]\.connect_timeout: /);
   t.equal(s.events().length, before, 'Envoy was not started');
 });
+
+t.test(
+  'what the validator does not know (newer than its Envoy API) is a warning naming the path, and Envoy judges; --strict-config-validation refuses it',
+  async (t) => {
+    const { s, cp, dpFile, vars } = await setup(t);
+    const newer = bootstrapYaml(s.adminPort, { lds: true }).replace('cluster: web', 'cluster: web\n  some_newer_field: 1');
+    cp.respond({ status: 200, contentType: 'text/x-yaml', body: newer });
+    const lenient = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars], { ENVOY_DOUBLE_EXIT_AFTER_MS: '50' });
+    t.equal((await lenient.exited).code, 0, 'Envoy was launched and judged');
+    t.match(
+      lenient.logs().find((l) => l.level === 'warn' && /the config validator does not know this/.test(String(l.msg))),
+      { path: 'node.some_newer_field', problem: /unknown field 'some_newer_field' in envoy\.config\.core\.v3\.Node/ },
+    );
+    t.ok(
+      s.events().some((e) => e.event === 'start'),
+      'Envoy started',
+    );
+
+    const before = s.events().length;
+    const strict = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--strict-config-validation']);
+    t.equal((await strict.exited).code, 1);
+    t.match(
+      strict.stderr(),
+      /--strict-config-validation: 1 problem, 1 of them only unknown to the validator .*not starting Envoy:\n {2}node\.some_newer_field: \[unknown to the validator\] unknown field/,
+    );
+    t.equal(s.events().length, before, 'Envoy was not started');
+  },
+);
 
 t.test("host facts: detected by default, overridden by Kuma's variables", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);

@@ -58,11 +58,12 @@ t.test('every error with its path, one per line on stderr, exit 1', async (t) =>
   t.equal(r.stdout, '');
   const lines = r.stderr.trim().split('\n');
   t.same(lines, [
-    `${path}: admin.address.socket_address.port_value: value 99010 must be less than or equal to 65535`,
-    `${path}: dynamic_resources.ads_config.api_type: 'GRCP' is not a value of enum envoy.config.core.v3.ApiConfigSource.ApiType; expected one of DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE, REST, GRPC, DELTA_GRPC, AGGREGATED_GRPC, AGGREGATED_DELTA_GRPC`,
-    `${path}: static_resources.clusters[0].connect_timeout: expected a duration string such as "5s" or "0.250s", got number 1`,
-    `${path}: static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_confg: unknown field 'explicit_http_confg' in envoy.extensions.upstreams.http.v3.HttpProtocolOptions; did you mean 'explicit_http_config'?`,
-    `${path}: static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]: one of 'explicit_http_config', 'use_downstream_protocol_config', 'auto_config' is required (oneof 'upstream_protocol_options')`,
+    `${path}: admin.address.socket_address.port_value: [definite] value 99010 must be less than or equal to 65535`,
+    `${path}: dynamic_resources.ads_config.api_type: [unknown] 'GRCP' is not a value of enum envoy.config.core.v3.ApiConfigSource.ApiType; expected one of DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE, REST, GRPC, DELTA_GRPC, AGGREGATED_GRPC, AGGREGATED_DELTA_GRPC`,
+    `${path}: static_resources.clusters[0].connect_timeout: [definite] expected a duration string such as "5s" or "0.250s", got number 1`,
+    `${path}: static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_confg: [unknown] unknown field 'explicit_http_confg' in envoy.extensions.upstreams.http.v3.HttpProtocolOptions; did you mean 'explicit_http_config'?`,
+    `${path}: static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]: [definite] one of 'explicit_http_config', 'use_downstream_protocol_config', 'auto_config' is required (oneof 'upstream_protocol_options')`,
+    `${path}: 3 definite problems (Envoy rejects these), 2 unknown to this validator (its Envoy API is about Envoy 1.31; a newer Envoy may accept them)`,
   ]);
 });
 
@@ -74,10 +75,10 @@ t.test('--type picks the resource type; JSON files work too', async (t) => {
   t.equal(ok.stdout, `configuration '${path}' OK\n`);
   const asCluster = await run(KUMA_DP, ['validate', path, '--type', 'cluster']);
   t.equal(asCluster.code, 1);
-  t.match(asCluster.stderr, `${path}: address: unknown field 'address' in envoy.config.cluster.v3.Cluster`);
+  t.match(asCluster.stderr, `${path}: address: [unknown] unknown field 'address' in envoy.config.cluster.v3.Cluster`);
   const asBootstrap = await run(KUMA_DP, ['validate', path]);
   t.equal(asBootstrap.code, 1, 'the default type is bootstrap');
-  t.match(asBootstrap.stderr, `${path}: name: unknown field 'name' in envoy.config.bootstrap.v3.Bootstrap`);
+  t.match(asBootstrap.stderr, `${path}: name: [unknown] unknown field 'name' in envoy.config.bootstrap.v3.Bootstrap`);
 });
 
 t.test('a list of resources, each with its @type', async (t) => {
@@ -98,8 +99,35 @@ t.test('a list of resources, each with its @type', async (t) => {
   const r = await run(KUMA_DP, ['validate', bad]);
   t.equal(r.code, 1);
   t.same(r.stderr.trim().split('\n'), [
-    `${bad}: [1].cluster_name: value length must be at least 1 characters`,
-    `${bad}: [3]: each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)`,
+    `${bad}: [1].cluster_name: [definite] value length must be at least 1 characters`,
+    `${bad}: [3]: [definite] each resource in a list needs an "@type" (e.g. type.googleapis.com/envoy.config.listener.v3.Listener)`,
+    `${bad}: 2 definite problems (Envoy rejects these), 0 unknown to this validator (its Envoy API is about Envoy 1.31; a newer Envoy may accept them)`,
+  ]);
+});
+
+t.test("a filter newer than the validator's Envoy API is marked unknown, not definite", async (t) => {
+  const newer = `${BOOTSTRAP}  listeners:
+    - name: l
+      address: { socket_address: { address: 127.0.0.1, port_value: 8080 } }
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: l
+                route_config: { name: r }
+                http_filters:
+                  - name: envoy.filters.http.api_key_auth
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuth }
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+`;
+  const path = await file('newer.yaml', newer);
+  const r = await run(KUMA_DP, ['validate', path]);
+  t.equal(r.code, 1);
+  t.same(r.stderr.trim().split('\n'), [
+    `${path}: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.@type: [unknown] 'type.googleapis.com/envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuth' does not resolve: no message envoy.extensions.filters.http.api_key_auth.v3.ApiKeyAuth in Envoy's v3 API`,
+    `${path}: 0 definite problems (Envoy rejects these), 1 unknown to this validator (its Envoy API is about Envoy 1.31; a newer Envoy may accept them)`,
   ]);
 });
 
