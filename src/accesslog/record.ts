@@ -7,6 +7,10 @@
 //  - otherwise the legacy TrafficLog form `address;message`, split on the
 //    first `;`, the message keeping its newline.
 import { goJsonMarshal } from './go-json.js';
+import { DOCUMENT_LIMITS, readJsonDocument } from '../util/document.js';
+
+/** A line is bounded by the streamer (1 MiB by default); its nesting and values are bounded here. */
+const ACCESS_LOG_LINE_LIMITS = { ...DOCUMENT_LIMITS, maxBytes: Number.MAX_SAFE_INTEGER, maxDepth: 256, maxValues: 1_000_000 };
 
 export type AccessLogRecord = { address: string; message: Buffer } | { invalid: string };
 
@@ -37,7 +41,9 @@ export function parseRecord(line: Buffer): AccessLogRecord {
   if (line.includes(0x7b /* { */)) {
     let value: unknown;
     try {
-      value = JSON.parse(line.toString('utf8'));
+      // The pipe is writable by any local process: the strict reader bounds nesting, so re-encoding
+      // the message cannot overflow the stack (a JSON line it refuses is read in the legacy form).
+      value = readJsonDocument(line.toString('utf8'), ACCESS_LOG_LINE_LIMITS);
     } catch {
       value = undefined;
     }

@@ -2,7 +2,7 @@
 // ({"bootstrap": <base64 of the Envoy bootstrap YAML>, "kumaSidecarConfiguration": {...}}),
 // or, from older control planes, the YAML itself as text/x-yaml.
 
-import { DocumentError, isObject, readJsonDocument } from '../util/document.js';
+import { CONTROL_PLANE_LIMITS, DocumentError, isObject, readJsonDocument } from '../util/document.js';
 
 /** Kuma's KumaSidecarConfiguration, as far as kuma-dp uses it. */
 export interface KumaSidecarConfiguration {
@@ -48,7 +48,7 @@ function checkYaml(yaml: string, where: string): string {
 function decodeJson(body: string): BootstrapResult {
   let parsed: unknown;
   try {
-    parsed = readJsonDocument(body);
+    parsed = readJsonDocument(body, CONTROL_PLANE_LIMITS);
   } catch (err) {
     if (!(err instanceof DocumentError)) throw err;
     throw new BadBootstrapResponse(`the response cannot be read: ${err.message}`);

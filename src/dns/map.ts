@@ -2,6 +2,7 @@
 // the lookup table the proxy answers from: for every name both an A and an
 // AAAA entry (possibly empty: NODATA for the other family), TTL from the body.
 import { isIP } from 'node:net';
+import { CONTROL_PLANE_LIMITS, DocumentError, readJsonDocument } from '../util/document.js';
 
 export interface DnsRecordSet {
   a: string[];
@@ -25,9 +26,10 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 export function parseDnsMap(body: string): DnsMap {
   let json: unknown;
   try {
-    json = JSON.parse(body);
+    json = readJsonDocument(body, CONTROL_PLANE_LIMITS);
   } catch (err) {
-    throw new Error(`/dns: not JSON (${(err as Error).message})`);
+    if (!(err instanceof DocumentError)) throw err;
+    throw new Error(`/dns: ${err.message}`);
   }
   if (!isObj(json)) throw new Error('/dns: the body must be an object with records, ttl and extraLabels');
   const records = json.records ?? [];

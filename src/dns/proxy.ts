@@ -9,6 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { Counter, Gauge, Histogram, OwnSeries } from '../exposition/own-series.js';
 import type { FailureReport } from '../lifecycle/component.js';
 import { UserError } from '../util/errors.js';
+import { applyServerLimits } from '../util/server-limits.js';
 import { EMPTY_DNS_MAP, parseDnsMap, type DnsMap } from './map.js';
 
 type DnsPacket = typeof import('dns-packet');
@@ -164,7 +165,11 @@ export class DnsProxy {
   }
 
   private listenTcp(address: string, port: number): Promise<void> {
-    const server = createServer((conn) => this.serveTcp(conn));
+    // DNS over TCP: connections a client keeps open are closed when idle, and their number is bounded.
+    const server = applyServerLimits(
+      createServer((conn) => this.serveTcp(conn)),
+      { idleTimeoutMs: 30_000 },
+    );
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(this.bindError(address, port, 'TCP', err)));
       server.listen({ port, host: address, ipv6Only: address.includes(':') }, () => {

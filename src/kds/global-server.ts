@@ -16,6 +16,7 @@ import {
   type XdsConfigResponse,
 } from './proto.js';
 import { fromMessage, PeerState, type GlobalStore, type KdsResource } from './resources.js';
+import { CONTROL_PLANE_LIMITS, readJsonDocument } from '../util/document.js';
 
 const log = createLogger('kds.global');
 
@@ -325,9 +326,10 @@ export class KdsGlobalServer {
       if (response.error) pending.reject(new Error(response.error));
       else {
         try {
-          pending.resolve(JSON.parse(Buffer.from(response.config ?? []).toString('utf8')));
+          // Zones are not authenticated: what one answers is read like any document from outside.
+          pending.resolve(readJsonDocument(Buffer.from(response.config ?? []).toString('utf8'), CONTROL_PLANE_LIMITS));
         } catch (err) {
-          pending.reject(new Error(`zone '${name}' answered with invalid JSON: ${(err as Error).message}`));
+          pending.reject(new Error(`zone '${name}' answered with an unreadable config: ${(err as Error).message}`));
         }
       }
     });

@@ -5,14 +5,14 @@ import type { Server as TlsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 
 import { UserError } from '../util/errors.js';
-import { applyServerLimits, type ServerLimits } from '../util/server-limits.js';
+import { ensureServerLimits, type ServerLimits } from '../util/server-limits.js';
 import type { Component, FailureReport } from './component.js';
 
 type Server = PlainServer | TlsServer;
 
 /**
  * Listens, with the server limits every listener has (SERVER_LIMITS, with
- * `limits` overriding some); a failure (port in use...) rejects with the
+ * `limits` overriding some, unless the server's owner set them already); a failure (port in use...) rejects with the
  * error `explain` makes of it, which names the setting to change.
  */
 export function listenOn(
@@ -22,7 +22,7 @@ export function listenOn(
   explain: (err: NodeJS.ErrnoException) => Error,
   limits: Partial<ServerLimits> = {},
 ): Promise<void> {
-  applyServerLimits(server, limits);
+  ensureServerLimits(server, limits);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => reject(explain(err));
     server.once('error', onError);

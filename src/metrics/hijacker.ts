@@ -18,6 +18,7 @@ import type { AdminAddress } from '../envoy/admin.js';
 import type { FailureReport } from '../lifecycle/component.js';
 import { closeServer, reportServerErrors } from '../lifecycle/http-server.js';
 import { UserError } from '../util/errors.js';
+import { applyServerLimits } from '../util/server-limits.js';
 import {
   mergeFamilies,
   negotiateFormat,
@@ -92,8 +93,10 @@ export class MetricsHijacker {
         throw new UserError(`${path} is served by another process (another kuma-dp for the same Dataplane?); stop it or use another --work-dir`);
       unlinkSync(path);
     }
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.headersTimeout = 1000 + 10_000;
+    const server = applyServerLimits(
+      createServer((req, res) => void this.handle(req, res)),
+      { headersTimeoutMs: 1000 + 10_000 },
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on the metrics socket ${path}: ${err.code ?? err.message}`)));
       server.listen(path, () => resolve());

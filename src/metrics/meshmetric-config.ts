@@ -3,6 +3,7 @@
 // extra labels. Parsed strictly enough that a bad body is rejected with the
 // field named, and the previous configuration stays.
 import type { Selector, SidecarProfiles } from './profiles.js';
+import { CONTROL_PLANE_LIMITS, DocumentError, readJsonDocument } from '../util/document.js';
 
 export interface ScrapedApplication {
   name?: string;
@@ -42,9 +43,10 @@ function selectors(value: unknown, field: string): Selector[] | undefined {
 export function parseMeshMetricConfig(body: string): MeshMetricConfig {
   let json: unknown;
   try {
-    json = JSON.parse(body);
+    json = readJsonDocument(body, CONTROL_PLANE_LIMITS);
   } catch (err) {
-    throw new Error(`/meshmetric: not JSON (${(err as Error).message})`);
+    if (!(err instanceof DocumentError)) throw err;
+    throw new Error(`/meshmetric: ${err.message}`);
   }
   const metrics = isObj(json) && isObj(json.observability) ? json.observability.metrics : undefined;
   if (!isObj(metrics)) fail('observability.metrics', 'is missing');

@@ -10,6 +10,7 @@ import { envoyServerState, type AdminAddress } from '../envoy/admin.js';
 import type { Logger } from '../log/logger.js';
 import type { Component, FailureReport } from '../lifecycle/component.js';
 import { closeServer, listenOn, reportServerErrors } from '../lifecycle/http-server.js';
+import { applyServerLimits } from '../util/server-limits.js';
 import type { Lifecycle } from '../lifecycle/phase.js';
 import { UserError } from '../util/errors.js';
 
@@ -56,9 +57,13 @@ export function reply(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-/** An HTTP server with Kuma's timeouts (checked often enough for the 1 s header limit to bite). */
+/** An HTTP server with Kuma's timeouts, through the one server-limits helper (which checks them often enough for the 1 s header limit to bite). */
 export function createTimedServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  return createServer({ ...SERVER_TIMEOUTS, connectionsCheckingInterval: 250 }, handler);
+  return applyServerLimits(createServer(handler), {
+    headersTimeoutMs: SERVER_TIMEOUTS.headersTimeout,
+    requestTimeoutMs: SERVER_TIMEOUTS.requestTimeout,
+    keepAliveTimeoutMs: SERVER_TIMEOUTS.keepAliveTimeout,
+  });
 }
 
 export class ReadinessReporter implements Component {

@@ -5,7 +5,7 @@
 import { outboundService, type Dataplane, type Outbound } from '../dataplane/types.js';
 import { DEFAULT_ADMIN, type AdminAddress } from '../envoy/admin-address.js';
 import { UserError } from '../util/errors.js';
-import { DocumentError, isObject, readYamlDocument } from '../util/document.js';
+import { CONTROL_PLANE_LIMITS, DocumentError, isObject, readYamlDocument } from '../util/document.js';
 import { stringifyYaml } from '../util/yaml.js';
 import { inboundResources, outboundResources, type Endpoint } from './resources.js';
 import { Templates } from './templates.js';
@@ -56,7 +56,7 @@ const BOOTSTRAP_SHAPE: Array<[path: string[], kind: 'object' | 'list']> = [
 function parseBootstrap(text: string): Obj {
   let value: unknown;
   try {
-    value = readYamlDocument(text);
+    value = readYamlDocument(text, CONTROL_PLANE_LIMITS);
   } catch (err) {
     if (!(err instanceof DocumentError)) throw err;
     throw new UserError(`the control plane sent a bootstrap that cannot be read: ${err.message}`);

@@ -23,6 +23,12 @@ export interface DocumentLimits {
 /** Far above any Kuma resource or Envoy bootstrap (a few KiB, a few hundred values), far below what costs memory. */
 export const DOCUMENT_LIMITS: DocumentLimits = { maxBytes: 256 * 1024, maxDepth: 64, maxValues: 50_000 };
 
+/**
+ * What a control plane sends that grows with the mesh (a bootstrap with its CA bundle, the DNS map,
+ * a zone's config answer): larger, still bounded.
+ */
+export const CONTROL_PLANE_LIMITS: DocumentLimits = { maxBytes: 16 * 1024 * 1024, maxDepth: 64, maxValues: 1_000_000 };
+
 /** The store file holds every resource: larger, but still bounded (~200,000 Dataplanes). */
 export const STORE_FILE_LIMITS: DocumentLimits = { maxBytes: 256 * 1024 * 1024, maxDepth: 64, maxValues: 20_000_000 };
 

@@ -31,8 +31,12 @@ function isHttpServer(server: HttpServer | NetServer): server is HttpServer {
   return 'headersTimeout' in server;
 }
 
+/** Servers whose limits were set, so a shared listen helper does not set them again over their owner's choice. */
+const limited = new WeakSet<object>();
+
 /** Applies `limits` (SERVER_LIMITS, with any overrides) to an HTTP(S) or a raw TCP/TLS server before it listens. */
 export function applyServerLimits<S extends HttpServer | NetServer>(server: S, overrides: Partial<ServerLimits> = {}): S {
+  limited.add(server);
   const limits = { ...SERVER_LIMITS, ...overrides };
   server.maxConnections = limits.maxConnections;
   if (isHttpServer(server)) {
@@ -52,4 +56,9 @@ export function applyServerLimits<S extends HttpServer | NetServer>(server: S, o
     });
   }
   return server;
+}
+
+/** For the shared listen helpers: the limits, unless the server's owner has already set its own (e.g. Kuma's readiness timeouts). */
+export function ensureServerLimits<S extends HttpServer | NetServer>(server: S, overrides: Partial<ServerLimits> = {}): S {
+  return limited.has(server) ? server : applyServerLimits(server, overrides);
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
+import { parseRecord } from '../../src/accesslog/record.js';
 import { BadBootstrapResponse, decodeBootstrapResponse, encodeBootstrapResponse } from '../../src/bootstrap/response.js';
 import { loadDataplane } from '../../src/dataplane/load.js';
 import { Store } from '../../src/minicp/store.js';
@@ -227,4 +228,20 @@ t.test('xDS requests: odd node ids, metadata and requests never take the server 
     },
     Math.min(RUNS, 60),
   );
+});
+
+t.test('access-log lines (the pipe is writable by any local process): each is read or reported invalid, never thrown', async (t) => {
+  const deep = (depth: number) => Buffer.from(`{"address":"127.0.0.1:1","message":${'['.repeat(depth)}${']'.repeat(depth)}}\n`);
+  const deepRecord = parseRecord(deep(400_000));
+  t.ok('invalid' in deepRecord || 'message' in deepRecord, 'a 400,000-level message does not overflow the stack');
+  t.match(parseRecord(deep(100)), { address: '127.0.0.1:1' }, 'a normally nested one is forwarded');
+  const line = fc.oneof(
+    nastyValue.map((message) => `{"address":"127.0.0.1:1","message":${JSON.stringify(message) ?? 'null'}}\n`),
+    nastyValue.map((v) => `${JSON.stringify(v) ?? ''}\n`),
+    fc.string({ maxLength: 60 }).map((s) => `${s}\n`),
+  );
+  await check(t, 'access-log lines', line, async (text) => {
+    await Promise.resolve();
+    parseRecord(Buffer.from(text));
+  });
 });
