@@ -19,6 +19,8 @@ import { parseRecord } from './record.js';
 export interface StreamerOptions {
   /** The FIFO's path (accessLogSocketName(workdir, name, mesh)). */
   path: string;
+  /** makeFifo(path) already under way (the agent starts it early, to overlap the child process with the bootstrap request). */
+  made?: Promise<string>;
   log: Logger;
   /** Per collector: unsent bytes kept before its lines are dropped (default 1 MiB). */
   maxBufferedBytes?: number;
@@ -63,8 +65,11 @@ export class AccessLogStreamer implements Component {
 
   private readonly metrics: { lines: Counter; ignored: Counter; sent: Counter; dropped: Counter } | undefined;
 
+  private early: Promise<string> | undefined;
+
   constructor(private readonly opts: StreamerOptions) {
     this.maxLineBytes = opts.maxLineBytes ?? MiB;
+    this.early = opts.made;
     const s = opts.series;
     this.metrics = s && {
       lines: s.counter('kuma_dp_access_log_lines_total', 'Lines read from the access-log pipe.'),
@@ -90,8 +95,10 @@ export class AccessLogStreamer implements Component {
   private async open(): Promise<void> {
     const { path, log } = this.opts;
     let removed: string;
+    const early = this.early;
+    this.early = undefined; // a restart makes the pipe again
     try {
-      removed = await makeFifo(path);
+      removed = await (early ?? makeFifo(path));
     } catch (err) {
       // Without the pipe Envoy would fill a regular file there, or block on a stale FIFO: the agent stops before Envoy starts.
       throw new UserError(`cannot create the access-log pipe ${path}: ${(err as Error).message}; check --work-dir (KUMA_DATAPLANE_RUNTIME_WORK_DIR)`);

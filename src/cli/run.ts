@@ -65,6 +65,10 @@ export async function runAgent(config: AgentConfig): Promise<number> {
 
     workDir = openWorkDir(config.envoy.workDir);
     log.info('work directory', { path: workDir.path, temporary: workDir.temporary });
+    // The access-log pipe is made (a child process: Node has no mkfifo) while the control plane is asked; the streamer reads it.
+    const accessLogPipe = accessLogPipePath(workDir.path, dataplane.name, dataplane.mesh);
+    const accessLogPipeMade = import('../accesslog/fifo.js').then((m) => m.makeFifo(accessLogPipe));
+    accessLogPipeMade.catch(() => undefined); // awaited by the streamer's start
     const token = resolveToken(config, workDir);
     const caCertPem = readCaCert(config.controlPlane);
 
@@ -149,6 +153,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       ...(fetched.kumaSidecarConfiguration ? { sidecar: fetched.kumaSidecarConfiguration } : {}),
       dataplane: { name: dataplane.name, mesh: dataplane.mesh, ...(dataplane.resource ? { resource: dataplane.resource } : {}) },
       workDir: workDir.path,
+      accessLogPipe: { path: accessLogPipe, made: accessLogPipeMade },
       log,
     });
     return await supervisor.run(beside);
@@ -175,6 +180,8 @@ interface BesideEnvoy {
   /** The Dataplane's name and mesh as sent in the bootstrap request, and the resource when one was given. */
   dataplane: { name: string; mesh: string; resource?: Dataplane };
   workDir: string;
+  /** <workdir>/kuma-al-<name>-<mesh>.sock, and the making of it (started early; it resolves with what it replaced). */
+  accessLogPipe: { path: string; made: Promise<string> };
   log: Logger;
 }
 
@@ -200,9 +207,7 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
   const series = new OwnSeries();
   // Always, as Kuma: the pipe must be read before Envoy opens it (a FIFO without a reader blocks Envoy's main thread).
   const { AccessLogStreamer } = await import('../accesslog/streamer.js');
-  components.push(
-    new AccessLogStreamer({ path: accessLogPipePath(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh), series, log: log.child('access-log') }),
-  );
+  components.push(new AccessLogStreamer({ path: ctx.accessLogPipe.path, made: ctx.accessLogPipe.made, series, log: log.child('access-log') }));
   // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
   const dns = await dnsProxy(ctx, series);
   if (dns) components.push(dns);
