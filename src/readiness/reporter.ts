@@ -32,7 +32,8 @@ export const DNS_GATE_MS = 15_000;
 /** Kuma's server timeouts: 1 s to read the headers, 10 s for the request, 120 s idle. */
 export const SERVER_TIMEOUTS = { headersTimeout: 1000, requestTimeout: 10_000, keepAliveTimeout: 120_000 } as const;
 
-const ENVOY_READY_TIMEOUT_MS = 500;
+// As Kuma's reporter (dial 2 s, total 3 s): a loaded host must not turn a live Envoy into NOT_READY.
+const ENVOY_READY_TIMEOUT_MS = 3000;
 
 /**
  * Where the reporter listens, as Kuma's kuma-dp decides: on a TCP admin's host; with admin on a Unix

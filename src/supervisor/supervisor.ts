@@ -29,6 +29,9 @@ import { RestartPolicy } from './restart-policy.js';
 import type { ShutdownSignals } from './signals.js';
 
 /** What the supervisor needs of Envoy's process (src/envoy/process.ts has the real one). */
+
+/** Kuma's kuma-dp gives /healthcheck/fail and /drain_listeners 10 s. */
+const ADMIN_POST_TIMEOUT_MS = 10_000;
 export interface SupervisedEnvoy extends Component {
   readonly pid: number | undefined;
   /** Envoy's last stderr lines. */
@@ -113,7 +116,7 @@ export class Supervisor {
   /** Drains inbound listeners only and keeps running, as Kuma does for native sidecars. */
   private async drainInbound(reason: string): Promise<void> {
     this.opts.log.info('draining inbound listeners; kuma-dp keeps running', { reason });
-    const res = await this.opts.admin('POST', '/drain_listeners?inboundonly&graceful&skip_exit');
+    const res = await this.opts.admin('POST', '/drain_listeners?inboundonly&graceful&skip_exit', ADMIN_POST_TIMEOUT_MS);
     if (res.status !== 200) throw new Error(`Envoy answered /drain_listeners with ${res.status}: ${res.body.trim()}`);
   }
 
@@ -263,7 +266,7 @@ export class Supervisor {
     log.info('draining', { signal, drainTimeMs: this.opts.drainTimeMs, drainMinTimeMs: this.opts.drainMinTimeMs });
     const began = this.clock.now();
     try {
-      const res = await this.opts.admin('POST', '/healthcheck/fail');
+      const res = await this.opts.admin('POST', '/healthcheck/fail', ADMIN_POST_TIMEOUT_MS);
       log.info('Envoy health check failed on purpose, so load balancers stop sending traffic', { status: res.status });
     } catch (err) {
       log.warn('could not tell Envoy to fail its health check', { error: (err as Error).message });

@@ -104,7 +104,7 @@ t.test(
     await waitFor('receiver listening', () => existsSync(out));
 
     x.cp.respond(jsonBootstrapResponse(kumaGoldenBootstrap(x, ads.port)));
-    const agent = startAgent(t, x, ['--drain-time', '30s', '--drain-min-time', '0s'], { NOTIFY_SOCKET: notifySocket });
+    const agent = startAgent(t, x, ['--drain-time', '3s', '--drain-min-time', '0s'], { NOTIFY_SOCKET: notifySocket });
     await waitFor('delta CDS request', () => ads.deltaRequests.find((r) => r.type_url === TYPE_URL.cluster));
     t.equal(await readiness(x), '503 NOT_READY', 'not ready while Envoy waits for its config');
     await ads.pushDelta(TYPE_URL.cluster, 'c1', []);
@@ -121,7 +121,7 @@ t.test(
     );
 
     agent.kill('SIGUSR2');
-    await waitFor('Envoy drains inbound listeners', () => /draining inbound listeners over 30s/.test(agent.stderr()));
+    await waitFor('Envoy drains inbound listeners', () => /draining inbound listeners over 3s/.test(agent.stderr()));
     t.notOk(agent.logs().some((l) => l.msg === 'could not drain inbound listeners'));
     t.equal(agent.child.exitCode, null, 'SIGUSR2 leaves the agent running');
 
