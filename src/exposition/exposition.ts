@@ -12,7 +12,12 @@ export type Labels = Array<[name: string, value: string]>;
 
 export interface Sample {
   name: string;
-  labels: Labels;
+  /**
+   * The labels as printed between the braces (`a="x",b="y"`, escaped; '' for
+   * none). Kept as text: a scrape of thousands of series then costs no
+   * parsing of labels nobody looks at; parseLabels() reads them when needed.
+   */
+  labels: string;
   value: string;
   /** Milliseconds, as the text format has it. */
   timestampMs?: number;
@@ -93,18 +98,18 @@ export function parseExposition(text: string, openMetrics = false): Family[] {
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    const line = text.slice(start, end);
+    const lineStart = start;
     start = end + 1;
-    if (line.length === 0) continue;
-    if (line.charCodeAt(0) === 35 /* # */) {
-      const meta = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s+(.*))?$/.exec(line);
+    if (end === lineStart) continue;
+    if (text.charCodeAt(lineStart) === 35 /* # */) {
+      const meta = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s+(.*))?$/.exec(text.slice(lineStart, end));
       if (!meta) continue;
       const family = declare(meta[2]!);
       if (meta[1] === 'HELP') family.help = unescapeHelp(meta[3] ?? '');
       else family.type = TYPES[(meta[3] ?? '').trim()] ?? 'untyped';
       continue;
     }
-    const sample = parseSample(line, openMetrics);
+    const sample = parseSample(text, lineStart, end, openMetrics);
     if (!sample) continue;
     (familyOf(sample.name, families, openMetrics) ?? declare(sample.name)).samples.push(sample);
   }
@@ -120,9 +125,11 @@ function toTextConventions(family: Family): Family {
   return { ...family, name: samples.every((s) => s.name === total) ? total : family.name, samples };
 }
 
-function parseSample(line: string, openMetrics: boolean): Sample | undefined {
-  let i = 0;
-  const n = line.length;
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/** The sample on text[from, to) (one line). */
+function parseSample(line: string, from: number, n: number, openMetrics: boolean): Sample | undefined {
+  let i = from;
   while (i < n && line.charCodeAt(i) === 32) i++;
   const nameStart = i;
   while (i < n) {
@@ -131,78 +138,110 @@ function parseSample(line: string, openMetrics: boolean): Sample | undefined {
     i++;
   }
   const name = line.slice(nameStart, i);
-  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) return undefined;
-  const labels: Labels = [];
+  if (!METRIC_NAME.test(name)) return undefined;
+  let labels = '';
   if (line.charCodeAt(i) === 123) {
-    i++;
-    for (;;) {
-      while (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 44 /* , */) i++;
-      if (i >= n) return undefined;
-      if (line.charCodeAt(i) === 125 /* } */) {
-        i++;
-        break;
-      }
-      const eq = line.indexOf('=', i);
-      if (eq < 0) return undefined;
-      const labelName = line.slice(i, eq).trim();
-      i = eq + 1;
-      while (line.charCodeAt(i) === 32) i++;
-      if (line.charCodeAt(i) !== 34 /* " */) return undefined;
-      i++;
-      let value = '';
-      let chunk = i;
-      for (;;) {
-        if (i >= n) return undefined;
-        const c = line.charCodeAt(i);
-        if (c === 34) break;
-        if (c === 92 /* \ */) {
-          value += line.slice(chunk, i);
-          const next = line[i + 1];
-          value += next === 'n' ? '\n' : (next ?? '');
-          i += 2;
-          chunk = i;
-          continue;
-        }
-        i++;
-      }
-      value += line.slice(chunk, i);
-      i++;
-      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(labelName)) return undefined;
-      labels.push([labelName, value]);
+    const start = i + 1;
+    let quoted = false;
+    for (i = start; i < n; i++) {
+      const c = line.charCodeAt(i);
+      if (quoted) {
+        if (c === 92 /* \ */) i++;
+        else if (c === 34 /* " */) quoted = false;
+      } else if (c === 34) quoted = true;
+      else if (c === 125 /* } */) break;
     }
+    if (i >= n) return undefined;
+    labels = line.slice(start, i).trim();
+    if (labels.endsWith(',')) labels = labels.slice(0, -1).trimEnd();
+    i++;
   }
-  const rest = line.slice(i).trim().split(/\s+/);
-  const value = rest[0];
+  while (i < n && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
+  let end = i;
+  while (end < n && line.charCodeAt(end) !== 32 && line.charCodeAt(end) !== 9) end++;
+  const value = line.slice(i, end);
   if (!value || (Number.isNaN(Number(value)) && !/^[+-]?(Inf|NaN)$/i.test(value))) return undefined;
   const sample: Sample = { name, labels, value };
-  if (rest[1] !== undefined && rest[1] !== '#') {
-    const ts = Number(rest[1]);
+  while (end < n && (line.charCodeAt(end) === 32 || line.charCodeAt(end) === 9)) end++;
+  if (end < n && line.charCodeAt(end) !== 35 /* # */) {
+    let tsEnd = end;
+    while (tsEnd < n && line.charCodeAt(tsEnd) !== 32 && line.charCodeAt(tsEnd) !== 9) tsEnd++;
+    const ts = Number(line.slice(end, tsEnd));
     if (Number.isFinite(ts)) sample.timestampMs = openMetrics ? Math.round(ts * 1000) : ts;
   }
   return sample;
+}
+
+/** The labels of a sample's label text, unescaped; a malformed text gives what could be read. */
+export function parseLabels(text: string): Labels {
+  const labels: Labels = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 44)) i++;
+    const eq = text.indexOf('=', i);
+    if (eq < 0) break;
+    const name = text.slice(i, eq).trim();
+    i = eq + 1;
+    while (text.charCodeAt(i) === 32) i++;
+    if (text.charCodeAt(i) !== 34) break;
+    i++;
+    let value = '';
+    let chunk = i;
+    while (i < n && text.charCodeAt(i) !== 34) {
+      if (text.charCodeAt(i) === 92) {
+        value += text.slice(chunk, i);
+        const next = text[i + 1];
+        value += next === 'n' ? '\n' : (next ?? '');
+        i += 2;
+        chunk = i;
+      } else i++;
+    }
+    value += text.slice(chunk, i);
+    i++;
+    labels.push([name, value]);
+  }
+  return labels;
+}
+
+/** The value of one label, or undefined; reads only that label (no allocation unless it is there). */
+export function labelValue(text: string, name: string): string | undefined {
+  let at = text.startsWith(name) && text.charCodeAt(name.length) === 61 /* = */ ? 0 : -1;
+  for (let from = 0; at < 0;) {
+    const hit = text.indexOf(name, from);
+    if (hit < 0) return undefined;
+    if (text.charCodeAt(hit - 1) === 44 /* , */ && text.charCodeAt(hit + name.length) === 61) at = hit;
+    else from = hit + 1;
+  }
+  const start = at + name.length + 2; // past `="`
+  let end = start;
+  let escaped = false;
+  for (; end < text.length; end++) {
+    const c = text.charCodeAt(end);
+    if (c === 92) {
+      escaped = true;
+      end++;
+    } else if (c === 34) break;
+  }
+  return escaped ? (parseLabels(text.slice(at, end + 1))[0]?.[1] ?? '') : text.slice(start, end);
 }
 
 function escapeLabelValue(v: string): string {
   return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 
-function labelsText(labels: Labels): string {
-  if (labels.length === 0) return '';
-  let out = '{';
+/** Label pairs as a sample's label text. */
+export function formatLabels(labels: Labels): string {
+  let out = '';
   for (let i = 0; i < labels.length; i++) {
     const [k, v] = labels[i]!;
     out += `${i ? ',' : ''}${k}="${escapeLabelValue(v)}"`;
   }
-  return out + '}';
+  return out;
 }
 
-const seriesKey = (s: Sample): string => {
-  if (s.labels.length === 0) return s.name;
-  const sorted = s.labels.length > 1 ? [...s.labels].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) : s.labels;
-  let key = s.name;
-  for (const [k, v] of sorted) key += `\u0000${k}\u0001${v}`;
-  return key;
-};
+/** A series' identity within a family (label order as the source prints it). */
+const seriesKey = (s: Sample): string => `${s.name}{${s.labels}}`;
 
 /** The name a family goes by in `format` (OpenMetrics counters drop _total). */
 function familyName(family: Family, format: Format): string {
@@ -220,7 +259,7 @@ function sampleName(sample: Sample, family: Family, name: string, format: Format
  * wins), and drops a family whose type clashes with one already declared.
  */
 export function mergeFamilies(sources: readonly Family[][], format: Format): { families: Family[]; dropped: string[] } {
-  const byName = new Map<string, { family: Family; seen: Set<string> }>();
+  const byName = new Map<string, Entry>();
   const families: Family[] = [];
   const dropped: string[] = [];
   for (const source of sources) {
@@ -230,11 +269,13 @@ export function mergeFamilies(sources: readonly Family[][], format: Format): { f
       if (!existing) {
         const merged: Family = { name, type: family.type, samples: [] };
         if (family.help !== undefined) merged.help = family.help;
-        const entry = { family: merged, seen: new Set<string>() };
+        const entry: Entry = { family: merged };
         byName.set(name, entry);
         families.push(merged);
         addSamples(entry, family, name, format);
       } else if (existing.family.type === family.type) {
+        // A second contribution to one family: from now on each series is checked against those already in.
+        existing.seen ??= new Set(existing.family.samples.map(seriesKey));
         addSamples(existing, family, name, format);
       } else {
         dropped.push(family.name);
@@ -244,20 +285,29 @@ export function mergeFamilies(sources: readonly Family[][], format: Format): { f
   return { families, dropped };
 }
 
-function addSamples(entry: { family: Family; seen: Set<string> }, from: Family, name: string, format: Format): void {
+interface Entry {
+  family: Family;
+  /** Series keys, kept once the family has more than one contribution. */
+  seen?: Set<string>;
+}
+
+function addSamples(entry: Entry, from: Family, name: string, format: Format): void {
+  const { seen } = entry;
   for (const sample of from.samples) {
     const renamed = sampleName(sample, from, name, format);
     const out = renamed === sample.name ? sample : { ...sample, name: renamed };
-    const key = seriesKey(out);
-    if (entry.seen.has(key)) continue;
-    entry.seen.add(key);
+    if (seen) {
+      const key = seriesKey(out);
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
     entry.family.samples.push(out);
   }
 }
 
 /** Prints families (already merged with mergeFamilies for `format`). */
 export function renderExposition(families: readonly Family[], format: Format): string {
-  const parts: string[] = [];
+  let out = '';
   const om = format === 'openmetrics';
   for (const family of families) {
     if (family.samples.length === 0) continue;
@@ -265,24 +315,31 @@ export function renderExposition(families: readonly Family[], format: Format): s
       const help = om
         ? family.help.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))
         : family.help.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
-      parts.push(`# HELP ${family.name} ${help}\n`);
+      out += `# HELP ${family.name} ${help}\n`;
     }
-    parts.push(`# TYPE ${family.name} ${om && family.type === 'untyped' ? 'unknown' : family.type}\n`);
+    out += `# TYPE ${family.name} ${om && family.type === 'untyped' ? 'unknown' : family.type}\n`;
     for (const s of family.samples) {
       const ts = s.timestampMs === undefined ? '' : ` ${om ? s.timestampMs / 1000 : s.timestampMs}`;
-      parts.push(`${s.name}${labelsText(s.labels)} ${s.value}${ts}\n`);
+      out += s.labels ? `${s.name}{${s.labels}} ${s.value}${ts}\n` : `${s.name} ${s.value}${ts}\n`;
     }
   }
-  if (om) parts.push('# EOF\n');
-  return parts.join('');
+  if (om) out += '# EOF\n';
+  return out;
 }
 
 /** Sets (or adds) labels on every sample, e.g. MeshMetric's extra labels. */
 export function withLabels(families: Family[], extra: Labels): Family[] {
   if (extra.length === 0) return families;
-  const names = new Set(extra.map(([k]) => k));
+  const suffix = formatLabels(extra);
+  const names = extra.map(([k]) => k);
   for (const family of families) {
-    for (const sample of family.samples) sample.labels = [...sample.labels.filter(([k]) => !names.has(k)), ...extra];
+    for (const sample of family.samples) {
+      const text = sample.labels;
+      if (text === '') sample.labels = suffix;
+      else if (names.some((k) => text.includes(k) && labelValue(text, k) !== undefined))
+        sample.labels = formatLabels([...parseLabels(text).filter(([k]) => !names.includes(k)), ...extra]);
+      else sample.labels = `${text},${suffix}`;
+    }
   }
   return families;
 }

@@ -2,17 +2,17 @@
 // kuma_dp_envoyconfigfetcher_*, the DNS proxy's kuma_dp_dns_*): plain numbers
 // while running, turned into exposition families only when scraped, so the
 // components need no metrics library.
-import type { Family, Labels, Sample } from './exposition.js';
+import { formatLabels, type Family, type Labels, type Sample } from './exposition.js';
 
-type Key = string;
-const keyOf = (labels: Labels): Key => JSON.stringify(labels);
+/** Series are keyed by their label text, which is also what gets printed. */
+const keyOf = formatLabels;
 
 interface Metric {
   families(): Family[];
 }
 
 export class Counter implements Metric {
-  private readonly values = new Map<Key, { labels: Labels; value: number }>();
+  private readonly values = new Map<string, { labels: string; value: number }>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -22,7 +22,7 @@ export class Counter implements Metric {
     const key = keyOf(labels);
     const entry = this.values.get(key);
     if (entry) entry.value += by;
-    else this.values.set(key, { labels, value: by });
+    else this.values.set(key, { labels: key, value: by });
   }
 
   get(labels: Labels = []): number {
@@ -37,14 +37,15 @@ export class Counter implements Metric {
 }
 
 export class Gauge implements Metric {
-  private readonly values = new Map<Key, { labels: Labels; value: number }>();
+  private readonly values = new Map<string, { labels: string; value: number }>();
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
 
   set(value: number, labels: Labels = []): void {
-    this.values.set(keyOf(labels), { labels, value });
+    const key = keyOf(labels);
+    this.values.set(key, { labels: key, value });
   }
 
   families(): Family[] {
@@ -58,7 +59,7 @@ export class Gauge implements Metric {
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Histogram implements Metric {
-  private readonly series = new Map<Key, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly series = new Map<string, { labels: string; counts: number[]; sum: number; count: number }>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -68,7 +69,7 @@ export class Histogram implements Metric {
   observe(seconds: number, labels: Labels = []): void {
     const key = keyOf(labels);
     let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    if (!s) this.series.set(key, (s = { labels: key, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     for (let i = 0; i < this.buckets.length; i++) if (seconds <= this.buckets[i]!) s.counts[i]! += 1;
     s.sum += seconds;
     s.count += 1;
@@ -78,8 +79,9 @@ export class Histogram implements Metric {
     if (this.series.size === 0) return [];
     const samples: Sample[] = [];
     for (const { labels, counts, sum, count } of this.series.values()) {
-      this.buckets.forEach((le, i) => samples.push({ name: `${this.name}_bucket`, labels: [...labels, ['le', String(le)]], value: String(counts[i]) }));
-      samples.push({ name: `${this.name}_bucket`, labels: [...labels, ['le', '+Inf']], value: String(count) });
+      const le = (bound: string): string => `${labels ? `${labels},` : ''}le="${bound}"`;
+      this.buckets.forEach((bound, i) => samples.push({ name: `${this.name}_bucket`, labels: le(String(bound)), value: String(counts[i]) }));
+      samples.push({ name: `${this.name}_bucket`, labels: le('+Inf'), value: String(count) });
       samples.push({ name: `${this.name}_sum`, labels, value: String(sum) });
       samples.push({ name: `${this.name}_count`, labels, value: String(count) });
     }

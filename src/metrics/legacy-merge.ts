@@ -2,16 +2,16 @@
 // MergeClustersForPrometheus: clusters named `<prefix>-<16 hex digits>` are
 // summed into `<prefix>`, and series about mesh traffic (not Kuma's own
 // clusters and admin listeners) get `kuma_io_mesh_traffic="true"`.
-import type { Family, Labels, Sample } from '../exposition/exposition.js';
+import { formatLabels, labelValue, parseLabels, type Family, type Sample } from '../exposition/exposition.js';
 
 const CLUSTER = 'envoy_cluster_name';
 const HTTP_PREFIX = 'envoy_http_conn_manager_prefix';
-const MESH_TRAFFIC: [string, string] = ['kuma_io_mesh_traffic', 'true'];
+const MESH_TRAFFIC = 'kuma_io_mesh_traffic="true"';
 const MERGEABLE = /^(.*)-[0-9a-fA-F]{16}$/;
 const NOT_MESH_CLUSTERS = new Set(['system_ads', 'system_access_log_sink', 'kuma_envoy_admin', 'kuma_metrics_hijacker']);
 const NOT_MESH_HTTP = new Set(['admin', 'kuma_envoy_admin', 'kuma_metrics_prometheus']);
 
-const label = (labels: Labels, name: string): string | undefined => labels.find(([k]) => k === name)?.[1];
+const withMeshTraffic = (s: Sample): Sample => ({ ...s, labels: s.labels ? `${s.labels},${MESH_TRAFFIC}` : MESH_TRAFFIC });
 
 function sum(a: string, b: string): string {
   return String(Number(a) + Number(b));
@@ -19,7 +19,7 @@ function sum(a: string, b: string): string {
 
 /** The series identity without the value: name and sorted labels. */
 function identity(s: Sample): string {
-  return `${s.name}|${[...s.labels]
+  return `${s.name}|${parseLabels(s.labels)
     .sort((x, y) => (x[0] < y[0] ? -1 : 1))
     .map(([k, v]) => `${k}=${v}`)
     .join(';')}`;
@@ -28,9 +28,10 @@ function identity(s: Sample): string {
 function mergeClusters(family: Family): Family {
   const merged = new Map<string, Sample>();
   for (const sample of family.samples) {
-    const cluster = label(sample.labels, CLUSTER)!;
+    const cluster = labelValue(sample.labels, CLUSTER)!;
     const prefix = MERGEABLE.exec(cluster)?.[1];
-    const renamed: Sample = prefix === undefined ? sample : { ...sample, labels: sample.labels.map(([k, v]) => [k, k === CLUSTER ? prefix : v]) };
+    const renamed: Sample =
+      prefix === undefined ? sample : { ...sample, labels: formatLabels(parseLabels(sample.labels).map(([k, v]) => [k, k === CLUSTER ? prefix : v])) };
     const id = identity(renamed);
     const existing = merged.get(id);
     // Counters, gauges, untyped, histogram buckets, sums, counts and summary quantiles all add up.
@@ -38,8 +39,7 @@ function mergeClusters(family: Family): Family {
     else merged.set(id, { ...renamed });
   }
   const samples = [...merged.values()].map((s) => {
-    const cluster = label(s.labels, CLUSTER)!;
-    return NOT_MESH_CLUSTERS.has(cluster) ? s : { ...s, labels: [...s.labels, MESH_TRAFFIC] };
+    return NOT_MESH_CLUSTERS.has(labelValue(s.labels, CLUSTER)!) ? s : withMeshTraffic(s);
   });
   return { ...family, samples };
 }
@@ -48,16 +48,16 @@ export function mergeEnvoyClusters(families: Family[]): Family[] {
   return families.map((family) => {
     const first = family.samples[0];
     if (!first) return family;
-    if (label(first.labels, CLUSTER) !== undefined) {
-      if (family.samples.every((s) => label(s.labels, CLUSTER) !== undefined)) return mergeClusters(family);
+    if (labelValue(first.labels, CLUSTER) !== undefined) {
+      if (family.samples.every((s) => labelValue(s.labels, CLUSTER) !== undefined)) return mergeClusters(family);
       return family;
     }
-    if (label(first.labels, HTTP_PREFIX) !== undefined) {
+    if (labelValue(first.labels, HTTP_PREFIX) !== undefined) {
       return {
         ...family,
         samples: family.samples.map((s) => {
-          const prefix = label(s.labels, HTTP_PREFIX);
-          return prefix !== undefined && !NOT_MESH_HTTP.has(prefix) ? { ...s, labels: [...s.labels, MESH_TRAFFIC] } : s;
+          const prefix = labelValue(s.labels, HTTP_PREFIX);
+          return prefix !== undefined && !NOT_MESH_HTTP.has(prefix) ? withMeshTraffic(s) : s;
         }),
       };
     }

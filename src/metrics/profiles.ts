@@ -3,7 +3,7 @@
 // ProfileMutatorGenerator applies them: the broadest appended profile wins,
 // then exclude, then include decide per family; with Basic, series about
 // Kuma's own clusters and listeners (system_*, _*, ads_cluster, ...) are dropped.
-import type { Family } from '../exposition/exposition.js';
+import { labelValue, type Family } from '../exposition/exposition.js';
 
 export type SelectorType = 'Prefix' | 'Regex' | 'Exact' | 'Contains';
 
@@ -102,7 +102,7 @@ const INTERNAL_ENTITY: Select[] = [
   prefix('_kuma_metrics_opentelemetry'),
 ].map(selectorFunction);
 
-const ENTITY_LABELS = new Set(['envoy_cluster_name', 'envoy_http_conn_manager_prefix', 'envoy_listener_address']);
+const ENTITY_LABELS = ['envoy_cluster_name', 'envoy_http_conn_manager_prefix', 'envoy_listener_address'];
 
 const ORDER: Record<string, number> = { All: 0, Basic: 1, None: 2 };
 
@@ -119,7 +119,11 @@ export function profileFilter(profiles: SidecarProfiles | undefined): FamilyFilt
   }
   const exclude = (profiles?.exclude ?? []).map(selectorFunction);
   const include = (profiles?.include ?? []).map(selectorFunction);
-  const internal = (labels: Family['samples'][number]['labels']): boolean => labels.some(([k, v]) => ENTITY_LABELS.has(k) && INTERNAL_ENTITY.some((s) => s(v)));
+  const internal = (labels: string): boolean =>
+    ENTITY_LABELS.some((name) => {
+      const value = labelValue(labels, name);
+      return value !== undefined && INTERNAL_ENTITY.some((s) => s(value));
+    });
   return (families) =>
     families.flatMap((family) => {
       let keep = selectors.some((s) => s(family.name));

@@ -9,6 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { Destination } from '../../src/accesslog/destination.js';
 import { AccessLogStreamer } from '../../src/accesslog/streamer.js';
+import { labelValue } from '../../src/exposition/exposition.js';
 import { OwnSeries } from '../../src/exposition/own-series.js';
 import { createLogger } from '../../src/log/logger.js';
 import { freePort } from '../helpers/ports.js';
@@ -203,7 +204,7 @@ t.test("the agent's own series count lines sent and dropped per collector", asyn
     series
       .families()
       .find((f) => f.name === name)
-      ?.samples.find((x) => address === undefined || x.labels.some(([k, v]) => k === 'address' && v === address))?.value;
+      ?.samples.find((x) => address === undefined || labelValue(x.labels, 'address') === address)?.value;
   t.equal(value('kuma_dp_access_log_lines_total'), '4');
   t.equal(value('kuma_dp_access_log_ignored_lines_total'), '1');
   t.equal(value('kuma_dp_access_log_sent_lines_total', sink.address), '2');

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { parseDnsMap } from '../../src/dns/map.js';
 import { DnsProxy } from '../../src/dns/proxy.js';
 import { parseUpstreamAddress, upstreamFromResolvConf } from '../../src/dns/upstream.js';
+import { labelValue } from '../../src/exposition/exposition.js';
 import { OwnSeries } from '../../src/exposition/own-series.js';
 import { recordingLogger } from '../helpers/log.js';
 
@@ -123,7 +124,7 @@ t.test('answers mesh names from the map, authoritatively; NODATA for the other f
   const text = series.families();
   const queries = text.find((f) => f.name === 'kuma_dp_dns_queries_total')!;
   t.ok(
-    queries.samples.some((s) => s.labels.some(([k, v]) => k === 'source' && v === 'local') && s.labels.some(([k, v]) => k === 'mesh' && v === 'default')),
+    queries.samples.some((s) => labelValue(s.labels, 'source') === 'local' && labelValue(s.labels, 'mesh') === 'default'),
     'counters carry the extra labels',
   );
   t.equal(text.find((f) => f.name === 'kuma_dp_dns_entries_total')?.samples[0]?.value, '2');

@@ -16,6 +16,20 @@ import { AdsClient, type Resource } from './xds.js';
 export type ServerState = 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' | 'INITIALIZING';
 const STATE_NUMBER: Record<ServerState, number> = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 };
 
+/**
+ * ENVOY_STANDIN_SYNTHETIC_STATS=N (benchmarks only) adds about N used stats,
+ * five per made-up cluster, so that /stats is as large as a busy Envoy's.
+ */
+function addSyntheticStats(stats: Stats, n: number): void {
+  for (let i = 0; i < Math.floor(n / 5); i++) {
+    stats.inc(`cluster.bench_${i}.upstream_rq_total`, i);
+    stats.inc(`cluster.bench_${i}.upstream_rq_200`, i);
+    stats.inc(`cluster.bench_${i}.upstream_cx_total`, i);
+    stats.inc(`cluster.bench_${i}.upstream_cx_connect_fail`, 0);
+    stats.set(`cluster.bench_${i}.upstream_cx_active`, i % 7);
+  }
+}
+
 export class StandinServer {
   readonly stats = new Stats();
   readonly log = logger('main');
@@ -35,6 +49,7 @@ export class StandinServer {
   ) {
     this.clusters = new ClusterManager(this.stats, logger('upstream'));
     this.listeners = new ListenerManager(this.clusters, this.stats, logger('config'), { drainClose: (l) => this.drainClose(l) }, options.drainTimeS * 1000);
+    addSyntheticStats(this.stats, Number(process.env.ENVOY_STANDIN_SYNTHETIC_STATS ?? 0));
     this.stats.set('server.concurrency', options.concurrency);
     this.stats.set('listener_manager.workers_started', 0);
     this.stats.declare('server.uptime', 'gauge');

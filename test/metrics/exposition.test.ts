@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mergeFamilies, parseExposition, renderExposition, withLabels } from '../../src/exposition/exposition.js';
+import { labelValue, mergeFamilies, parseExposition, parseLabels, renderExposition, withLabels } from '../../src/exposition/exposition.js';
 import { mergeEnvoyClusters } from '../../src/metrics/legacy-merge.js';
 import { envoyStatsPath, parseMeshMetricConfig } from '../../src/metrics/meshmetric-config.js';
 import { profileFilter } from '../../src/metrics/profiles.js';
@@ -36,16 +36,19 @@ b 4
     samples: [
       {
         name: 'a_total',
-        labels: [
-          ['path', '/x"y'],
-          ['z', 'a,b}c'],
-        ],
+        labels: 'path="/x\\"y",z="a,b}c"',
         value: '3',
         timestampMs: 1700000000000,
       },
     ],
   });
-  t.same(families[1], { name: 'b', type: 'untyped', samples: [{ name: 'b', labels: [], value: '4' }] });
+  t.same(parseLabels(families[0]!.samples[0]!.labels), [
+    ['path', '/x"y'],
+    ['z', 'a,b}c'],
+  ]);
+  t.equal(labelValue(families[0]!.samples[0]!.labels, 'z'), 'a,b}c');
+  t.equal(labelValue(families[0]!.samples[0]!.labels, 'x'), undefined);
+  t.same(families[1], { name: 'b', type: 'untyped', samples: [{ name: 'b', labels: '', value: '4' }] });
   t.equal(parseExposition('broken{ 1\n{a="b"} 2\nok 1\n').length, 1, 'broken lines are skipped, the rest kept');
   t.end();
 });
@@ -77,7 +80,7 @@ t.test('text format: duplicate families from several sources merge, a repeated s
 t.test('OpenMetrics input is read with its own rules and can be printed as text', (t) => {
   const om = parseExposition('# TYPE req counter\n# HELP req Requests.\nreq_total{a="1"} 2 1700000000.5\nreq_created{a="1"} 1700000000\n# EOF\n', true);
   t.same(om, [
-    { name: 'req_total', type: 'counter', help: 'Requests.', samples: [{ name: 'req_total', labels: [['a', '1']], value: '2', timestampMs: 1700000000500 }] },
+    { name: 'req_total', type: 'counter', help: 'Requests.', samples: [{ name: 'req_total', labels: 'a="1"', value: '2', timestampMs: 1700000000500 }] },
   ]);
   t.equal(
     renderExposition(mergeFamilies([om], 'text').families, 'text'),
@@ -92,10 +95,13 @@ t.test('OpenMetrics input is read with its own rules and can be printed as text'
 
 t.test('extra labels replace same-named labels', (t) => {
   const families = withLabels(parseExposition('x{mesh="old",a="b"} 1\n'), [['mesh', 'default']]);
-  t.same(families[0]!.samples[0]!.labels, [
-    ['a', 'b'],
-    ['mesh', 'default'],
-  ]);
+  t.equal(families[0]!.samples[0]!.labels, 'a="b",mesh="default"');
+  t.equal(
+    withLabels(parseExposition('y{a="b"} 1\nz 2\n'), [['mesh', 'm']])
+      .map((f) => f.samples[0]!.labels)
+      .join(' '),
+    'a="b",mesh="m" mesh="m"',
+  );
   t.end();
 });
 
@@ -106,7 +112,7 @@ t.test('Basic profile: keeps golden signals, drops the rest and the series of Ku
     ['envoy_cluster_upstream_rq', 'envoy_cluster_upstream_rq_total', 'envoy_server_live', 'envoy_cluster_upstream_rq_time'],
   );
   t.notOk(
-    kept.some((f) => f.samples.some((s) => s.labels.some(([, v]) => v.startsWith('system_')))),
+    kept.some((f) => f.samples.some((s) => s.labels.includes('"system_'))),
     'no series of system_ clusters',
   );
   t.end();
@@ -124,7 +130,7 @@ t.test('profiles: All, None, the broadest appended profile wins, exclude then in
   ]);
   const all = profileFilter({ appendProfiles: [{ name: 'All' }] })(parseExposition(ENVOY));
   t.ok(
-    all.some((f) => f.samples.some((s) => s.labels.some(([, v]) => v === 'system_envoy_admin'))),
+    all.some((f) => f.samples.some((s) => s.labels.includes('"system_envoy_admin"'))),
     'All keeps system clusters',
   );
   t.end();
