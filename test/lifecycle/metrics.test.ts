@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { mergeFamilies, parseExposition, renderExposition } from '../../src/exposition/exposition.js';
 import { bootstrapYaml } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
-import { http, setup, startAgent, waitForReadiness } from './harness.js';
+import { ADMIN_SHAPES, withAdmin, http, setup, startAgent, waitForReadiness } from './harness.js';
 
 /** An application metrics endpoint that speaks both formats, as prometheus clients do. */
 async function appMetrics(t: Test, series: string): Promise<{ port: number; accepts: string[] }> {
@@ -108,19 +108,20 @@ t.test("one exposition: Envoy's, the applications' and the agent's series; text 
   t.match(flagged.accepts.at(-1), /^\/metrics application\/openmetrics-text/, 'sources are asked for OpenMetrics first');
 });
 
-t.test('an unreachable source is left out and reported, the rest is served', async (t) => {
-  const x = await setup(t);
-  const metricsPort = await freePort();
-  x.cp.respond({ status: 200, contentType: 'text/x-yaml', body: bootstrapYaml(x.s.adminPort) });
-  const agent = startAgent(t, x, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--metrics-aggregate', 'gone=http://127.0.0.1:1/metrics']);
-  await agent.waitForLog((l) => l.msg === 'merged metrics endpoint listening', 'metrics listening');
-  await agent.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy is live');
-  const res = await http(metricsPort, 'GET', '/metrics');
-  t.equal(res.status, 200);
-  t.match(res.body, /^kuma_dp_metrics_source_up\{source="gone"\} 0$/m);
-  t.match(res.body, /^envoy_server_live /m);
-  t.ok(agent.logs().some((l) => l.msg === 'could not scrape a metrics source' && l.source === 'gone'));
-});
+for (const admin of ADMIN_SHAPES)
+  t.test(`an unreachable source is left out and reported, the rest (Envoy's stats included) is served (${admin} admin)`, async (t) => {
+    const x = await setup(t, { admin });
+    const metricsPort = await freePort();
+    x.cp.respond({ status: 200, contentType: 'text/x-yaml', body: withAdmin(x, bootstrapYaml(x.s.adminPort)) });
+    const agent = startAgent(t, x, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--metrics-aggregate', 'gone=http://127.0.0.1:1/metrics']);
+    await agent.waitForLog((l) => l.msg === 'merged metrics endpoint listening', 'metrics listening');
+    await agent.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy is live');
+    const res = await http(metricsPort, 'GET', '/metrics');
+    t.equal(res.status, 200);
+    t.match(res.body, /^kuma_dp_metrics_source_up\{source="gone"\} 0$/m);
+    t.match(res.body, /^envoy_server_live 1$/m, "Envoy's stats, through its admin API");
+    t.ok(agent.logs().some((l) => l.msg === 'could not scrape a metrics source' && l.source === 'gone'));
+  });
 
 t.test('metrics flags are checked', async (t) => {
   const x = await setup(t);
