@@ -64,6 +64,9 @@ export async function startDpServer(options: DpServerOptions): Promise<DpServer>
         .then((answer) => res.writeHead(answer.status, answer.headers).end(answer.body));
     }),
   );
+  // This server never listens (connections are handed to it), and node:http starts enforcing the
+  // header and request timeouts when a server starts listening: start that sweep here.
+  httpServer.emit('listening');
   const sockets = new Set<Duplex>();
 
   const route = (socket: net.Socket | tls.TLSSocket): void => {
@@ -98,6 +101,7 @@ export async function startDpServer(options: DpServerOptions): Promise<DpServer>
     address,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      httpServer.close(); // ends the timeout sweep
       httpServer.closeAllConnections();
       injector.destroy();
       for (const socket of sockets) socket.destroy();
