@@ -96,21 +96,35 @@ export function readYamlDocument(text: string, limits: DocumentLimits = DOCUMENT
  */
 export function toPlain(value: unknown, limits: DocumentLimits = DOCUMENT_LIMITS, path = ''): Plain {
   let values = 0;
-  const copy = (v: unknown, at: string, depth: number): Plain => {
-    if (++values > limits.maxValues) throw new DocumentError(at, `the document has more than ${limits.maxValues} values`);
+  // The keys down to the value being copied; a path string is built only for an error.
+  const keys: Array<string | number> = [];
+  const fail = (reason: string): never => {
+    throw new DocumentError(shorten(keys.reduce<string>((at, key) => childPath(at, key), path)), reason);
+  };
+  const copy = (v: unknown, depth: number): Plain => {
+    if (++values > limits.maxValues) fail(`the document has more than ${limits.maxValues} values`);
     if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new DocumentError(at, `${String(v)} is not a JSON number`);
-      return v;
+    if (typeof v === 'number') return Number.isFinite(v) ? v : fail(`${String(v)} is not a JSON number`);
+    if (typeof v !== 'object') return fail(`a ${typeof v} is not a JSON value`);
+    if (depth >= limits.maxDepth) fail(`nested deeper than the limit of ${limits.maxDepth} levels`);
+    if (Array.isArray(v)) {
+      const list: Plain[] = new Array<Plain>(v.length);
+      for (let i = 0; i < v.length; i++) {
+        keys.push(i);
+        list[i] = copy(v[i], depth + 1);
+        keys.pop();
+      }
+      return list;
     }
-    if (typeof v !== 'object') throw new DocumentError(at, `a ${typeof v} is not a JSON value`);
-    if (depth >= limits.maxDepth) throw new DocumentError(shorten(at), `nested deeper than the limit of ${limits.maxDepth} levels`);
-    if (Array.isArray(v)) return v.map((item, i) => copy(item, childPath(at, i), depth + 1));
     const out = Object.create(null) as PlainObject;
-    for (const key of Object.keys(v)) out[key] = copy((v as Record<string, unknown>)[key], childPath(at, key), depth + 1);
+    for (const key of Object.keys(v)) {
+      keys.push(key);
+      out[key] = copy((v as Record<string, unknown>)[key], depth + 1);
+      keys.pop();
+    }
     return out;
   };
-  return copy(value, path, 0);
+  return copy(value, 0);
 }
 
 /** A path 64 levels deep is noise: keep its start and its length. */
@@ -121,9 +135,4 @@ function shorten(path: string): string {
 /** True for a (plain) object that is not a list. */
 export function isObject(value: unknown): value is PlainObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** An own property, never an inherited one. */
-export function own(object: object, key: string): unknown {
-  return Object.hasOwn(object, key) ? (object as Record<string, unknown>)[key] : undefined;
 }
