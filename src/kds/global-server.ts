@@ -272,6 +272,7 @@ export class KdsGlobalServer {
     let applying: Promise<void> = Promise.resolve();
     call.write({ node: { id: 'global' }, type_url: KDS_TYPE_URL, initial_resource_versions: this.options.store.heldFrom(name) });
     call.on('data', (response: DeltaResponse) => {
+      log.debug('zone update received', { zone: name, resources: response.resources?.length ?? 0, nonce: response.nonce });
       applying = applying.then(async () => {
         const errors: FieldError[] = [];
         const resources: KdsResource[] = [];

@@ -164,7 +164,9 @@ export class KdsZoneClient {
     const push = (): void => {
       timer = undefined;
       const response = peer?.delta(this.options.store.resources(), KDS_TYPE_URL);
-      if (response) call.write(response);
+      if (!response) return;
+      log.debug('sending an update to the global', { resources: response.resources.length, removed: response.removed_resources.length, nonce: response.nonce });
+      call.write(response);
     };
     const schedule = (): void => {
       timer ??= setTimeout(push, this.options.debounceMs ?? 20);

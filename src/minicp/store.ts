@@ -283,6 +283,12 @@ export class Store {
       await this.drainQueue();
     } finally {
       this.running = false;
+      // A caller resumed by the last batch may have queued its next change before this line ran
+      // (it saw `running` still true and started no drain): pick it up, or it would wait forever.
+      if (this.queue.length > 0) {
+        this.running = true;
+        this.draining = this.drain();
+      }
     }
   }
 

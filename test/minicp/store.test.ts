@@ -30,6 +30,19 @@ t.test('a burst of concurrent changes is all on disk when each one resolves', as
   t.equal(reopened.get('default', 'dp-199')?.origin, 'api');
 });
 
+t.test('changes made one after another, each awaited, all complete', async (t) => {
+  // A caller resumed by one write queues its next change while the store is still finishing that batch
+  // (KDS applies a zone's resources so); that change must not be left waiting.
+  const store = await Store.open(join(dir, 'sequential.json'));
+  const sequential = (async () => {
+    for (let i = 0; i < 20; i++) await store.put(dataplane(`seq-${i}`, { service: 'seq' }) as Dataplane, 'api');
+    return 'done';
+  })();
+  const deadline = new Promise((resolve) => setTimeout(() => resolve('stuck'), 10_000).unref());
+  t.equal(await Promise.race([sequential, deadline]), 'done');
+  t.equal(store.size(), 20);
+});
+
 t.test('a damaged store file is a clear error, not an empty store', async (t) => {
   const file = join(dir, 'bad.json');
   await writeFile(file, '{"version": 1, "meshes": [');

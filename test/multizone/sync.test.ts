@@ -176,9 +176,14 @@ t.test('restarting the global resyncs everything', async (t) => {
       timeoutMs: 20_000,
     },
   );
+  let names: string[] = [];
   await waitFor('the zones resynced', async () => {
-    const names = (await overviews(global)).map((d) => d.name);
-    return names.includes('zone-2.cache-1') && names.includes('zone-2.backend-1') && !names.includes('zone-1.db-1') && names;
+    names = (await overviews(global)).map((d) => d.name);
+    return names.includes('zone-2.cache-1') && names.includes('zone-2.backend-1') && !names.includes('zone-1.db-1');
+  }).catch((err: Error) => {
+    throw new Error(
+      `${err.message}; the global has ${names.join(', ')}\n--- global ---\n${global.proc.stderr().slice(-3000)}\n--- zone-2 ---\n${zone2.proc.stderr().slice(-4000)}`,
+    );
   });
   const backend = (await overviews(global)).find((d) => d.name === 'zone-2.backend-1');
   t.ok(online(backend?.dataplaneInsight), "zone-2's proxy is online on the new global");
