@@ -57,7 +57,8 @@ export async function echoBackend(t: Test): Promise<number> {
 
 export async function setup(t: Test, opts: { admin?: AdminShape } = {}): Promise<Setup> {
   const s = await scratch();
-  const admin = opts.admin ?? 'tcp';
+  // KUMA_TEST_ADMIN_SHAPE=pipe runs every lifecycle test that does not choose with Kuma >= 2.14's socket admin.
+  const admin = opts.admin ?? (process.env.KUMA_TEST_ADMIN_SHAPE === 'pipe' ? 'pipe' : 'tcp');
   const workDir = join(s.dir, 'work');
   const cp = await startFakeCp();
   t.teardown(async () => {

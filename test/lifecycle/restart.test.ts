@@ -102,7 +102,8 @@ t.test('bad restart flags name themselves', async (t) => {
 });
 
 t.test('never (the default): a crashed Envoy ends the agent with its status, and a temporary work dir is kept for its config dump', async (t) => {
-  const x = await setup(t);
+  // TCP admin: a socket admin lives in the work dir, which the scripted control plane must know in advance, and this one is temporary.
+  const x = await setup(t, { admin: 'tcp' });
   x.cp.respond(staticBootstrap(x));
   const agent = startAgent(t, x, []);
   await waitForReadiness(x, '200 READY');
