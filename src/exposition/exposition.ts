@@ -83,38 +83,74 @@ function unescapeHelp(s: string): string {
  * in _total, timestamps in seconds).
  */
 export function parseExposition(text: string, openMetrics = false): Family[] {
-  const families = new Map<string, Family>();
-  const order: Family[] = [];
-  const declare = (name: string): Family => {
-    let family = families.get(name);
+  const parser = new ExpositionParser(openMetrics);
+  parser.push(text);
+  return parser.end();
+}
+
+/**
+ * The same parser, fed piece by piece (e.g. the chunks of an HTTP response),
+ * so that a large exposition is never one large string: strings that size go
+ * to V8's large-object space, which only a full collection frees, and a
+ * scrape every few seconds would grow the agent's memory with them.
+ */
+export class ExpositionParser {
+  private readonly families = new Map<string, Family>();
+  private readonly order: Family[] = [];
+  private rest = '';
+
+  constructor(private readonly openMetrics = false) {}
+
+  push(piece: string): void {
+    const text = this.rest ? this.rest + piece : piece;
+    const last = text.lastIndexOf('\n');
+    if (last < 0) {
+      this.rest = text;
+      return;
+    }
+    this.rest = text.slice(last + 1);
+    this.lines(text, last);
+  }
+
+  end(): Family[] {
+    if (this.rest) this.lines(this.rest, this.rest.length);
+    this.rest = '';
+    const parsed = this.order.filter((f) => f.samples.length > 0);
+    return this.openMetrics ? parsed.map(toTextConventions) : parsed;
+  }
+
+  private declare(name: string): Family {
+    let family = this.families.get(name);
     if (!family) {
       family = { name, type: 'untyped', samples: [] };
-      families.set(name, family);
-      order.push(family);
+      this.families.set(name, family);
+      this.order.push(family);
     }
     return family;
-  };
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const lineStart = start;
-    start = end + 1;
-    if (end === lineStart) continue;
-    if (text.charCodeAt(lineStart) === 35 /* # */) {
-      const meta = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s+(.*))?$/.exec(text.slice(lineStart, end));
-      if (!meta) continue;
-      const family = declare(meta[2]!);
-      if (meta[1] === 'HELP') family.help = unescapeHelp(meta[3] ?? '');
-      else family.type = TYPES[(meta[3] ?? '').trim()] ?? 'untyped';
-      continue;
-    }
-    const sample = parseSample(text, lineStart, end, openMetrics);
-    if (!sample) continue;
-    (familyOf(sample.name, families, openMetrics) ?? declare(sample.name)).samples.push(sample);
   }
-  const parsed = order.filter((f) => f.samples.length > 0);
-  return openMetrics ? parsed.map(toTextConventions) : parsed;
+
+  /** The lines of text[0, stop). */
+  private lines(text: string, stop: number): void {
+    let start = 0;
+    while (start < stop) {
+      let end = text.indexOf('\n', start);
+      if (end < 0 || end > stop) end = stop;
+      const lineStart = start;
+      start = end + 1;
+      if (end === lineStart) continue;
+      if (text.charCodeAt(lineStart) === 35 /* # */) {
+        const meta = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s+(.*))?$/.exec(text.slice(lineStart, end));
+        if (!meta) continue;
+        const family = this.declare(meta[2]!);
+        if (meta[1] === 'HELP') family.help = unescapeHelp(meta[3] ?? '');
+        else family.type = TYPES[(meta[3] ?? '').trim()] ?? 'untyped';
+        continue;
+      }
+      const sample = parseSample(text, lineStart, end, this.openMetrics);
+      if (!sample) continue;
+      (familyOf(sample.name, this.families, this.openMetrics) ?? this.declare(sample.name)).samples.push(sample);
+    }
+  }
 }
 
 /** The model keeps the text format's conventions: a counter family is named as its samples (`x_total`); `_created` samples are dropped. */
@@ -308,6 +344,13 @@ function addSamples(entry: Entry, from: Family, name: string, format: Format): v
 /** Prints families (already merged with mergeFamilies for `format`). */
 export function renderExposition(families: readonly Family[], format: Format): string {
   let out = '';
+  renderChunks(families, format, (chunk) => (out += chunk));
+  return out;
+}
+
+/** Prints families in pieces of about `chunkSize` characters, for a response written as it is made (no one large string). */
+export function renderChunks(families: readonly Family[], format: Format, write: (chunk: string) => void, chunkSize = 32 * 1024): void {
+  let out = '';
   const om = format === 'openmetrics';
   for (const family of families) {
     if (family.samples.length === 0) continue;
@@ -321,10 +364,14 @@ export function renderExposition(families: readonly Family[], format: Format): s
     for (const s of family.samples) {
       const ts = s.timestampMs === undefined ? '' : ` ${om ? s.timestampMs / 1000 : s.timestampMs}`;
       out += s.labels ? `${s.name}{${s.labels}} ${s.value}${ts}\n` : `${s.name} ${s.value}${ts}\n`;
+      if (out.length >= chunkSize) {
+        write(out);
+        out = '';
+      }
     }
   }
   if (om) out += '# EOF\n';
-  return out;
+  if (out) write(out);
 }
 
 /** Sets (or adds) labels on every sample, e.g. MeshMetric's extra labels. */

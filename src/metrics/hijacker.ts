@@ -23,7 +23,7 @@ import {
   mergeFamilies,
   negotiateFormat,
   OPENMETRICS_CONTENT_TYPE,
-  renderExposition,
+  renderChunks,
   sanitizeLabelName,
   TEXT_CONTENT_TYPE,
   withLabels,
@@ -120,7 +120,10 @@ export class MetricsHijacker {
       const families = url.pathname.startsWith(MESHMETRIC_PATH) ? await this.meshMetric(timeoutMs, format) : await this.legacy(url, req, timeoutMs, format);
       const { families: merged, dropped } = mergeFamilies(families, format);
       if (dropped.length > 0) this.opts.log.debug('families dropped: their type clashes with a family of the same name', { families: dropped });
-      res.writeHead(200, { 'content-type': format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE }).end(renderExposition(merged, format));
+      res.writeHead(200, { 'content-type': format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE });
+      // Written in pieces as it is printed: a large body is never one string.
+      renderChunks(merged, format, (chunk) => res.write(chunk));
+      res.end();
     } catch (err) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
     }

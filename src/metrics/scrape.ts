@@ -1,14 +1,38 @@
 // Fetching expositions: Envoy's stats through the admin API, applications'
-// endpoints over HTTP. Each returns families, or throws with why.
-import { request } from 'node:http';
-import { adminRequest } from '../envoy/admin.js';
-import type { AdminAddress } from '../envoy/admin.js';
-import { isOpenMetricsContentType, parseExposition, type Family, type Format } from '../exposition/exposition.js';
+// endpoints over HTTP. Each returns families, or throws with why. Bodies are
+// parsed as they arrive, never held as one large string.
+import { request, type IncomingMessage, type RequestOptions } from 'node:http';
+import { adminRequestOptions, formatAdmin, type AdminAddress } from '../envoy/admin.js';
+import { ExpositionParser, isOpenMetricsContentType, type Family, type Format } from '../exposition/exposition.js';
 
-export async function scrapeEnvoy(admin: AdminAddress, path: string, timeoutMs: number): Promise<Family[]> {
-  const res = await adminRequest(admin, 'GET', path, timeoutMs);
-  if (res.status !== 200) throw new Error(`Envoy's admin answered ${path} with ${res.status}`);
-  return parseExposition(res.body);
+/** One GET whose 200 body is parsed chunk by chunk; `what` names the target in errors. */
+function getExposition(target: string | URL, options: RequestOptions, what: string, timeoutMs: number): Promise<Family[]> {
+  return new Promise((resolve, reject) => {
+    const onResponse = (res: IncomingMessage): void => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`${what} answered ${res.statusCode}`));
+      }
+      const parser = new ExpositionParser(isOpenMetricsContentType(res.headers['content-type']));
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => parser.push(chunk));
+      res.on('end', () => resolve(parser.end()));
+      res.on('error', reject);
+    };
+    const req = target === '' ? request(options, onResponse) : request(target, options, onResponse);
+    req.on('timeout', () => req.destroy(new Error(`${what} did not answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function scrapeEnvoy(admin: AdminAddress, path: string, timeoutMs: number): Promise<Family[]> {
+  return getExposition(
+    '',
+    { ...adminRequestOptions(admin), method: 'GET', path, timeout: timeoutMs },
+    `Envoy's admin (${formatAdmin(admin)}) ${path}`,
+    timeoutMs,
+  );
 }
 
 const ACCEPT: Record<Format, string> = {
@@ -18,20 +42,7 @@ const ACCEPT: Record<Format, string> = {
 
 /** GETs an application's metrics in the format the scraper asked for (either answer is parsed as what it says it is). */
 export function scrapeHttp(url: string, timeoutMs: number, format: Format = 'text', headers: Record<string, string> = {}): Promise<Family[]> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: ACCEPT[format], ...headers }, timeout: timeoutMs, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`${url} answered ${res.statusCode}`));
-        resolve(parseExposition(Buffer.concat(chunks).toString('utf8'), isOpenMetricsContentType(res.headers['content-type'])));
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${url} did not answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
+  return getExposition(url, { headers: { accept: ACCEPT[format], ...headers }, timeout: timeoutMs, agent: false }, url, timeoutMs);
 }
 
 /** host:port for a URL, IPv6 addresses in brackets. */

@@ -1,5 +1,14 @@
 import t from 'tap';
-import { labelValue, mergeFamilies, parseExposition, parseLabels, renderExposition, withLabels } from '../../src/exposition/exposition.js';
+import {
+  ExpositionParser,
+  labelValue,
+  mergeFamilies,
+  parseExposition,
+  parseLabels,
+  renderChunks,
+  renderExposition,
+  withLabels,
+} from '../../src/exposition/exposition.js';
 import { mergeEnvoyClusters } from '../../src/metrics/legacy-merge.js';
 import { envoyStatsPath, parseMeshMetricConfig } from '../../src/metrics/meshmetric-config.js';
 import { profileFilter } from '../../src/metrics/profiles.js';
@@ -174,5 +183,30 @@ envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="admin"} 1
 envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="inbound_web",kuma_io_mesh_traffic="true"} 2
 `,
   );
+  t.end();
+});
+
+t.test('fed in pieces split anywhere, the parser reads what it reads from the whole text', (t) => {
+  const whole = parseExposition(ENVOY);
+  for (let cut = 1; cut < ENVOY.length; cut += 7) {
+    const parser = new ExpositionParser();
+    parser.push(ENVOY.slice(0, cut));
+    parser.push(ENVOY.slice(cut, cut + 50));
+    parser.push(ENVOY.slice(cut + 50));
+    t.same(parser.end(), whole, `cut at ${cut}`);
+  }
+  const noNewline = new ExpositionParser();
+  noNewline.push('a 1\nb');
+  noNewline.push(' 2');
+  t.same(
+    noNewline.end().map((f) => f.name),
+    ['a', 'b'],
+    'the last line needs no newline',
+  );
+  let chunks = 0;
+  let printed = '';
+  renderChunks(mergeFamilies([whole], 'text').families, 'text', (c) => ((printed += c), chunks++), 64);
+  t.equal(printed, renderExposition(mergeFamilies([whole], 'text').families, 'text'));
+  t.ok(chunks > 3, 'printed in pieces');
   t.end();
 });
