@@ -12,8 +12,8 @@ export interface Diagnostics {
   bootstrapRequests: Counter<'status'>;
 }
 
-/** `ads` is absent on a global, which serves no proxies. */
-export function createDiagnostics(store: Store, ads: AdsServer | undefined): Diagnostics {
+/** `ads()` is the ADS server once it exists; a global, which serves no proxies, has none. */
+export function createDiagnostics(store: Store, ads: () => AdsServer | undefined): Diagnostics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kuma_mini_cp_' });
   let ready = false;
@@ -30,7 +30,7 @@ export function createDiagnostics(store: Store, ads: AdsServer | undefined): Dia
     help: 'Open ADS streams',
     registers: [registry],
     collect() {
-      this.set(ads?.streamCount() ?? 0);
+      this.set(ads()?.streamCount() ?? 0);
     },
   });
   new Gauge({
@@ -38,7 +38,7 @@ export function createDiagnostics(store: Store, ads: AdsServer | undefined): Dia
     help: 'Proxies with at least one ADS stream',
     registers: [registry],
     collect() {
-      this.set(ads?.connectedProxies() ?? 0);
+      this.set(ads()?.connectedProxies() ?? 0);
     },
   });
   // Counted by the ADS server itself; exposed as Prometheus counters at scrape time.
@@ -53,10 +53,10 @@ export function createDiagnostics(store: Store, ads: AdsServer | undefined): Dia
       },
     });
   };
-  counterFrom('kuma_mini_cp_xds_responses_total', 'xDS responses sent', () => ads?.counters.responses ?? 0);
-  counterFrom('kuma_mini_cp_xds_acks_total', 'xDS responses ACKed', () => ads?.counters.acks ?? 0);
-  counterFrom('kuma_mini_cp_xds_nacks_total', 'xDS responses NACKed', () => ads?.counters.nacks ?? 0);
-  counterFrom('kuma_mini_cp_xds_refused_streams_total', 'ADS streams refused (authentication, bad first request)', () => ads?.counters.refused ?? 0);
+  counterFrom('kuma_mini_cp_xds_responses_total', 'xDS responses sent', () => ads()?.counters.responses ?? 0);
+  counterFrom('kuma_mini_cp_xds_acks_total', 'xDS responses ACKed', () => ads()?.counters.acks ?? 0);
+  counterFrom('kuma_mini_cp_xds_nacks_total', 'xDS responses NACKed', () => ads()?.counters.nacks ?? 0);
+  counterFrom('kuma_mini_cp_xds_refused_streams_total', 'ADS streams refused (authentication, bad first request)', () => ads()?.counters.refused ?? 0);
   const bootstrapRequests = new Counter({
     name: 'kuma_mini_cp_bootstrap_requests_total',
     help: 'POST /bootstrap requests by status code',

@@ -169,7 +169,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
     let ads: AdsServer | undefined;
     let snapshots: SnapshotCache | undefined;
     let insights: InsightTracker | undefined;
-    const counted = { bootstrap: (status: number): void => void status };
+    const diagnostics = createDiagnostics(store, () => ads);
     if (opens.has('dpServer')) {
       const templates = Templates.load(options.templatesDir);
       const cache = new SnapshotCache();
@@ -275,7 +275,7 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
           log.error('bootstrap failed', { error: err as Error });
           answer = { status: 500, contentType: 'text/plain', body: `${(err as Error).message}\n` };
         }
-        counted.bootstrap(answer.status);
+        diagnostics.bootstrapRequests.inc({ status: String(answer.status) });
         return { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {}, body: answer.body };
       };
       let dpServer: Awaited<ReturnType<typeof startDpServer>> | undefined;
@@ -300,9 +300,6 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
         },
       });
     }
-
-    const diagnostics = createDiagnostics(store, ads);
-    counted.bootstrap = (status) => diagnostics.bootstrapRequests.inc({ status: String(status) });
 
     /** What the mini-CP serves one of its proxies: the snapshot's resources as JSON. */
     const servedConfig = (mesh: string, name: string): unknown => {
