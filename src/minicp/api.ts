@@ -141,7 +141,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     {
       method: 'GET',
       pattern: /^\/$/,
-      handler: async (_req, res) =>
+      handler: (_req, res) =>
         sendJson(res, 200, {
           hostname: hostname(),
           tagline: 'Kuma',
@@ -154,14 +154,14 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     {
       method: 'GET',
       pattern: /^\/meshes$/,
-      handler: async (_req, res) => {
+      handler: (_req, res) => {
         sendJson(res, 200, listBody(store.meshes().map(meshJson)));
       },
     },
     {
       method: 'GET',
       pattern: new RegExp(`^/meshes/${SEGMENT}$`),
-      handler: async (_req, res, [mesh]) => {
+      handler: (_req, res, [mesh]) => {
         requireMesh(mesh!);
         sendJson(res, 200, meshJson(mesh!));
       },
@@ -267,7 +267,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     {
       method: 'GET',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes$`),
-      handler: async (_req, res, [mesh]) => {
+      handler: (_req, res, [mesh]) => {
         requireMesh(mesh!);
         const items = store.list(mesh);
         sendJson(res, 200, { total: items.length, items, next: null });
@@ -276,13 +276,13 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     {
       method: 'GET',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}$`),
-      handler: async (_req, res, [mesh, name]) => sendJson(res, 200, requireDataplane(mesh!, name!).dataplane),
+      handler: (_req, res, [mesh, name]) => sendJson(res, 200, requireDataplane(mesh!, name!).dataplane),
     },
     {
       method: 'GET',
       pattern: new RegExp(`^/meshes/${SEGMENT}/dataplanes/${SEGMENT}/xds$`),
       adminOnly: true,
-      handler: async (_req, res, [mesh, name]) => {
+      handler: (_req, res, [mesh, name]) => {
         requireDataplane(mesh!, name!);
         sendJson(res, 200, deps.xdsStatus(mesh!, name!) ?? { mesh, name, connected: false, streams: [], history: [] });
       },

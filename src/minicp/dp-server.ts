@@ -54,11 +54,11 @@ export interface DpServer {
 }
 
 export async function startDpServer(options: DpServerOptions): Promise<DpServer> {
-  routePlainHttp2(options.grpcServer, options.onRequest);
+  routePlainHttp2(options.grpcServer, (request) => options.onRequest(request));
   const injector = options.grpcServer.createConnectionInjector(options.grpcModule.ServerCredentials.createInsecure());
   const httpServer = applyServerLimits(
     http.createServer((req, res) => {
-      readBody(req, MAX_BODY_BYTES)
+      void readBody(req, MAX_BODY_BYTES)
         .then((body) => options.onRequest({ method: req.method ?? 'GET', path: req.url ?? '/', headers: flatten(req.headers), body }))
         .catch((err: Error) => internalError(err))
         .then((answer) => res.writeHead(answer.status, answer.headers).end(answer.body));

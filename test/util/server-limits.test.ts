@@ -51,7 +51,7 @@ t.test('an idle connection is closed; connections over the cap are refused', asy
   b.socket.destroy();
 });
 
-t.test("every listener started through the shared listenOn gets the limits", async (t) => {
+t.test('every listener started through the shared listenOn gets the limits', async (t) => {
   const server = createServer();
   await listenOn(server, 0, '127.0.0.1', (err) => err);
   t.teardown(() => server.close());
