@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { loadDataplane } from '../../src/dataplane/load.js';
 import { UserError } from '../../src/util/errors.js';
-import { KUMA_MINI_CP, run } from '../helpers/cli.js';
-import { DATAPLANE_YAML, scratch, startAgent } from '../cli/agent-harness.js';
+import { KUMA_DP, KUMA_MINI_CP, run } from '../helpers/cli.js';
+import { DATAPLANE_YAML, ENVOY_DOUBLE, scratch, startAgent } from '../cli/agent-harness.js';
 import { FREE_PORT_FLAGS, api, inProcessCp } from '../minicp/fixtures.js';
 import { BUILT_IN_NAMES, WRONG_STORES, aliasBomb, builtInField, deeplyNested, nullInbound, validDataplane } from './inputs.js';
 
@@ -148,6 +148,26 @@ t.test('6. a YAML alias bomb: refused at once by the agent (exit 1) and by POST 
   t.match(proc.stderr(), /bomb\.yaml: not valid YAML or JSON: YAML aliases \(\*name\) are not accepted/);
   t.ok(Date.now() - started < 10_000, 'long before the 9 s it took');
   t.notOk(DATAPLANE_YAML.includes('&'), 'the regular Dataplane has no anchors');
+
+  // The agent process's peak memory (the issue saw 1.8 GB), next to a run refused for a trivial reason.
+  const maxRss = async (dataplaneFile: string): Promise<number> => {
+    const r = await run('/usr/bin/time', [
+      '-f',
+      'maxrss_kb=%M',
+      KUMA_DP,
+      'run',
+      '--binary-path',
+      ENVOY_DOUBLE,
+      '--cp-address',
+      'http://127.0.0.1:9',
+      '--dataplane-file',
+      dataplaneFile,
+    ]);
+    return Number(/maxrss_kb=(\d+)/.exec(r.stderr)?.[1] ?? NaN) * 1024;
+  };
+  const baseline = await maxRss(s.file('tiny.yaml', '{"type": "Mesh"}'));
+  const bomb = await maxRss(file);
+  t.ok(bomb - baseline < MAX_EXTRA_BYTES, `kuma-dp's peak RSS with the bomb ${(bomb / 1e6).toFixed(0)} MB, baseline ${(baseline / 1e6).toFixed(0)} MB`);
 
   const body = JSON.stringify({ mesh: 'default', name: 'web-1', dataplaneResource: aliasBomb() });
   global.gc?.();
