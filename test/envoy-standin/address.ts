@@ -1,10 +1,10 @@
 // envoy.config.core.v3.Address (canonical proto3 JSON) → where to listen or connect.
-import type { Json } from './config.js';
+import type { Address } from './envoy-config.js';
 import { statSafe } from './stats.js';
 
 export type Where = { kind: 'tcp'; host: string; port: number } | { kind: 'pipe'; path: string };
 
-export function whereOf(address: Json | undefined): Where | undefined {
+export function whereOf(address: Address | undefined): Where | undefined {
   if (!address) return undefined;
   const sock = address.socket_address;
   if (sock) return { kind: 'tcp', host: String(sock.address ?? ''), port: Number(sock.port_value ?? 0) };
@@ -23,6 +23,6 @@ export function statNameOf(w: Where): string {
   return statSafe(formatWhere(w));
 }
 
-export function addressJson(w: Where): Json {
+export function addressJson(w: Where): Address {
   return w.kind === 'pipe' ? { pipe: { path: w.path } } : { socket_address: { address: w.host, port_value: w.port } };
 }

@@ -24,7 +24,7 @@ interface Endpoint {
 
 const text = (body: string, status = 200): Reply => ({ status, body, type: 'text/plain; charset=UTF-8' });
 const json = (value: unknown, status = 200): Reply => ({ status, body: JSON.stringify(value, null, 2), type: 'application/json' });
-const withType = (typeUrl: string, resource: Json): Json => ({ '@type': typeUrl, ...resource });
+const withType = (typeUrl: string, resource: object): Json => ({ '@type': typeUrl, ...resource });
 
 function statsFilter(query: URLSearchParams): RegExp | undefined {
   const f = query.get('filter');
@@ -65,9 +65,11 @@ function configDump(server: StandinServer, includeEds: boolean): Json[] {
     const dynamic = [...(ads?.resources(TYPE_URL.endpoint).values() ?? [])];
     dumps.push({
       '@type': `${ADMIN}EndpointsConfigDump`,
-      static_endpoint_configs: clusters
-        .filter((c) => !c.addedViaApi && c.config.load_assignment)
-        .map((c) => ({ endpoint_config: withType(TYPE_URL.endpoint, c.config.load_assignment), last_updated: c.lastUpdated })),
+      static_endpoint_configs: clusters.flatMap((c) =>
+        !c.addedViaApi && c.config.load_assignment
+          ? [{ endpoint_config: withType(TYPE_URL.endpoint, c.config.load_assignment), last_updated: c.lastUpdated }]
+          : [],
+      ),
       dynamic_endpoint_configs: dynamic.map((r) => ({ version_info: r.version, endpoint_config: withType(TYPE_URL.endpoint, r.json) })),
     });
   }
@@ -218,7 +220,7 @@ export async function startAdmin(server: StandinServer, quit: () => void): Promi
     } else http.listen({ host: where.host, port: where.port }, resolve);
   });
   // Envoy applies the pipe's mode (Kuma asks for 0600) to the socket file.
-  const mode = where.kind === 'pipe' ? Number((server.bootstrap as { admin?: { address?: { pipe?: { mode?: number } } } }).admin?.address?.pipe?.mode ?? 0) : 0;
+  const mode = where.kind === 'pipe' ? Number(server.bootstrap.admin?.address?.pipe?.mode ?? 0) : 0;
   if (where.kind === 'pipe' && mode) chmodSync(where.path, mode);
   const addr = http.address();
   const actual: Where = where.kind === 'tcp' && typeof addr === 'object' && addr ? { ...where, port: addr.port } : where;

@@ -4,7 +4,8 @@ import { lookup } from 'node:dns/promises';
 import { Agent } from 'node:http';
 import { isIP } from 'node:net';
 import { parseDuration } from '../../src/util/duration.js';
-import { ConfigError, type Json } from './config.js';
+import { ConfigError } from './config.js';
+import type { ClusterConfig, ClusterLoadAssignment } from './envoy-config.js';
 import { closeHttp2Sessions } from './http2-upstream.js';
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
@@ -23,7 +24,7 @@ export interface Cluster {
   name: string;
   /** `cluster.<statPrefix>` roots its stats: alt_stat_name or the name, sanitised. */
   statPrefix: string;
-  config: Json;
+  config: ClusterConfig;
   type: string;
   hosts: Host[];
   addedViaApi: boolean;
@@ -46,7 +47,7 @@ const HEALTHY = new Set(['UNKNOWN', 'HEALTHY', undefined]);
 export const durationMs = (value: unknown, fallbackMs: number): number => (typeof value === 'string' ? parseDuration(value, 'duration') : fallbackMs);
 
 /** lb_endpoints of a ClusterLoadAssignment, addresses unresolved. */
-export function hostsOfAssignment(cla: Json | undefined): Host[] {
+export function hostsOfAssignment(cla: ClusterLoadAssignment | undefined): Host[] {
   const hosts: Host[] = [];
   for (const locality of cla?.endpoints ?? []) {
     for (const lb of locality.lb_endpoints ?? []) {
@@ -77,7 +78,7 @@ export function hostsOfAssignment(cla: Json | undefined): Host[] {
 }
 
 /** Rejections Envoy makes when a cluster is added, beyond the proto rules. */
-export function checkCluster(c: Json): void {
+export function checkCluster(c: ClusterConfig): void {
   const type = c.type ?? 'EDS';
   if (c.cluster_type) return;
   if (type === 'STATIC') {
@@ -111,15 +112,16 @@ export class ClusterManager {
   }
 
   /** Adds or replaces a cluster; an unchanged one is kept as it is (its connections too). */
-  addOrUpdate(config: Json, viaApi: boolean, versionInfo: string): Cluster {
-    const existing = this.clusters.get(config.name);
+  addOrUpdate(config: ClusterConfig, viaApi: boolean, versionInfo: string): Cluster {
+    const name = config.name ?? '';
+    const existing = this.clusters.get(name);
     if (existing && JSON.stringify(existing.config) === JSON.stringify(config)) return existing;
     let markWarm!: () => void;
     const warmed = new Promise<void>((resolve) => (markWarm = resolve));
     const type = config.type ?? (config.cluster_type ? 'CUSTOM' : 'EDS');
     const cluster: Cluster = {
-      name: config.name,
-      statPrefix: `cluster.${statSafe(config.alt_stat_name || config.name)}.`,
+      name,
+      statPrefix: `cluster.${statSafe(config.alt_stat_name || name)}.`,
       config,
       type,
       hosts: [],
@@ -134,7 +136,7 @@ export class ClusterManager {
     };
     if (existing?.dnsTimer) clearInterval(existing.dnsTimer);
     if (type === 'EDS') {
-      cluster.edsServiceName = config.eds_cluster_config?.service_name || config.name;
+      cluster.edsServiceName = config.eds_cluster_config?.service_name || name;
       // A modified EDS cluster keeps the endpoints it had until new ones arrive.
       if (existing && existing.edsServiceName === cluster.edsServiceName && existing.hosts.length > 0) {
         cluster.hosts = existing.hosts;
@@ -171,7 +173,7 @@ export class ClusterManager {
   }
 
   /** Applies a ClusterLoadAssignment to the EDS clusters that take it. */
-  setAssignment(serviceName: string, cla: Json | undefined): void {
+  setAssignment(serviceName: string, cla: ClusterLoadAssignment | undefined): void {
     for (const cluster of this.clusters.values()) {
       if (cluster.edsServiceName === serviceName) this.setHosts(cluster, hostsOfAssignment(cla));
     }

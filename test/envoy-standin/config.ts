@@ -5,9 +5,11 @@
 // the stand-in reads.
 import { readFileSync } from 'node:fs';
 import { parseYaml } from '../../src/util/yaml.js';
+import type { Bootstrap } from './envoy-config.js';
 import { envoyTypes, type EnvoyTypes } from './types.js';
 
-export type Json = Record<string, any>;
+/** Config as parsed, before the validator gives it a shape (envoy-config.ts). */
+export type Json = Record<string, unknown>;
 
 export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -15,6 +17,8 @@ export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 export class ConfigError extends Error {}
 
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+const isList = (v: unknown): v is unknown[] => Array.isArray(v);
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -26,7 +30,7 @@ export function mergeProtoJson(base: Json, overlay: Json): Json {
   for (const [key, value] of Object.entries(overlay)) {
     const target = key in out ? key : (Object.keys(out).find((k) => snake(k) === snake(key)) ?? key);
     const existing = out[target];
-    if (Array.isArray(existing) && Array.isArray(value)) out[target] = [...existing, ...value];
+    if (isList(existing) && isList(value)) out[target] = [...existing, ...value];
     else if (isObject(existing) && isObject(value) && existing['@type'] === value['@type']) out[target] = mergeProtoJson(existing, value);
     else out[target] = value;
   }
@@ -55,7 +59,7 @@ function readBootstrapFile(path: string, types: EnvoyTypes): Json {
   }
   if (path.endsWith('.pb')) {
     try {
-      return types.decode(bytes, BOOTSTRAP) as Json;
+      return types.decode(bytes, BOOTSTRAP);
     } catch (err) {
       throw new ConfigError(`Unable to parse file "${path}" as a type ${BOOTSTRAP} (binary): ${(err as Error).message}`);
     }
@@ -70,31 +74,32 @@ export function checkResource(types: EnvoyTypes, json: unknown, typeName: string
     throw new ConfigError(`Proto constraint validation failed (${typeName}): ${errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}`);
   }
   // A round trip through the wire format gives the canonical spelling: snake_case, Duration strings.
-  return types.decode(types.encode(json, typeName), typeName) as Json;
+  return types.decode(types.encode(json, typeName), typeName);
 }
 
-export async function loadBootstrap(configPath: string, configYaml: string): Promise<Json> {
+export async function loadBootstrap(configPath: string, configYaml: string): Promise<Bootstrap> {
   if (!configPath && !configYaml) {
     throw new ConfigError('At least one of --config-path or --config-yaml or Options::configProto() should be non-empty');
   }
   const types = await envoyTypes();
   let doc: Json = configPath ? readBootstrapFile(configPath, types) : {};
   if (configYaml) doc = mergeProtoJson(doc, parseText(configYaml, '--config-yaml'));
-  const bootstrap = checkResource(types, doc, BOOTSTRAP);
+  // Checked against Bootstrap's descriptor: it has the shape the Bootstrap type describes.
+  const bootstrap: Bootstrap = checkResource(types, doc, BOOTSTRAP);
   checkBootstrapSemantics(bootstrap);
   return bootstrap;
 }
 
 /** The checks Envoy makes beyond the proto rules, for what this stand-in reads. */
-function checkBootstrapSemantics(b: Json): void {
-  const clusters: Json[] = b.static_resources?.clusters ?? [];
-  const names = new Set<string>();
+function checkBootstrapSemantics(b: Bootstrap): void {
+  const clusters = b.static_resources?.clusters ?? [];
+  const names = new Set<string | undefined>();
   for (const c of clusters) {
     if (names.has(c.name)) throw new ConfigError(`cluster manager: duplicate cluster '${c.name}'`);
     names.add(c.name);
   }
-  const listeners: Json[] = b.static_resources?.listeners ?? [];
-  const listenerNames = new Set<string>();
+  const listeners = b.static_resources?.listeners ?? [];
+  const listenerNames = new Set<string | undefined>();
   for (const l of listeners) {
     if (listenerNames.has(l.name)) throw new ConfigError(`error adding listener named '${l.name}': duplicate listener`);
     listenerNames.add(l.name);

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Agent } from 'node:http';
 import { waitFor } from '../helpers/wait.js';
-import { adminBlock, adminGet, camelKeys, httpBackend, httpGet, httpListener, listenerPort, startStandin, staticCluster } from './harness.js';
+import { adminBlock, adminGet, camelKeys, httpBackend, httpGet, httpListener, listenerPort, serverInfo, startStandin, staticCluster } from './harness.js';
 
 t.test('graceful drain of inbound listeners', async (t) => {
   const app = await httpBackend(t, 'app');
@@ -15,7 +15,7 @@ t.test('graceful drain of inbound listeners', async (t) => {
     camelKeys({ admin: adminBlock, static_resources: { listeners: [inbound, outbound], clusters: [staticCluster('app', [['127.0.0.1', app]])] } }),
     ['--drain-time-s', '1', '--drain-strategy', 'immediate', '--config-yaml', 'node: {id: from-config-yaml}'],
   );
-  t.equal(JSON.parse((await adminGet(s, '/server_info')).body).node.id, 'from-config-yaml', '--config-yaml merged over the file');
+  t.equal((await serverInfo(s)).node.id, 'from-config-yaml', '--config-yaml merged over the file');
   const inPort = await listenerPort(s, 'inbound');
   const outPort = await listenerPort(s, 'outbound');
   const agent = new Agent({ keepAlive: true });

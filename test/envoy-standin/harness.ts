@@ -54,6 +54,35 @@ export async function adminGet(s: Standin, path: string, method = 'GET'): Promis
   return { status: res.status, body: await res.text() };
 }
 
+/** /server_info, the fields the tests read. */
+export interface ServerInfo {
+  state: string;
+  version: string;
+  command_line_options: Record<string, unknown>;
+  node: { id?: string };
+}
+
+export async function serverInfo(s: Standin): Promise<ServerInfo> {
+  return JSON.parse((await adminGet(s, '/server_info')).body) as ServerInfo;
+}
+
+/** One of /config_dump's `configs`; which of the lists it has depends on its @type. */
+export interface ConfigDumpEntry {
+  '@type': string;
+  version_info?: string;
+  static_clusters?: Array<{ cluster: { '@type': string; name: string } }>;
+  dynamic_active_clusters?: Array<{ cluster: { name: string } }>;
+  static_listeners?: unknown[];
+  dynamic_listeners?: Array<{ name: string }>;
+  static_endpoint_configs?: unknown[];
+  dynamic_endpoint_configs?: Array<{ endpoint_config: { cluster_name: string } }>;
+}
+
+/** /config_dump?include_eds: its `configs`. */
+export async function configDump(s: Standin): Promise<ConfigDumpEntry[]> {
+  return (JSON.parse((await adminGet(s, '/config_dump?include_eds')).body) as { configs: ConfigDumpEntry[] }).configs;
+}
+
 export async function stat(s: Standin, name: string): Promise<number | undefined> {
   const { body } = await adminGet(s, `/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/\./g, '\\.')}$`)}`);
   const found = (JSON.parse(body) as { stats: Array<{ name: string; value: number }> }).stats.find((x) => x.name === name);
@@ -133,7 +162,7 @@ export function httpGet(
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
       let body = '';
-      res.on('data', (d) => (body += d.toString()));
+      res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on('error', reject);

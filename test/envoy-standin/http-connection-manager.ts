@@ -5,11 +5,11 @@
 // healthy upstream, 504 upstream request timeout).
 import { randomUUID } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2ServerRequest } from 'node:http2';
+import { createServer as createHttp2Server, type Http2ServerRequest, type IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
-import type { Json } from './config.js';
+import type { HeaderMutations, HttpConnectionManagerConfig } from './envoy-config.js';
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
 import { http2Request, usesHttp2 } from './http2-upstream.js';
@@ -25,7 +25,13 @@ export interface DrainSignal {
   drainClose(): boolean;
 }
 
-export function httpConnectionManager(config: Json, clusters: ClusterManager, stats: Stats, log: Log, drain: DrainSignal): (socket: Socket) => void {
+export function httpConnectionManager(
+  config: HttpConnectionManagerConfig,
+  clusters: ClusterManager,
+  stats: Stats,
+  log: Log,
+  drain: DrainSignal,
+): (socket: Socket) => void {
   const prefix = `http.${statSafe(config.stat_prefix)}.`;
   for (const s of ['downstream_cx_total', 'downstream_rq_total', 'downstream_rq_completed', 'no_route', 'no_cluster', 'rq_direct_response'])
     stats.declare(prefix + s, 'counter');
@@ -33,7 +39,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
   if (!config.route_config && config.rds) {
     log('warning', `http_connection_manager '${config.stat_prefix}': RDS is not implemented by this test double; every request gets 404`);
   }
-  const serverName: string = config.server_name || 'envoy';
+  const serverName = config.server_name || 'envoy';
   const loggers = accessLoggers(config.access_log, log);
   /** Per request: what its access-log record is made of, when the HCM has access loggers. */
   const records = new WeakMap<IncomingMessage, StreamInfo>();
@@ -52,7 +58,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
     status: number,
     body: string,
     flag?: string,
-    mutations: Array<Json | undefined> = [],
+    mutations: Array<HeaderMutations | undefined> = [],
   ): void => {
     const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
     // As Envoy: a direct response gets the route's response header mutations too (kuma-cp's ETag comes this way).
@@ -102,7 +108,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       }
     });
     const vhost = findVirtualHost(config.route_config, authority);
-    const route: Json | undefined = (vhost?.routes ?? []).find((r: Json) => routeMatches(r.match ?? {}, path, req.headers));
+    const route = (vhost?.routes ?? []).find((r) => routeMatches(r.match ?? {}, path, req.headers));
     if (!route) {
       stats.inc(prefix + 'no_route');
       localReply(req, res, 404, '', 'NR');
@@ -119,11 +125,11 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       req.resume();
       return;
     }
-    const action: Json = route.route ?? {};
-    const clusterName: string | undefined =
+    const action = route.route ?? {};
+    const clusterName =
       action.cluster ??
       (action.cluster_header ? String(req.headers[String(action.cluster_header).toLowerCase()] ?? '') : undefined) ??
-      pickWeighted<Json>(action.weighted_clusters?.clusters ?? [])?.name;
+      pickWeighted(action.weighted_clusters?.clusters ?? [])?.name;
     const cluster = clusterName ? clusters.get(clusterName) : undefined;
     if (!cluster) {
       stats.inc(prefix + 'no_cluster');
@@ -237,12 +243,12 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       const timer = timeoutTimer((err) => stream.destroy(err));
       stream.on('response', (h) => {
         clearTimeout(timer);
-        stream.on('trailers', (trailers) =>
-          res.addTrailers(Object.fromEntries(Object.entries(trailers).filter(([k]) => !k.startsWith(':'))) as Record<string, string>),
+        stream.on('trailers', (trailers: IncomingHttpHeaders) =>
+          res.addTrailers(Object.fromEntries(Object.entries(trailers).filter(([k]) => !k.startsWith(':')))),
         );
         onResponse(Number(h[':status'] ?? 502), h, stream);
       });
-      stream.on('error', (err) => {
+      stream.on('error', (err: Error) => {
         clearTimeout(timer);
         onError(err);
       });
@@ -268,7 +274,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
       upstream.on('response', (ures) => {
         clearTimeout(timer);
         ures.once('end', () => {
-          if (Object.keys(ures.trailers).length > 0) res.addTrailers(ures.trailers as Record<string, string>);
+          if (Object.keys(ures.trailers).length > 0) res.addTrailers(ures.trailers);
         });
         onResponse(ures.statusCode ?? 502, ures.headers, ures);
       });
@@ -302,7 +308,7 @@ export function httpConnectionManager(config: Json, clusters: ClusterManager, st
   });
   const http2 = createHttp2Server({}, (req, res) => onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse));
   http2.on('sessionError', () => undefined);
-  const codec: string = config.codec_type ?? 'AUTO';
+  const codec = config.codec_type ?? 'AUTO';
   return (socket) => {
     stats.inc(prefix + 'downstream_cx_total');
     stats.add(prefix + 'downstream_cx_active', 1);

@@ -29,7 +29,7 @@ function session(cluster: Cluster, host: Host, onNew: () => void): ClientHttp2Se
   const created = connect(authority);
   onNew();
   const forget = (): void => {
-    if (pool!.get(key) === created) pool!.delete(key);
+    if (pool.get(key) === created) pool.delete(key);
   };
   created.on('error', forget);
   created.on('close', forget);

@@ -8,7 +8,16 @@ import { unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { formatWhere, statNameOf, whereOf, type Where } from './address.js';
 import type { ClusterManager } from './clusters.js';
-import { ConfigError, type Json } from './config.js';
+import { ConfigError } from './config.js';
+import {
+  typeOf,
+  type CidrRange,
+  type FilterChain,
+  type FilterChainMatch,
+  type HttpConnectionManagerConfig,
+  type ListenerConfig,
+  type TcpProxyConfig,
+} from './envoy-config.js';
 import { httpConnectionManager, type DrainSignal } from './http-connection-manager.js';
 import type { Log } from './log.js';
 import { statSafe, type Stats } from './stats.js';
@@ -21,13 +30,13 @@ export const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.
 type Handler = (socket: Socket) => void;
 
 interface Chain {
-  match: Json;
+  match: FilterChainMatch;
   handler: Handler | undefined;
 }
 
 export interface ActiveListener {
   name: string;
-  config: Json;
+  config: ListenerConfig;
   where: Where | undefined;
   addedViaApi: boolean;
   versionInfo: string;
@@ -49,7 +58,7 @@ export interface DrainPolicy {
   drainClose(listener: ActiveListener): boolean;
 }
 
-function ipInPrefix(ip: string, range: Json): boolean {
+function ipInPrefix(ip: string, range: CidrRange): boolean {
   const prefix = String(range.address_prefix ?? '');
   const len = Number(range.prefix_len ?? (isIP(prefix) === 6 ? 128 : 32));
   const v4 = ip.replace(/^::ffff:/, '');
@@ -62,12 +71,11 @@ function ipInPrefix(ip: string, range: Json): boolean {
 }
 
 /** Whether a plain-TCP connection satisfies a FilterChainMatch (TLS/ALPN criteria cannot match raw bytes). */
-function chainMatches(match: Json, socket: Socket): boolean {
+function chainMatches(match: FilterChainMatch, socket: Socket): boolean {
   if (match.destination_port !== undefined && Number(match.destination_port) !== socket.localPort) return false;
-  if (match.prefix_ranges?.length && !match.prefix_ranges.some((r: Json) => ipInPrefix(socket.localAddress ?? '', r))) return false;
-  if (match.source_prefix_ranges?.length && !match.source_prefix_ranges.some((r: Json) => ipInPrefix(socket.remoteAddress ?? '', r))) return false;
-  if (match.direct_source_prefix_ranges?.length && !match.direct_source_prefix_ranges.some((r: Json) => ipInPrefix(socket.remoteAddress ?? '', r)))
-    return false;
+  if (match.prefix_ranges?.length && !match.prefix_ranges.some((r) => ipInPrefix(socket.localAddress ?? '', r))) return false;
+  if (match.source_prefix_ranges?.length && !match.source_prefix_ranges.some((r) => ipInPrefix(socket.remoteAddress ?? '', r))) return false;
+  if (match.direct_source_prefix_ranges?.length && !match.direct_source_prefix_ranges.some((r) => ipInPrefix(socket.remoteAddress ?? '', r))) return false;
   if (match.source_ports?.length && !match.source_ports.map(Number).includes(socket.remotePort ?? -1)) return false;
   if (match.server_names?.length || match.application_protocols?.length) return false;
   if (match.transport_protocol && match.transport_protocol !== 'raw_buffer') return false;
@@ -75,12 +83,12 @@ function chainMatches(match: Json, socket: Socket): boolean {
 }
 
 /** Envoy prefers the more specific match: a destination port, then an address range, then the rest in order. */
-function specificity(match: Json): number {
+function specificity(match: FilterChainMatch): number {
   return (match.destination_port !== undefined ? 2 : 0) + (match.prefix_ranges?.length ? 1 : 0);
 }
 
 /** Rejections Envoy makes when a listener is added, beyond the proto rules. */
-export function checkListener(l: Json): void {
+export function checkListener(l: ListenerConfig): void {
   if (!l.address && !l.api_listener) throw new ConfigError(`error adding listener named '${l.name}': address is necessary`);
   const w = whereOf(l.address);
   if (w?.kind === 'tcp' && isIP(w.host) === 0) throw new ConfigError(`error adding listener named '${l.name}': malformed IP address: ${w.host}`);
@@ -90,8 +98,7 @@ export function checkListener(l: Json): void {
     if (seen.has(key))
       throw new ConfigError(`error adding listener '${w ? formatWhere(w) : l.name}': multiple filter chains with the same matching rules are defined`);
     seen.add(key);
-    for (const filter of (chain as { filters?: Array<{ typed_config?: { access_log?: unknown } }> }).filters ?? [])
-      checkAccessLogs(filter.typed_config?.access_log);
+    for (const filter of chain.filters ?? []) checkAccessLogs(filter.typed_config?.access_log);
   }
 }
 
@@ -124,11 +131,11 @@ export class ListenerManager {
    * Adds or updates a set of listeners together: every new socket is bound
    * before anything changes, so a bind failure rejects the whole update.
    */
-  async apply(configs: Json[], viaApi: boolean, versionInfo: string, removeOthers: boolean): Promise<void> {
-    const plan: Array<{ config: Json; existing?: ActiveListener; where?: Where; reuse: boolean }> = [];
+  async apply(configs: ListenerConfig[], viaApi: boolean, versionInfo: string, removeOthers: boolean): Promise<void> {
+    const plan: Array<{ config: ListenerConfig; existing?: ActiveListener; where?: Where; reuse: boolean }> = [];
     for (const config of configs) {
       checkListener(config);
-      const existing = this.listeners.get(config.name);
+      const existing = this.listeners.get(config.name ?? '');
       if (existing && viaApi && !existing.addedViaApi)
         throw new ConfigError(`error adding listener named '${config.name}': a static listener of that name exists and cannot be updated`);
       if (existing && JSON.stringify(existing.config) === JSON.stringify(config)) continue;
@@ -143,14 +150,14 @@ export class ListenerManager {
     }
     const bound: Array<{ server: Server; port?: number } | undefined> = [];
     try {
-      for (const p of plan) bound.push(p.reuse || !p.where ? undefined : await this.bind(p.config.name, p.where));
+      for (const p of plan) bound.push(p.reuse || !p.where ? undefined : await this.bind(p.config.name ?? '', p.where));
     } catch (err) {
       for (const b of bound) b?.server.close();
       throw err;
     }
     plan.forEach((p, i) => this.install(p.config, p.existing, p.reuse, bound[i], viaApi, versionInfo));
     if (removeOthers) {
-      const keep = new Set(configs.map((c) => c.name));
+      const keep = new Set(configs.map((c) => c.name ?? ''));
       for (const name of [...this.listeners.keys()]) if (!keep.has(name) && this.listeners.get(name)!.addedViaApi) this.remove(name);
     }
   }
@@ -218,7 +225,7 @@ export class ListenerManager {
   }
 
   private install(
-    config: Json,
+    config: ListenerConfig,
     existing: ActiveListener | undefined,
     reuse: boolean,
     bound: { server: Server; port?: number } | undefined,
@@ -228,7 +235,7 @@ export class ListenerManager {
     const where = config.bind_to_port === false ? undefined : whereOf(config.address);
     const statWhere = whereOf(config.address);
     const listener: ActiveListener = {
-      name: config.name,
+      name: config.name ?? '',
       config,
       where,
       addedViaApi: viaApi,
@@ -238,12 +245,12 @@ export class ListenerManager {
       boundPort: reuse ? existing!.boundPort : bound?.port,
       chains: [],
       connections: reuse ? existing!.connections : new Set(),
-      statPrefix: `listener.${statSafe(config.stat_prefix || (statWhere ? statNameOf(statWhere) : config.name))}.`,
+      statPrefix: `listener.${statSafe(config.stat_prefix || (statWhere ? statNameOf(statWhere) : (config.name ?? '')))}.`,
       draining: false,
       stopped: false,
     };
     const drain: DrainSignal = { drainClose: () => this.drainPolicy.drainClose(listener) };
-    const build = (chain: Json): Chain => ({ match: chain.filter_chain_match ?? {}, handler: this.terminalFilter(chain, listener, drain) });
+    const build = (chain: FilterChain): Chain => ({ match: chain.filter_chain_match ?? {}, handler: this.terminalFilter(chain, listener, drain) });
     listener.chains = (config.filter_chains ?? []).map(build);
     if (config.default_filter_chain) listener.defaultChain = build(config.default_filter_chain);
     for (const s of ['downstream_cx_total', 'downstream_cx_destroy', 'no_filter_chain_match']) this.stats.declare(listener.statPrefix + s, 'counter');
@@ -267,11 +274,12 @@ export class ListenerManager {
     );
   }
 
-  private terminalFilter(chain: Json, listener: ActiveListener, drain: DrainSignal): Handler | undefined {
+  private terminalFilter(chain: FilterChain, listener: ActiveListener, drain: DrainSignal): Handler | undefined {
     for (const filter of chain.filters ?? []) {
-      const type = String(filter.typed_config?.['@type'] ?? '').replace(/^.*\//, '');
-      if (type === TCP_PROXY) return tcpProxy(filter.typed_config, this.clusters, this.stats, this.log);
-      if (type === HCM) return httpConnectionManager(filter.typed_config, this.clusters, this.stats, this.log, drain);
+      const type = typeOf(filter.typed_config);
+      // The validator checked each typed_config against the message its @type names.
+      if (type === TCP_PROXY) return tcpProxy(filter.typed_config as TcpProxyConfig, this.clusters, this.stats, this.log);
+      if (type === HCM) return httpConnectionManager(filter.typed_config as HttpConnectionManagerConfig, this.clusters, this.stats, this.log, drain);
       this.log('debug', `listener '${listener.name}': network filter '${filter.name}' is passed over by this test double`);
     }
     this.log('warning', `listener '${listener.name}': a filter chain has no tcp_proxy or http_connection_manager; its connections are closed`);

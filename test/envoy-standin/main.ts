@@ -3,7 +3,7 @@
 // agent and the control plane can be tested end to end without an Envoy
 // binary. It is not Envoy; see README.md for what it does and does not do.
 import { ArgvError, HELP, parseArgv, type Options } from './cli.js';
-import type { Json } from './config.js';
+import type { Bootstrap } from './envoy-config.js';
 import { logger, setLevels, setLogPath } from './log.js';
 import { buildVersion, versionBanner } from './version.js';
 
@@ -17,7 +17,7 @@ function failConfig(options: Options, reason: string): never {
 }
 
 /** What `--mode validate` checks beyond the proto rules: each static resource as Envoy would add it. */
-async function checkStatic(bootstrap: Json): Promise<void> {
+async function checkStatic(bootstrap: Bootstrap): Promise<void> {
   const { checkCluster } = await import('./clusters.js');
   const { checkListener } = await import('./listeners.js');
   const { ConfigError } = await import('./config.js');
@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<void> {
   log('info', `initializing epoch ${options.restartEpoch} (base id=${options.baseId}, hot restart version=disabled)`);
   // Only --version, --help and parse errors come before this: they need none of the rest.
   const { ConfigError, loadBootstrap } = await import('./config.js');
-  let bootstrap: Json;
+  let bootstrap: Bootstrap;
   try {
     bootstrap = await loadBootstrap(options.configPath, options.configYaml);
     if (options.serviceNode) bootstrap.node = { ...bootstrap.node, id: options.serviceNode };

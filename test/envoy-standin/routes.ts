@@ -2,9 +2,9 @@
 // (or :authority) header, then the first route whose match (prefix, path,
 // safe_regex, path_separated_prefix, headers) fits the request.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Json } from './config.js';
+import type { HeaderMatcher, HeaderMutations, HeaderValueOption, RouteConfiguration, RouteMatch, StringMatcher, VirtualHost } from './envoy-config.js';
 
-function stringMatch(m: Json | undefined, value: string | undefined): boolean {
+function stringMatch(m: StringMatcher | undefined, value: string | undefined): boolean {
   if (!m) return true;
   if (value === undefined) return false;
   const ci = m.ignore_case === true;
@@ -18,7 +18,7 @@ function stringMatch(m: Json | undefined, value: string | undefined): boolean {
   return false;
 }
 
-function headerMatches(matcher: Json, headers: IncomingHttpHeaders): boolean {
+function headerMatches(matcher: HeaderMatcher, headers: IncomingHttpHeaders): boolean {
   const raw = headers[String(matcher.name).toLowerCase()];
   const value = Array.isArray(raw) ? raw.join(',') : raw;
   let ok: boolean;
@@ -31,7 +31,7 @@ function headerMatches(matcher: Json, headers: IncomingHttpHeaders): boolean {
   return matcher.invert_match ? !ok : ok;
 }
 
-export function routeMatches(match: Json, path: string, headers: IncomingHttpHeaders): boolean {
+export function routeMatches(match: RouteMatch, path: string, headers: IncomingHttpHeaders): boolean {
   const caseSensitive = match.case_sensitive !== false;
   const pathOnly = path.split('?')[0]!;
   const norm = (s: string): string => (caseSensitive ? s : s.toLowerCase());
@@ -43,7 +43,7 @@ export function routeMatches(match: Json, path: string, headers: IncomingHttpHea
     const p = String(match.path_separated_prefix);
     ok = norm(pathOnly) === norm(p) || norm(pathOnly).startsWith(norm(p) + '/');
   } else ok = false;
-  return ok && (match.headers ?? []).every((h: Json) => headerMatches(h, headers));
+  return ok && (match.headers ?? []).every((h) => headerMatches(h, headers));
 }
 
 function domainMatches(domain: string, host: string): boolean {
@@ -55,16 +55,16 @@ function domainMatches(domain: string, host: string): boolean {
 }
 
 /** Envoy's search order: exact domain, then suffix wildcards, then prefix wildcards, then '*'. */
-export function findVirtualHost(routeConfig: Json | undefined, hostHeader: string): Json | undefined {
-  const vhosts: Json[] = routeConfig?.virtual_hosts ?? [];
+export function findVirtualHost(routeConfig: RouteConfiguration | undefined, hostHeader: string): VirtualHost | undefined {
+  const vhosts = routeConfig?.virtual_hosts ?? [];
   const host = hostHeader.toLowerCase();
   const hostNoPort = host.replace(/:\d+$/, '');
   for (const h of host === hostNoPort ? [host] : [host, hostNoPort]) {
-    const exact = vhosts.find((v) => (v.domains ?? []).some((d: string) => !d.includes('*') && d.toLowerCase() === h));
+    const exact = vhosts.find((v) => (v.domains ?? []).some((d) => !d.includes('*') && d.toLowerCase() === h));
     if (exact) return exact;
-    const suffix = vhosts.find((v) => (v.domains ?? []).some((d: string) => d.startsWith('*') && d !== '*' && domainMatches(d, h)));
+    const suffix = vhosts.find((v) => (v.domains ?? []).some((d) => d.startsWith('*') && d !== '*' && domainMatches(d, h)));
     if (suffix) return suffix;
-    const prefix = vhosts.find((v) => (v.domains ?? []).some((d: string) => d.endsWith('*') && d !== '*' && domainMatches(d, h)));
+    const prefix = vhosts.find((v) => (v.domains ?? []).some((d) => d.endsWith('*') && d !== '*' && domainMatches(d, h)));
     if (prefix) return prefix;
   }
   return vhosts.find((v) => (v.domains ?? []).includes('*'));
@@ -73,12 +73,12 @@ export function findVirtualHost(routeConfig: Json | undefined, hostHeader: strin
 type Headers = Record<string, string | string[]>;
 
 /** Applies HeaderValueOption lists (`request_headers_to_add` etc.) with Envoy's append semantics. */
-function addHeaders(headers: Headers, options: Json[] | undefined): void {
+function addHeaders(headers: Headers, options: HeaderValueOption[] | undefined): void {
   for (const option of options ?? []) {
     const key = String(option.header?.key ?? '').toLowerCase();
     const value = String(option.header?.value ?? '');
     if (!key) continue;
-    const action: string = option.append_action ?? (option.append === false ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD');
+    const action = option.append_action ?? (option.append === false ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD');
     const existing = headers[key];
     if (action === 'ADD_IF_ABSENT') {
       if (existing === undefined) headers[key] = value;
@@ -90,9 +90,9 @@ function addHeaders(headers: Headers, options: Json[] | undefined): void {
 }
 
 /** Header changes asked for at each level (route, virtual host, route configuration), in the order given. */
-export function applyHeaderMutations(headers: Headers, direction: 'request' | 'response', levels: Array<Json | undefined>): void {
+export function applyHeaderMutations(headers: Headers, direction: 'request' | 'response', levels: Array<HeaderMutations | undefined>): void {
   for (const level of levels) {
-    for (const name of level?.[`${direction}_headers_to_remove`] ?? []) delete headers[String(name).toLowerCase()];
-    addHeaders(headers, level?.[`${direction}_headers_to_add`]);
+    for (const name of level?.[`${direction}_headers_to_remove` as const] ?? []) delete headers[String(name).toLowerCase()];
+    addHeaders(headers, level?.[`${direction}_headers_to_add` as const]);
   }
 }

@@ -6,7 +6,8 @@
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import type { Options } from './cli.js';
 import { ClusterManager, checkCluster, durationMs } from './clusters.js';
-import { ConfigError, type Json } from './config.js';
+import { ConfigError } from './config.js';
+import type { Bootstrap, ConfigSource } from './envoy-config.js';
 import { ListenerManager, type ActiveListener } from './listeners.js';
 import { logger } from './log.js';
 import { Stats } from './stats.js';
@@ -45,7 +46,7 @@ export class StandinServer {
 
   constructor(
     readonly options: Options,
-    readonly bootstrap: Json,
+    readonly bootstrap: Bootstrap,
   ) {
     this.clusters = new ClusterManager(this.stats, logger('upstream'));
     this.listeners = new ListenerManager(this.clusters, this.stats, logger('config'), { drainClose: (l) => this.drainClose(l) }, options.drainTimeS * 1000);
@@ -101,10 +102,10 @@ export class StandinServer {
         throw new ConfigError(`cluster '${c.name}': ${(err as Error).message}`);
       }
       this.clusters.addOrUpdate(c, false, '');
-      this.staticClusterNames.add(c.name);
+      this.staticClusterNames.add(c.name ?? '');
     }
     await this.listeners.apply(b.static_resources?.listeners ?? [], false, '', false);
-    const dyn: Json = b.dynamic_resources ?? {};
+    const dyn = b.dynamic_resources ?? {};
     if (dyn.ads_config) {
       this.ads = new AdsClient(b, await envoyTypes(), this.stats, logger('config'));
       this.registerXds();
@@ -126,7 +127,7 @@ export class StandinServer {
   }
 
   /** Subscribes and waits for the first response, or for initial_fetch_timeout (15s by default; 0 waits forever). */
-  private initialFetch(typeUrl: string, source: Json): Promise<void> {
+  private initialFetch(typeUrl: string, source: ConfigSource): Promise<void> {
     const timeoutMs = durationMs(source.initial_fetch_timeout, 15_000);
     return new Promise<void>((resolve) => {
       const done = this.firstResponse.get(typeUrl)!;

@@ -3,16 +3,18 @@
 // answers as Envoy's does.
 import t from 'tap';
 import { Agent, createServer as createHttpServer } from 'node:http';
-import { connect as connectHttp2, createServer as createHttp2Server } from 'node:http2';
+import { connect as connectHttp2, createServer as createHttp2Server, type IncomingHttpHeaders } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import { alive, waitFor } from '../helpers/wait.js';
 import {
   adminBlock,
   adminGet,
+  configDump,
   httpBackend,
   httpGet,
   httpListener,
   listenerPort,
+  serverInfo,
   startStandin,
   stat,
   staticCluster,
@@ -87,14 +89,14 @@ t.test('static resources: traffic, admin endpoints and drain', async (t) => {
   t.match((await adminGet(s, '/stats')).body, /^server\.state: 0$/m);
 
   // Admin reports.
-  const info = JSON.parse((await adminGet(s, '/server_info')).body);
+  const info = await serverInfo(s);
   t.equal(info.state, 'LIVE');
   t.match(info.version, /^[0-9a-f]{40}\/1\.39\.0\/Clean\/RELEASE\/BoringSSL$/);
   t.equal(info.command_line_options.disable_hot_restart, true);
   t.equal(info.node.id, 'static-node');
-  const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
+  const dump = await configDump(s);
   t.same(
-    dump.configs.map((c: { '@type': string }) => c['@type'].replace(/^.*\./, '')),
+    dump.map((c) => c['@type'].replace(/^.*\./, '')),
     [
       'BootstrapConfigDump',
       'ClustersConfigDump',
@@ -105,10 +107,10 @@ t.test('static resources: traffic, admin endpoints and drain', async (t) => {
       'EndpointsConfigDump',
     ],
   );
-  t.equal(dump.configs[1].static_clusters.length, 4);
-  t.equal(dump.configs[1].static_clusters[0].cluster['@type'], 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
-  t.equal(dump.configs[2].static_listeners.length, 3);
-  t.equal(dump.configs[6].static_endpoint_configs.length, 4);
+  t.equal(dump[1]?.static_clusters?.length, 4);
+  t.equal(dump[1]?.static_clusters?.[0]?.cluster['@type'], 'type.googleapis.com/envoy.config.cluster.v3.Cluster');
+  t.equal(dump[2]?.static_listeners?.length, 3);
+  t.equal(dump[6]?.static_endpoint_configs?.length, 4);
   t.match((await adminGet(s, '/listeners')).body, new RegExp(`^tcp-in::127\\.0\\.0\\.1:${tcpInPort}$`, 'm'));
   const clusters = (await adminGet(s, '/clusters')).body;
   t.match(clusters, new RegExp(`^tcp-static::127\\.0\\.0\\.1:${tcpA}::health_flags::healthy$`, 'm'));
@@ -217,7 +219,7 @@ t.test('HTTP/2: prior-knowledge clients on an AUTO listener, HTTP/2 upstreams wi
     req.resume();
     res.setHeader('content-type', 'application/grpc');
     res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'fine' });
-    res.end(`h2 ${req.method} ${req.url} te=${req.headers.te ?? ''}`);
+    res.end(`h2 ${req.method} ${req.url} te=${String(req.headers.te ?? '')}`);
   });
   await new Promise<void>((resolve) => h2backend.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => h2backend.close(() => resolve())));
@@ -255,7 +257,7 @@ t.test('HTTP/2: prior-knowledge clients on an AUTO listener, HTTP/2 upstreams wi
       let trailers: Record<string, unknown> = {};
       let body = '';
       stream.on('response', (h) => (headers = h));
-      stream.on('trailers', (tr) => (trailers = tr));
+      stream.on('trailers', (tr: IncomingHttpHeaders) => (trailers = tr));
       stream.on('data', (d: Buffer) => (body += d.toString()));
       stream.on('end', () => resolve({ headers, trailers, body }));
       stream.on('error', reject);

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ClusterManager } from './clusters.js';
 import { durationMs } from './clusters.js';
-import type { Json } from './config.js';
+import type { TcpProxyConfig } from './envoy-config.js';
 import type { Log } from './log.js';
 import { accessLoggers, type StreamInfo } from './access-log.js';
 import { statSafe, type Stats } from './stats.js';
@@ -20,7 +20,7 @@ export function pickWeighted<T extends { weight?: unknown }>(items: T[]): T | un
   return items[items.length - 1];
 }
 
-export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, log: Log): (downstream: Socket) => void {
+export function tcpProxy(config: TcpProxyConfig, clusters: ClusterManager, stats: Stats, log: Log): (downstream: Socket) => void {
   const prefix = `tcp.${statSafe(config.stat_prefix)}.`;
   for (const s of ['downstream_cx_total', 'downstream_cx_no_route', 'idle_timeout']) stats.declare(prefix + s, 'counter');
   const idleMs = durationMs(config.idle_timeout, 3_600_000);
@@ -45,7 +45,7 @@ export function tcpProxy(config: Json, clusters: ClusterManager, stats: Stats, l
         info.bytesSent = downstream.bytesWritten;
         for (const logger of loggers) logger(info);
       });
-    const clusterName: string | undefined = config.cluster ?? pickWeighted<Json>(config.weighted_clusters?.clusters ?? [])?.name;
+    const clusterName = config.cluster ?? pickWeighted(config.weighted_clusters?.clusters ?? [])?.name;
     const cluster = clusterName ? clusters.get(clusterName) : undefined;
     info.upstreamCluster = clusterName;
     if (!cluster) {

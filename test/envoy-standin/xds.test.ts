@@ -12,6 +12,7 @@ import { waitFor } from '../helpers/wait.js';
 import {
   adminGet,
   adsBootstrap,
+  configDump,
   httpBackend,
   httpGet,
   httpListener,
@@ -166,21 +167,21 @@ t.test('state of the world: CDS → EDS → LDS, ACK, NACK, updates', async (t) 
   t.same(edsAgain.resource_names, ['backend']);
   t.equal((await tcpExchange(outPort, 'w')).endsWith(':w'), true, 'traffic carries on while reconnecting');
 
-  const dump = JSON.parse((await adminGet(s, '/config_dump?include_eds')).body);
-  const clusters = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ClustersConfigDump'));
-  t.equal(clusters.version_info, 'c1');
+  const dump = await configDump(s);
+  const clusters = dump.find((c) => c['@type'].endsWith('ClustersConfigDump'));
+  t.equal(clusters?.version_info, 'c1');
   t.same(
-    clusters.dynamic_active_clusters.map((c: { cluster: { name: string } }) => c.cluster.name),
+    clusters?.dynamic_active_clusters?.map((c) => c.cluster.name),
     ['backend'],
   );
-  const listeners = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('ListenersConfigDump'));
-  t.equal(listeners.version_info, 'l4');
+  const listeners = dump.find((c) => c['@type'].endsWith('ListenersConfigDump'));
+  t.equal(listeners?.version_info, 'l4');
   t.same(
-    listeners.dynamic_listeners.map((l: { name: string }) => l.name),
+    listeners?.dynamic_listeners?.map((l) => l.name),
     ['out'],
   );
-  const endpoints = dump.configs.find((c: { '@type': string }) => c['@type'].endsWith('EndpointsConfigDump'));
-  t.equal(endpoints.dynamic_endpoint_configs[0].endpoint_config.cluster_name, 'backend');
+  const endpoints = dump.find((c) => c['@type'].endsWith('EndpointsConfigDump'));
+  t.equal(endpoints?.dynamic_endpoint_configs?.[0]?.endpoint_config.cluster_name, 'backend');
 });
 
 t.test('delta xDS: subscribe, ACK, removal, and resubscription after the stream drops', async (t) => {

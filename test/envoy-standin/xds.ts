@@ -17,6 +17,17 @@ import {
 } from '../../src/xds/ads-proto.js';
 import { hostsOfAssignment } from './clusters.js';
 import { checkResource, ConfigError, type Json } from './config.js';
+import type {
+  ApiConfigSource,
+  Bootstrap,
+  CertificateValidationContext,
+  DataSource,
+  Node,
+  SdsSecretConfig,
+  Secret,
+  StringMatcher,
+  TlsCertificate,
+} from './envoy-config.js';
 import type { Log } from './log.js';
 import type { Stats } from './stats.js';
 import type { EnvoyTypes } from './types.js';
@@ -25,6 +36,7 @@ import { versionNumber } from './version.js';
 export interface Resource {
   name: string;
   version: string;
+  /** Checked against the message its type URL names (a Cluster, ClusterLoadAssignment or Listener). */
   json: Json;
 }
 
@@ -64,7 +76,7 @@ export function structToProto(json: unknown): unknown {
   return { fields: Object.fromEntries(Object.entries((json ?? {}) as Record<string, unknown>).map(([k, v]) => [k, value(v)])) };
 }
 
-function nodeMessage(node: Json): Record<string, unknown> {
+function nodeMessage(node: Node): Record<string, unknown> {
   const [major, minor, patch] = versionNumber().split('.').map(Number);
   const out: Record<string, unknown> = {
     id: node.id ?? '',
@@ -78,7 +90,7 @@ function nodeMessage(node: Json): Record<string, unknown> {
   return out;
 }
 
-function inlineOrFile(source: Json | undefined): Buffer | undefined {
+function inlineOrFile(source: DataSource | undefined): Buffer | undefined {
   if (!source) return undefined;
   if (source.inline_string !== undefined) return Buffer.from(String(source.inline_string));
   if (source.inline_bytes !== undefined) return Buffer.from(String(source.inline_bytes), 'base64');
@@ -86,10 +98,13 @@ function inlineOrFile(source: Json | undefined): Buffer | undefined {
   return undefined;
 }
 
-function sanMatches(matchers: Json[], cert: PeerCertificate): boolean {
+/** A SubjectAltNameMatcher (its StringMatcher under `matcher`) or, deprecated, a bare StringMatcher. */
+type SanMatcher = StringMatcher & { matcher?: StringMatcher };
+
+function sanMatches(matchers: SanMatcher[], cert: PeerCertificate): boolean {
   const sans = (cert.subjectaltname ?? '').split(', ').map((s) => s.replace(/^(DNS|URI|IP Address|email):/, ''));
   return matchers.some((m) => {
-    const matcher: Json = m.matcher ?? m;
+    const matcher = m.matcher ?? m;
     return sans.some((san) => {
       if (matcher.exact !== undefined) return san === matcher.exact;
       if (matcher.prefix !== undefined) return san.startsWith(matcher.prefix);
@@ -114,7 +129,7 @@ export class AdsClient {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly bootstrap: Json,
+    private readonly bootstrap: Bootstrap,
     private readonly envoyTypes: EnvoyTypes,
     private readonly stats: Stats,
     private readonly log: Log,
@@ -122,8 +137,9 @@ export class AdsClient {
     stats.declare('control_plane.connected_state', 'gauge');
   }
 
-  private get ads(): Json {
-    return this.bootstrap.dynamic_resources.ads_config;
+  /** The server only makes an AdsClient for a bootstrap with ads_config. */
+  private get ads(): ApiConfigSource {
+    return this.bootstrap.dynamic_resources?.ads_config ?? {};
   }
 
   private get delta(): boolean {
@@ -148,7 +164,7 @@ export class AdsClient {
   }
 
   resources(typeUrl: string): Map<string, Resource> {
-    return this.types.get(typeUrl)?.resources ?? new Map();
+    return this.types.get(typeUrl)?.resources ?? new Map<string, Resource>();
   }
 
   versionInfo(typeUrl: string): string {
@@ -158,26 +174,27 @@ export class AdsClient {
   async start(): Promise<void> {
     const { grpc, Client } = await loadAdsDefinition();
     this.grpcModule = grpc;
-    const clusterName: string = this.ads.grpc_services[0].envoy_grpc.cluster_name;
-    const cluster: Json = (this.bootstrap.static_resources?.clusters ?? []).find((c: Json) => c.name === clusterName);
+    // config.ts made sure of both: ads_config names a gRPC cluster, and it is a static one.
+    const clusterName = this.ads.grpc_services?.[0]?.envoy_grpc?.cluster_name ?? '';
+    const cluster = (this.bootstrap.static_resources?.clusters ?? []).find((c) => c.name === clusterName) ?? {};
     const host = hostsOfAssignment(cluster.load_assignment)[0];
     if (!host) throw new ConfigError(`ads cluster '${clusterName}' has no endpoint`);
     const tls = cluster.transport_socket?.typed_config;
     let credentials: grpc.ChannelCredentials;
     const options: grpc.ChannelOptions = { 'grpc.keepalive_time_ms': 60_000 };
     if (tls) {
-      const ctx: Json = tls.common_tls_context ?? {};
+      const ctx = tls.common_tls_context ?? {};
       // Secrets named through SDS must be static ones in the bootstrap (Kuma puts the CP's CA there).
-      const secret = (ref: Json | undefined): Json | undefined =>
-        ref ? (this.bootstrap.static_resources?.secrets ?? []).find((s: Json) => s.name === ref.name) : undefined;
-      const combined: Json = ctx.combined_validation_context ?? {};
-      const validation: Json = {
+      const secret = (ref: SdsSecretConfig | undefined): Secret | undefined =>
+        ref ? (this.bootstrap.static_resources?.secrets ?? []).find((s) => s.name === ref.name) : undefined;
+      const combined = ctx.combined_validation_context ?? {};
+      const validation: CertificateValidationContext = {
         ...(secret(ctx.validation_context_sds_secret_config ?? combined.validation_context_sds_secret_config)?.validation_context ?? {}),
         ...(ctx.validation_context ?? combined.default_validation_context ?? {}),
       };
       const ca = inlineOrFile(validation.trusted_ca);
-      const certs: Json = ctx.tls_certificates?.[0] ?? secret(ctx.tls_certificate_sds_secret_configs?.[0])?.tls_certificate ?? {};
-      const matchers: Json[] = validation.match_typed_subject_alt_names ?? validation.match_subject_alt_names ?? [];
+      const certs: TlsCertificate = ctx.tls_certificates?.[0] ?? secret(ctx.tls_certificate_sds_secret_configs?.[0])?.tls_certificate ?? {};
+      const matchers: SanMatcher[] = validation.match_typed_subject_alt_names ?? validation.match_subject_alt_names ?? [];
       credentials = grpc.credentials.createSsl(ca ?? null, inlineOrFile(certs.private_key) ?? null, inlineOrFile(certs.certificate_chain) ?? null, {
         // Envoy checks the chain against trusted_ca, and names only when SAN matchers are configured.
         checkServerIdentity: (_host, cert) => (matchers.length === 0 || sanMatches(matchers, cert) ? undefined : new Error('certificate SAN does not match')),
@@ -224,7 +241,7 @@ export class AdsClient {
   private openStream(): void {
     if (this.stopped || !this.client || !this.grpcModule) return;
     const metadata = new this.grpcModule.Metadata();
-    for (const m of this.ads.grpc_services[0].initial_metadata ?? []) metadata.add(String(m.key), String(m.value ?? ''));
+    for (const m of this.ads.grpc_services?.[0]?.initial_metadata ?? []) metadata.add(String(m.key), String(m.value ?? ''));
     const stream = this.delta ? this.client.DeltaAggregatedResources!(metadata) : this.client.StreamAggregatedResources!(metadata);
     this.stream = stream;
     this.sentNodeOnStream = false;
@@ -260,7 +277,7 @@ export class AdsClient {
     if (!this.stream) return;
     const setOnce = this.ads.set_node_on_first_message_only === true;
     if (!setOnce || !this.sentNodeOnStream) {
-      req.node = nodeMessage(this.bootstrap.node ?? {}) as DiscoveryRequest['node'];
+      req.node = nodeMessage(this.bootstrap.node ?? {});
       this.sentNodeOnStream = true;
     }
     this.stream.write(req);
@@ -297,7 +314,7 @@ export class AdsClient {
       } catch (err) {
         throw new ConfigError((err as Error).message);
       }
-      const name = String(json.name ?? json.cluster_name ?? item.name ?? '');
+      const name = [json.name, json.cluster_name, item.name].find((n) => typeof n === 'string') ?? '';
       if (seen.has(name)) throw new ConfigError(`duplicate ${typeName.split('.').pop()} ${name} found`);
       seen.add(name);
       out.push({ name, version: item.version ?? '', json });
