@@ -64,6 +64,8 @@ export class KdsGlobalServer {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     'grpc.max_receive_message_length': 10 * 1024 * 1024,
+    // A zone needs a few streams per connection; more from one connection is a client misbehaving.
+    'grpc.max_concurrent_streams': 100,
     'grpc.enable_channelz': 0,
   });
   private readonly calls = new Set<grpc.ServerDuplexStream<unknown, unknown>>();

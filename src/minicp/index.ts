@@ -243,6 +243,8 @@ export async function startMiniCp(options: MiniCpOptions = {}): Promise<MiniCp> 
       const grpcServer = new grpc.Server({
         'grpc.keepalive_permit_without_calls': 1,
         'grpc.max_receive_message_length': 16 * 1024 * 1024,
+        // Envoy opens one ADS stream per connection; a bound keeps one connection from opening thousands.
+        'grpc.max_concurrent_streams': 100,
         'grpc.enable_channelz': 0,
       });
       await server.register(grpcServer, definition);
