@@ -131,7 +131,6 @@ try {
     let peakRss = idleRss;
     const onEach = (): void => void (peakRss = Math.max(peakRss, rssMb(pid)));
 
-    await timed(20, () => get({ socketPath, path: '/meshmetric' })); // warm-up
     // Paced once a second (a short Prometheus scrape interval), then 10 a second, then back to back for the latency figures.
     let everySecondRss = rssMb(pid);
     await timed(30, async () => {
@@ -145,6 +144,7 @@ try {
       pacedRss = Math.max(pacedRss, rssMb(pid));
       await new Promise((resolve) => setTimeout(resolve, 100));
     });
+    await timed(20, () => get({ socketPath, path: '/meshmetric' })); // warm-up
     const direct = summary(await timed(scrapes, () => get({ socketPath, path: '/meshmetric' }), onEach));
     const through = summary(await timed(scrapes, () => get({ host: '127.0.0.1', port: metricsPort, path: '/metrics' }), onEach));
     const adminSocket = join(proxy.workDir, 'run', 'kuma-envoy-admin.sock');

@@ -280,7 +280,7 @@ export function formatLabels(labels: Labels): string {
 const seriesKey = (s: Sample): string => `${s.name}{${s.labels}}`;
 
 /** The name a family goes by in `format` (OpenMetrics counters drop _total). */
-function familyName(family: Family, format: Format): string {
+export function familyName(family: Pick<Family, 'name' | 'type'>, format: Format): string {
   return format === 'openmetrics' && family.type === 'counter' && family.name.endsWith('_total') ? family.name.slice(0, -6) : family.name;
 }
 

@@ -20,6 +20,7 @@ import { closeServer, reportServerErrors } from '../lifecycle/http-server.js';
 import { UserError } from '../util/errors.js';
 import { applyServerLimits } from '../util/server-limits.js';
 import {
+  familyName,
   mergeFamilies,
   negotiateFormat,
   OPENMETRICS_CONTENT_TYPE,
@@ -33,8 +34,9 @@ import {
 } from '../exposition/exposition.js';
 import { mergeEnvoyClusters } from './legacy-merge.js';
 import { DEFAULT_MESHMETRIC, envoyStatsPath, parseMeshMetricConfig, type MeshMetricConfig } from './meshmetric-config.js';
-import { profileFilter, type FamilyFilter } from './profiles.js';
-import { hostPort, scrapeEnvoy, scrapeHttp } from './scrape.js';
+import { streamEnvoy } from './envoy-stream.js';
+import { profileSelector, type ProfileSelector } from './profiles.js';
+import { fetchEnvoyPieces, hostPort, scrapeEnvoy, scrapeHttp } from './scrape.js';
 
 export const MESHMETRIC_PATH = '/meshmetric';
 
@@ -54,13 +56,13 @@ export interface HijackerOptions {
 
 interface Effective {
   config: MeshMetricConfig;
-  filter: FamilyFilter;
+  select: ProfileSelector;
   extraLabels: Labels;
 }
 
 function effective(config: MeshMetricConfig): Effective {
   const extraLabels: Labels = Object.entries(config.extraLabels).map(([k, v]) => [sanitizeLabelName(k), v]);
-  return { config, filter: profileFilter(config.sidecar.profiles), extraLabels };
+  return { config, select: profileSelector(config.sidecar.profiles), extraLabels };
 }
 
 export class MetricsHijacker {
@@ -117,29 +119,44 @@ export class MetricsHijacker {
     const headerTimeout = Number(req.headers['x-prometheus-scrape-timeout-seconds']);
     const timeoutMs = Math.min(this.opts.timeoutMs ?? 10_000, Number.isFinite(headerTimeout) && headerTimeout > 0 ? headerTimeout * 1000 : Infinity);
     try {
-      const families = url.pathname.startsWith(MESHMETRIC_PATH) ? await this.meshMetric(timeoutMs, format) : await this.legacy(url, req, timeoutMs, format);
-      const { families: merged, dropped } = mergeFamilies(families, format);
-      if (dropped.length > 0) this.opts.log.debug('families dropped: their type clashes with a family of the same name', { families: dropped });
-      res.writeHead(200, { 'content-type': format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE });
-      // Written in pieces as it is printed: a large body is never one string.
-      renderChunks(merged, format, (chunk) => res.write(chunk));
+      const type = format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
+      // Written in pieces as it is made: a large body is never one string.
+      const write = (chunk: string): void => void res.write(chunk);
+      if (url.pathname.startsWith(MESHMETRIC_PATH)) {
+        const { envoy, others } = await this.meshMetric(timeoutMs, format);
+        res.writeHead(200, { 'content-type': type });
+        const { extraLabels, select } = this.current;
+        const claimed = new Set(others.flat().map((f) => familyName(f, format)));
+        const diverted = envoy ? streamEnvoy(envoy, { format, select, extraLabels, claimed }, write) : [];
+        this.renderMerged([withLabels(diverted, extraLabels), ...others], format, write);
+      } else {
+        const sources = await this.legacy(url, req, timeoutMs, format);
+        res.writeHead(200, { 'content-type': type });
+        this.renderMerged(sources, format, write);
+      }
       res.end();
     } catch (err) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
     }
   }
 
-  /** Families per source, in order: Envoy, the applications, kuma-dp. */
-  async meshMetric(timeoutMs: number, format: Format = 'text'): Promise<Family[][]> {
-    const { config, filter, extraLabels } = this.current;
-    const envoy = this.target('envoy', async () => filter(await scrapeEnvoy(this.opts.admin, envoyStatsPath(this.configured ? config : undefined), timeoutMs)));
+  private renderMerged(sources: Family[][], format: Format, write: (chunk: string) => void): void {
+    const { families, dropped } = mergeFamilies(sources, format);
+    if (dropped.length > 0) this.opts.log.debug('families dropped: their type clashes with a family of the same name', { families: dropped });
+    renderChunks(families, format, write);
+  }
+
+  /** Envoy's answer (undefined when it failed), and the families of the applications and kuma-dp, with the extra labels. */
+  async meshMetric(timeoutMs: number, format: Format = 'text'): Promise<{ envoy: Buffer[] | undefined; others: Family[][] }> {
+    const { config, extraLabels } = this.current;
+    const envoy = this.target('envoy', () => fetchEnvoyPieces(this.opts.admin, envoyStatsPath(this.configured ? config : undefined), timeoutMs));
     const apps = config.applications.map((app) => {
       const url = `http://${hostPort(app.address || this.opts.defaultAddress, app.port)}${app.path}`;
       return this.target(app.name ?? url, () => scrapeHttp(url, timeoutMs, format));
     });
-    const sources = await Promise.all([envoy, ...apps]);
-    sources.push(this.opts.ownSeries());
-    return sources.map((families) => withLabels(families, extraLabels));
+    const [pieces, ...others] = await Promise.all([envoy, ...apps]);
+    others.push(this.opts.ownSeries());
+    return { envoy: pieces, others: others.map((families) => withLabels(families ?? [], extraLabels)) };
   }
 
   private async legacy(url: URL, req: IncomingMessage, timeoutMs: number, format: Format): Promise<Family[][]> {
@@ -153,11 +170,11 @@ export class MetricsHijacker {
       if (typeof v === 'string') forwarded[h] = v;
     }
     const apps = this.opts.legacySources.map((s) => this.target(s.name, () => scrapeHttp(s.url, timeoutMs, format, forwarded)));
-    return [...(await Promise.all([envoy, ...apps])), this.opts.ownSeries()];
+    return [...(await Promise.all([envoy, ...apps])).map((families) => families ?? []), this.opts.ownSeries()];
   }
 
-  /** A target's families, or none (logged once per change) when it fails: one target down never fails the scrape. */
-  private async target(name: string, get: () => Promise<Family[]>): Promise<Family[]> {
+  /** A target's answer, or undefined (logged once per change) when it fails: one target down never fails the scrape. */
+  private async target<T>(name: string, get: () => Promise<T>): Promise<T | undefined> {
     try {
       const families = await get();
       if (this.failing.delete(name)) this.opts.log.info('metrics target answers again', { target: name });
@@ -167,7 +184,7 @@ export class MetricsHijacker {
       if (this.failing.get(name) !== message)
         this.opts.log.warn('could not scrape a metrics target; its series are left out', { target: name, error: message });
       this.failing.set(name, message);
-      return [];
+      return undefined;
     }
   }
 }

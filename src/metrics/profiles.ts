@@ -108,7 +108,14 @@ const ORDER: Record<string, number> = { All: 0, Basic: 1, None: 2 };
 
 export type FamilyFilter = (families: Family[]) => Family[];
 
-export function profileFilter(profiles: SidecarProfiles | undefined): FamilyFilter {
+/** A profile's two questions: is a family selected (by name), and is a series kept (Basic leaves out Kuma's own resources)? */
+export interface ProfileSelector {
+  family(name: string): boolean;
+  /** undefined when every series of a selected family is kept. */
+  sample?: (labels: string) => boolean;
+}
+
+export function profileSelector(profiles: SidecarProfiles | undefined): ProfileSelector {
   let selectors = BASIC;
   let effective = 'Basic';
   const appended = (profiles?.appendProfiles ?? []).map((p) => p.name).filter((n) => n in ORDER);
@@ -119,19 +126,29 @@ export function profileFilter(profiles: SidecarProfiles | undefined): FamilyFilt
   }
   const exclude = (profiles?.exclude ?? []).map(selectorFunction);
   const include = (profiles?.include ?? []).map(selectorFunction);
-  const internal = (labels: string): boolean =>
-    ENTITY_LABELS.some((name) => {
+  const family = (name: string): boolean => {
+    let keep = selectors.some((s) => s(name));
+    if (exclude.some((s) => s(name))) keep = false;
+    if (include.some((s) => s(name))) keep = true;
+    return keep;
+  };
+  if (effective !== 'Basic') return { family };
+  const sample = (labels: string): boolean =>
+    !ENTITY_LABELS.some((name) => {
       const value = labelValue(labels, name);
       return value !== undefined && INTERNAL_ENTITY.some((s) => s(value));
     });
+  return { family, sample };
+}
+
+export function profileFilter(profiles: SidecarProfiles | undefined): FamilyFilter {
+  const select = profileSelector(profiles);
   return (families) =>
     families.flatMap((family) => {
-      let keep = selectors.some((s) => s(family.name));
-      if (exclude.some((s) => s(family.name))) keep = false;
-      if (include.some((s) => s(family.name))) keep = true;
-      if (!keep) return [];
-      if (effective !== 'Basic') return [family];
-      const samples = family.samples.filter((s) => !internal(s.labels));
+      if (!select.family(family.name)) return [];
+      const keep = select.sample;
+      if (!keep) return [family];
+      const samples = family.samples.filter((s) => keep(s.labels));
       return samples.length === 0 ? [] : [samples.length === family.samples.length ? family : { ...family, samples }];
     });
 }

@@ -35,6 +35,26 @@ export function scrapeEnvoy(admin: AdminAddress, path: string, timeoutMs: number
   );
 }
 
+/** Envoy's answer as it came, in pieces (Buffers live outside V8's heap), for a caller that reads it line by line. */
+export function fetchEnvoyPieces(admin: AdminAddress, path: string, timeoutMs: number): Promise<Buffer[]> {
+  const what = `Envoy's admin (${formatAdmin(admin)}) ${path}`;
+  return new Promise((resolve, reject) => {
+    const req = request({ ...adminRequestOptions(admin), method: 'GET', path, timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`${what} answered ${res.statusCode}`));
+      }
+      const pieces: Buffer[] = [];
+      res.on('data', (piece: Buffer) => pieces.push(piece));
+      res.on('end', () => resolve(pieces));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${what} did not answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const ACCEPT: Record<Format, string> = {
   text: 'text/plain;version=0.0.4;q=1,*/*;q=0.1',
   openmetrics: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
