@@ -3,11 +3,23 @@
 import { statSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import type { BootstrapRequest } from '../../src/bootstrap/request.js';
 import { parseYaml } from '../../src/util/yaml.js';
 import { bootstrapYaml, jsonBootstrapResponse, startFakeCp } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { alive, waitFor } from '../helpers/wait.js';
 import { DATAPLANE_YAML, ENVOY_DOUBLE, scratch, startAgent } from './agent-harness.js';
+
+/** The parts of the written bootstrap.yaml these tests read. */
+interface SocketAddress {
+  socket_address: { port_value: number };
+}
+interface StaticBootstrap {
+  static_resources: {
+    listeners: { name: string; address: SocketAddress }[];
+    clusters: { name: string; type: string; load_assignment?: { endpoints: { lb_endpoints: { endpoint: { address: SocketAddress } }[] }[] } }[];
+  };
+}
 
 // Agents in parallel test files would all claim the readiness port 9902; these tests do not use it.
 process.env.KUMA_READINESS_PORT = '0';
@@ -61,7 +73,7 @@ t.test("sends Kuma's BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy 
   t.equal(req.path, '/bootstrap');
   t.equal(req.headers['content-type'], 'application/json');
   t.equal(req.headers['accept'], 'application/json');
-  const body = JSON.parse(req.body) as Record<string, any>;
+  const body = JSON.parse(req.body) as BootstrapRequest;
   t.same(
     Object.keys(body),
     [
@@ -112,7 +124,7 @@ t.test("sends Kuma's BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy 
     ['feature-tcp-accesslog-via-named-pipe', 'feature-embedded-dns', 'feature-strict-inbound-ports', 'feature-reuse-port'],
     'exactly the features this agent implements (src/bootstrap/features.ts)',
   );
-  const resource = JSON.parse(body.dataplaneResource);
+  const resource = JSON.parse(body.dataplaneResource ?? '') as unknown;
   t.match(
     resource,
     { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { inbound: [{ port: 20001, servicePort: 20002 }] } },
@@ -186,13 +198,13 @@ t.test('renders static listeners and clusters when the CP sends no lds_config', 
   const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--skip-config-validation']);
   t.teardown(() => agent.kill('SIGKILL'));
   await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
-  const config = parseYaml(readFileSync(join(workDir, 'bootstrap.yaml'), 'utf8')) as Record<string, any>;
-  const listeners = config.static_resources.listeners.map((l: any) => l.name);
-  const clusters = config.static_resources.clusters.map((c: any) => `${c.name}:${c.type}`);
+  const config = parseYaml(readFileSync(join(workDir, 'bootstrap.yaml'), 'utf8')) as StaticBootstrap;
+  const listeners = config.static_resources.listeners.map((l) => l.name);
+  const clusters = config.static_resources.clusters.map((c) => `${c.name}:${c.type}`);
   t.same(listeners, ['inbound:127.0.0.1:20001', 'outbound:127.0.0.1:20003']);
   t.same(clusters, ['ads_cluster:STATIC', 'localhost:20002:STATIC', 'backend:EDS'], "the outbound's endpoints come over ADS");
-  t.equal(config.static_resources.listeners[0].address.socket_address.port_value, 20001);
-  t.equal(config.static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, 20002);
+  t.equal(config.static_resources.listeners[0]?.address.socket_address.port_value, 20001);
+  t.equal(config.static_resources.clusters[1]?.load_assignment?.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address.port_value, 20002);
 });
 
 t.test('static mode without ADS: an outbound with no --outbound-upstream is an error naming the service and the flag; a bad value names itself', async (t) => {
@@ -422,7 +434,10 @@ t.test('reads the Dataplane from stdin with -d -', async (t) => {
     env: { ENVOY_DOUBLE_RECORD: s.recordFile },
   });
   t.equal((await agent.exited).code, 1);
-  t.match(JSON.parse(JSON.parse(cp.requests[0]!.body).dataplaneResource), { name: 'web-1', networking: { outbound: [{ port: 20003 }] } });
+  t.match(JSON.parse((JSON.parse(cp.requests[0]!.body) as BootstrapRequest).dataplaneResource ?? '') as unknown, {
+    name: 'web-1',
+    networking: { outbound: [{ port: 20003 }] },
+  });
 });
 
 t.test('bad flags and variables name themselves', async (t) => {
