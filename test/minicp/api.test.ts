@@ -7,6 +7,23 @@ import t from 'tap';
 import { createCa, issueCert } from '../../src/tls/certs.js';
 import { api, dataplane, inProcessCp } from './fixtures.js';
 
+// The parts of the API's bodies these tests read.
+interface List<T> {
+  total: number;
+  items: T[];
+}
+interface DataplaneBody {
+  networking: { address: string; inbound: Array<{ port: number }> };
+}
+interface Problem {
+  title: string;
+  invalid_parameters: Array<{ field: string; reason: string }>;
+}
+interface MadsResponse {
+  version_info: string;
+  resources: Array<{ targets: Array<{ name: string }> }>;
+}
+
 const { cp } = await inProcessCp({ auth: 'dp-token' });
 t.teardown(() => cp.close());
 
@@ -18,12 +35,12 @@ t.test('index and meshes', async (t) => {
   t.equal((await api(cp, 'PUT', '/meshes/prod', { type: 'Mesh', name: 'prod' })).status, 201);
   t.equal((await api(cp, 'PUT', '/meshes/prod', { type: 'Mesh', name: 'prod' })).status, 200);
   t.same(
-    (await api(cp, 'GET', '/meshes')).json.items.map((m: { name: string }) => m.name),
+    ((await api(cp, 'GET', '/meshes')).json as List<{ name: string }>).items.map((m) => m.name),
     ['default', 'prod'],
   );
   const bad = await api(cp, 'PUT', '/meshes/Bad_Mesh', { type: 'Mesh', name: 'Bad_Mesh' });
   t.equal(bad.status, 422);
-  t.match(bad.json.invalid_parameters, [{ field: 'name', reason: /not a valid mesh name/ }]);
+  t.match((bad.json as Problem).invalid_parameters, [{ field: 'name', reason: /not a valid mesh name/ }]);
 });
 
 t.test('dataplanes: create, read, list, update, delete', async (t) => {
@@ -34,8 +51,9 @@ t.test('dataplanes: create, read, list, update, delete', async (t) => {
   t.match(got.json, { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: dp.networking, creationTime: String, modificationTime: String });
   t.equal((await api(cp, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', { service: 'web', port: 10005 }))).status, 200);
   const list = await api(cp, 'GET', '/meshes/default/dataplanes');
-  t.equal(list.json.total, 1);
-  t.equal(list.json.items[0].networking.inbound[0].port, 10005);
+  const listed = list.json as List<DataplaneBody>;
+  t.equal(listed.total, 1);
+  t.equal(listed.items[0]?.networking.inbound[0]?.port, 10005);
   t.equal((await api(cp, 'DELETE', '/meshes/default/dataplanes/web-1')).status, 200);
   t.equal((await api(cp, 'GET', '/meshes/default/dataplanes/web-1')).status, 404);
   t.equal((await api(cp, 'DELETE', '/meshes/default/dataplanes/web-1')).status, 404);
@@ -45,7 +63,7 @@ t.test('errors name the field and change nothing', async (t) => {
   await api(cp, 'PUT', '/meshes/default/dataplanes/keep', dataplane('keep', { service: 'keep' }));
   const badJson = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', '{"type": "Dataplane",');
   t.equal(badJson.status, 400);
-  t.match(badJson.json.title, /not valid JSON/);
+  t.match((badJson.json as Problem).title, /not valid JSON/);
 
   const invalid = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', {
     type: 'Dataplane',
@@ -54,7 +72,7 @@ t.test('errors name the field and change nothing', async (t) => {
     networking: { address: '10.0.0.1', inbound: [{ port: 0, tags: { app: 'x' } }], colour: 'red' },
   });
   t.equal(invalid.status, 422);
-  t.match(invalid.json.invalid_parameters, [{ field: 'networking.colour', reason: 'unknown field' }]);
+  t.match((invalid.json as Problem).invalid_parameters, [{ field: 'networking.colour', reason: 'unknown field' }]);
   const semantic = await api(cp, 'PUT', '/meshes/default/dataplanes/keep', {
     type: 'Dataplane',
     mesh: 'default',
@@ -62,16 +80,20 @@ t.test('errors name the field and change nothing', async (t) => {
     networking: { address: '10.0.0.1', inbound: [{ port: 0, tags: { app: 'x' } }] },
   });
   t.equal(semantic.status, 422);
-  const fields = semantic.json.invalid_parameters.map((p: { field: string }) => p.field);
+  const fields = (semantic.json as Problem).invalid_parameters.map((p) => p.field);
   t.ok(fields.includes('networking.inbound[0].port') && fields.includes('networking.inbound[0].tags["kuma.io/service"]'), JSON.stringify(fields));
-  t.equal((await api(cp, 'GET', '/meshes/default/dataplanes/keep')).json.networking.address, '127.0.0.1', 'the stored resource is unchanged');
+  t.equal(
+    ((await api(cp, 'GET', '/meshes/default/dataplanes/keep')).json as DataplaneBody).networking.address,
+    '127.0.0.1',
+    'the stored resource is unchanged',
+  );
 
   const mismatch = await api(cp, 'PUT', '/meshes/default/dataplanes/other-name', dataplane('keep', { service: 'keep' }));
   t.equal(mismatch.status, 400);
-  t.match(mismatch.json.invalid_parameters, [{ field: 'name' }]);
+  t.match((mismatch.json as Problem).invalid_parameters, [{ field: 'name' }]);
   const unknownMesh = await api(cp, 'PUT', '/meshes/nope/dataplanes/keep', dataplane('keep', { service: 'keep' }));
   t.equal(unknownMesh.status, 404);
-  t.match(unknownMesh.json.title, /mesh 'nope' does not exist/);
+  t.match((unknownMesh.json as Problem).title, /mesh 'nope' does not exist/);
   t.equal((await api(cp, 'GET', '/meshes/nope/dataplanes')).status, 404);
   t.equal((await api(cp, 'POST', '/meshes/default/dataplanes/keep', {})).status, 405);
   t.equal((await api(cp, 'GET', '/no/such/thing')).status, 404);
@@ -83,14 +105,15 @@ t.test('dataplane tokens', async (t) => {
   const [header, payload] = res.text
     .split('.')
     .slice(0, 2)
-    .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+    .map((p): unknown => JSON.parse(Buffer.from(p, 'base64url').toString()));
   t.match(header, { alg: 'RS256', kid: String });
   t.match(payload, { Name: 'web-1', Mesh: 'default', Type: 'dataplane', Tags: { 'kuma.io/service': ['web'] }, jti: String, exp: Number });
-  t.ok(payload.exp - payload.iat <= 3600 + 5, 'validFor sets the expiry');
+  const claims = payload as { exp: number; iat: number };
+  t.ok(claims.exp - claims.iat <= 3600 + 5, 'validFor sets the expiry');
   t.same(await cp.tokens.verify(res.text, 'default', 'web-1').then((id) => id.name), 'web-1');
   const bad = await api(cp, 'POST', '/tokens/dataplane', { name: 'Web 1', mesh: 'default', colour: 'red', validFor: 'soon' });
   t.equal(bad.status, 422);
-  t.same(bad.json.invalid_parameters.map((p: { field: string }) => p.field).sort(), ['colour', 'name', 'validFor']);
+  t.same((bad.json as Problem).invalid_parameters.map((p) => p.field).sort(), ['colour', 'name', 'validFor']);
   t.equal((await api(cp, 'POST', '/tokens/dataplane', { name: 'web-1', mesh: 'nope' })).status, 422);
   t.equal((await api(cp, 'POST', '/tokens/dataplane', 'not json')).status, 400);
 });
@@ -129,8 +152,8 @@ t.test('MADS lists every dataplane for Prometheus and long-polls for changes', a
     });
   const first = await fetchMads();
   t.equal(first.status, 200);
-  const body = (await first.json()) as { version_info: string; resources: Array<Record<string, any>> };
-  const keep = body.resources.find((r) => r.targets[0].name === 'keep');
+  const body = (await first.json()) as MadsResponse;
+  const keep = body.resources.find((r) => r.targets[0]?.name === 'keep');
   t.match(keep, {
     '@type': 'type.googleapis.com/kuma.observability.v1.MonitoringAssignment',
     mesh: 'default',
@@ -142,9 +165,9 @@ t.test('MADS lists every dataplane for Prometheus and long-polls for changes', a
   await api(cp, 'PUT', '/meshes/default/dataplanes/new-one', dataplane('new-one', { service: 'new' }));
   const changed = await waiting;
   t.equal(changed.status, 200);
-  const after = (await changed.json()) as { version_info: string; resources: Array<Record<string, any>> };
+  const after = (await changed.json()) as MadsResponse;
   t.not(after.version_info, body.version_info);
-  t.ok(after.resources.some((r) => r.targets[0].name === 'new-one'));
+  t.ok(after.resources.some((r) => r.targets[0]?.name === 'new-one'));
 });
 
 const external = Object.values(networkInterfaces())

@@ -47,7 +47,7 @@ export async function inProcessCp(options: MiniCpOptions = {}): Promise<{ cp: Mi
   return { cp, logs };
 }
 
-export function api(cp: MiniCp, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+export function api(cp: MiniCp, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
   return apiCall(cp.addresses.apiHttp, method, path, body);
 }
 
