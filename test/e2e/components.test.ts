@@ -112,9 +112,7 @@ for (const { label, envoy, skip } of envoys) {
     t.equal((await cp.api('DELETE', '/meshes/default/meshmetrics/web-metrics')).status, 200);
     await waitFor('the Prometheus listener to go', async () => ((await scrape(metricsPort)) === undefined ? true : undefined));
     await web.proc.waitForLog((l) => l.msg === 'the dynamic configuration listener is gone; the last configuration stays', 'the fetcher noticed');
-    const beforeCount = web.proc.logs().length;
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // five polls at 200 ms, to show they are not each logged
-    t.ok(web.proc.logs().length - beforeCount <= 1, 'repeated failures are not logged per poll');
+    // That a failure repeated at every poll is logged once is shown with an injected clock in test/dynconf/fetcher.test.ts.
     t.equal(web.proc.child.exitCode, null, 'kuma-dp keeps running');
   });
 
