@@ -9,6 +9,7 @@ import type { FieldError } from '../util/errors.js';
 import { HttpError, readJson, sendError, sendJson } from './http.js';
 import { GLOBAL_READ_ONLY_MESSAGE, ORIGIN_GLOBAL, ORIGIN_LABEL, ORIGIN_ZONE, ZONE_LABEL, ZONE_READ_ONLY_MESSAGE, type CpMode } from './mode.js';
 import { checkPolicySpec, policyTypeByPlural, policyTypes, type PolicyType } from './policy-types.js';
+import { checkMeshMetrics, type MeshMetrics } from './mesh-metrics.js';
 import { checkDataplane } from './resource.js';
 import { StoreRejection, StoreWriteError, type StoredPolicy, type Store } from './store.js';
 import { ADMIN_TOKEN_FILE, isAdmin } from './admin.js';
@@ -66,6 +67,9 @@ function checkLabels(value: unknown, errors: FieldError[]): Record<string, strin
   return value as Record<string, string>;
 }
 
+/** What PUT /meshes/{mesh} takes: the resource's identity, labels and metrics (times, as a GET returns them, are ignored). */
+const MESH_FIELDS = ['type', 'name', 'labels', 'metrics', 'creationTime', 'modificationTime'];
+
 /** A policy resource in Kuma's universal form: type, mesh, name, labels, spec. */
 const policyJson = (p: StoredPolicy) => ({
   type: p.type,
@@ -95,7 +99,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   };
   const meshJson = (name: string) => {
     const labels = store.meshLabels(name);
-    return { type: 'Mesh', name, ...(labels ? { labels } : {}) };
+    const metrics = store.meshMetrics(name);
+    return { type: 'Mesh', name, ...(labels ? { labels } : {}), ...(metrics ? { metrics } : {}) };
   };
   const overview = (dp: Dataplane) => ({
     type: 'DataplaneOverview',
@@ -174,16 +179,22 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         const body = await readJson(req);
         const errors: FieldError[] = [];
         validateMeshName(mesh, 'name', errors);
-        const given = body as { type?: unknown; name?: unknown; labels?: unknown } | null;
+        const given = body as { type?: unknown; name?: unknown; labels?: unknown; metrics?: unknown } | null;
         if (given === null || typeof given !== 'object' || Array.isArray(given))
           errors.push({ field: '', message: 'must be a Mesh resource ({type: Mesh, name})' });
         else {
           if (given.type !== 'Mesh') errors.push({ field: 'type', message: `must be 'Mesh', got ${JSON.stringify(given.type)}` });
           if (given.name !== mesh) errors.push({ field: 'name', message: `must match the name in the URL ('${mesh}')` });
+          // Refused rather than dropped: a Mesh field the mini-CP does not keep would silently vanish.
+          for (const key of Object.keys(given))
+            if (!MESH_FIELDS.includes(key))
+              errors.push({ field: key, message: 'unknown field, or a Mesh field kuma-mini-cp does not keep (it keeps labels and metrics)' });
+          errors.push(...checkMeshMetrics(given.metrics));
         }
         const labels = isObject(given) ? checkLabels(given.labels, errors) : undefined;
         if (errors.length > 0) throw new HttpError(422, 'Resource is not valid', errors);
-        const created = await store.addMesh(mesh!, ownLabels(labels, 'global') ?? {});
+        const metrics = isObject(given) && isObject(given.metrics) ? (given.metrics as MeshMetrics) : undefined;
+        const created = await store.addMesh(mesh!, ownLabels(labels, 'global') ?? {}, metrics);
         sendJson(res, created ? 201 : 200, {});
       },
     },

@@ -8,6 +8,8 @@ import { resourceKey, versionOf, type GlobalStore, type KdsResource, type ZoneSt
 import { checkDataplane } from './resource.js';
 import { DISPLAY_NAME_LABEL, ORIGIN_GLOBAL, ORIGIN_LABEL, ORIGIN_ZONE, ZONE_LABEL, globalNameOf } from './mode.js';
 import type { Store } from './store.js';
+import { checkMeshMetrics } from './mesh-metrics.js';
+import { isObject } from '../util/document.js';
 import type { FieldError } from '../util/errors.js';
 
 export const MESH_TYPE = 'Mesh';
@@ -27,11 +29,17 @@ const withKeys = (resources: KdsResource[]): Map<string, KdsResource> => new Map
 
 // ---- global → zones ----------------------------------------------------------------
 
+/** A Mesh's spec as KDS carries it: the fields the store keeps beside its labels. */
+function meshSpec(store: Store, mesh: string): Record<string, unknown> {
+  const metrics = store.meshMetrics(mesh);
+  return metrics ? { metrics } : {};
+}
+
 /** Every mesh and policy on the global, labelled as coming from it. */
 export function globalResources(store: Store): Map<string, KdsResource> {
   const out: KdsResource[] = [];
   for (const mesh of store.meshes())
-    out.push({ type: MESH_TYPE, mesh: '', name: mesh, labels: { ...store.meshLabels(mesh), [ORIGIN_LABEL]: ORIGIN_GLOBAL }, spec: {} });
+    out.push({ type: MESH_TYPE, mesh: '', name: mesh, labels: { ...store.meshLabels(mesh), [ORIGIN_LABEL]: ORIGIN_GLOBAL }, spec: meshSpec(store, mesh) });
   for (const p of store.listPolicies())
     out.push({ type: p.type, mesh: p.mesh, name: p.name, labels: { ...p.labels, [ORIGIN_LABEL]: ORIGIN_GLOBAL }, spec: p.spec });
   return withKeys(out);
@@ -42,7 +50,7 @@ export function zoneHeldFromGlobal(store: Store): Record<string, string> {
   const held: KdsResource[] = [];
   for (const mesh of store.meshes()) {
     const labels = store.meshLabels(mesh);
-    if (fromGlobal(labels)) held.push({ type: MESH_TYPE, mesh: '', name: mesh, labels: { ...labels }, spec: {} });
+    if (fromGlobal(labels)) held.push({ type: MESH_TYPE, mesh: '', name: mesh, labels: { ...labels }, spec: meshSpec(store, mesh) });
   }
   for (const p of store.listPolicies())
     if (fromGlobal(p.labels)) held.push({ type: p.type, mesh: p.mesh, name: p.name, labels: { ...p.labels }, spec: p.spec });
@@ -55,8 +63,11 @@ export async function applyOnZone(store: Store, resources: KdsResource[], remove
   // Meshes first: a policy needs its mesh; removals of policies before their mesh.
   const ordered = [...resources].sort((a, b) => Number(b.type === MESH_TYPE) - Number(a.type === MESH_TYPE));
   for (const r of ordered) {
-    if (r.type === MESH_TYPE) await store.addMesh(r.name, r.labels);
-    else if (r.type === DATAPLANE_TYPE || r.type === DATAPLANE_INSIGHT_TYPE)
+    if (r.type === MESH_TYPE) {
+      const problems = checkMeshMetrics(r.spec.metrics, 'spec.metrics');
+      if (problems.length > 0) errors.push(...problems.map((p) => ({ field: `${resourceKey(r)}: ${p.field}`, message: p.message })));
+      else await store.addMesh(r.name, r.labels, isObject(r.spec.metrics) ? r.spec.metrics : undefined);
+    } else if (r.type === DATAPLANE_TYPE || r.type === DATAPLANE_INSIGHT_TYPE)
       errors.push({ field: resourceKey(r), message: 'zones do not take Dataplanes from the global' });
     else if (!store.hasMesh(r.mesh)) errors.push({ field: resourceKey(r), message: `mesh '${r.mesh}' does not exist here` });
     else await store.putPolicy({ type: r.type, mesh: r.mesh, name: r.name, labels: r.labels, spec: r.spec });

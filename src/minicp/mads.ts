@@ -2,12 +2,22 @@
 // form Prometheus' kuma_sd_configs uses (POST /v3/discovery:monitoringassignments):
 // one assignment per dataplane, pointing at its metrics endpoint. Long-polls
 // when the client already has the current version, answering 304 on timeout.
+//
+// Which Dataplanes are listed follows Kuma's MADS snapshot generator: when a
+// MeshMetric policy anywhere has a Prometheus backend, MeshMetric takes
+// precedence and each Dataplane a MeshMetric with a Prometheus backend selects
+// is listed at that backend's port and path; otherwise only the Dataplanes of
+// meshes whose `metrics.enabledBackend` names a backend are listed, at that
+// backend's port and path (a Dataplane's own `metrics` overrides them).
 import { createHash } from 'node:crypto';
 import type * as http from 'node:http';
 import { SERVICE_TAG, type Dataplane } from '../dataplane/types.js';
 import { parseDuration } from '../util/duration.js';
+import { isObject } from '../util/document.js';
 import { serviceOf } from './bootstrap.js';
 import { HttpError, readJson, sendError, sendJson } from './http.js';
+import { enabledMetricsBackend } from './mesh-metrics.js';
+import { meshMetricConf } from './observability.js';
 import type { Store } from './store.js';
 
 export const MADS_PATH = '/v3/discovery:monitoringassignments';
@@ -16,8 +26,13 @@ const DEFAULT_METRICS_PORT = 5670;
 const DEFAULT_METRICS_PATH = '/metrics';
 const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 
-function assignment(dp: Dataplane): Record<string, unknown> {
-  const conf = (dp.metrics?.conf ?? {}) as { port?: number; path?: string; tls?: { mode?: string } };
+interface Endpoint {
+  port: number;
+  path: string;
+  scheme: 'http' | 'https';
+}
+
+function assignment(dp: Dataplane, endpoint: Endpoint): Record<string, unknown> {
   const labels: Record<string, string> = {};
   for (const ib of dp.networking.inbound ?? []) for (const [k, v] of Object.entries(ib.tags ?? {})) labels[k] ??= v;
   return {
@@ -27,9 +42,9 @@ function assignment(dp: Dataplane): Record<string, unknown> {
     targets: [
       {
         name: dp.name,
-        scheme: conf.tls?.mode === 'providedTLS' ? 'https' : 'http',
-        address: `${dp.networking.address.includes(':') ? `[${dp.networking.address}]` : dp.networking.address}:${conf.port ?? DEFAULT_METRICS_PORT}`,
-        metrics_path: conf.path ?? DEFAULT_METRICS_PATH,
+        scheme: endpoint.scheme,
+        address: `${dp.networking.address.includes(':') ? `[${dp.networking.address}]` : dp.networking.address}:${endpoint.port}`,
+        metrics_path: endpoint.path,
         labels,
       },
     ],
@@ -37,13 +52,59 @@ function assignment(dp: Dataplane): Record<string, unknown> {
   };
 }
 
+/** A MeshMetric Prometheus backend is for every client unless it names one (`clientId`, Prometheus' kuma_sd_configs client_id). */
+const prometheusBackends = (conf: Record<string, unknown> | undefined, clientId: string): Array<Record<string, unknown>> =>
+  (Array.isArray(conf?.backends) ? conf.backends : [])
+    .filter((b): b is Record<string, unknown> => isObject(b) && b.type === 'Prometheus')
+    .map((b) => (isObject(b.prometheus) ? b.prometheus : {}))
+    .filter((p) => typeof p.clientId !== 'string' || p.clientId === clientId);
+
+/** The assignments a client gets, by Kuma's rule (see the top of this file). */
+function assignments(store: Store, clientId: string): Array<Record<string, unknown>> {
+  const meshMetricMeshes = new Set(
+    store
+      .listPolicies({ type: 'MeshMetric' })
+      .filter((p) => prometheusBackends(isObject(p.spec.default) ? p.spec.default : undefined, clientId).length > 0)
+      .map((p) => p.mesh),
+  );
+  if (meshMetricMeshes.size > 0) {
+    return store
+      .list()
+      .filter((dp) => meshMetricMeshes.has(dp.mesh))
+      .flatMap((dp) =>
+        prometheusBackends(meshMetricConf(store, dp), clientId).map((backend) =>
+          assignment(dp, {
+            port: typeof backend.port === 'number' ? backend.port : DEFAULT_METRICS_PORT,
+            path: typeof backend.path === 'string' ? backend.path : DEFAULT_METRICS_PATH,
+            scheme: isObject(backend.tls) && backend.tls.mode === 'ProvidedTLS' ? 'https' : 'http',
+          }),
+        ),
+      );
+  }
+  const out: Array<Record<string, unknown>> = [];
+  for (const mesh of store.meshes()) {
+    const backend = enabledMetricsBackend(store.meshMetrics(mesh));
+    if (!backend) continue;
+    for (const dp of store.list(mesh)) {
+      const own = dp.metrics && (dp.metrics.type === undefined || dp.metrics.type === 'prometheus') && isObject(dp.metrics.conf) ? dp.metrics.conf : {};
+      const port = typeof own.port === 'number' ? own.port : (backend.conf?.port ?? DEFAULT_METRICS_PORT);
+      const path = typeof own.path === 'string' ? own.path : (backend.conf?.path ?? DEFAULT_METRICS_PATH);
+      // Kuma's assignments for Mesh.metrics always say http.
+      out.push(assignment(dp, { port, path, scheme: 'http' }));
+    }
+  }
+  return out;
+}
+
 export function createMadsHandler(store: Store): { handler: http.RequestListener; close(): void } {
   const waiters = new Set<() => void>();
-  const unsubscribe = store.onChange(() => {
+  const wakeAll = (): void => {
     for (const wake of [...waiters]) wake();
-  });
-  const current = () => {
-    const resources = store.list().map(assignment);
+  };
+  // Dataplanes, meshes' metrics and MeshMetric policies all decide what is listed.
+  const unsubscribers = [store.onChange(wakeAll), store.onResourceChange(wakeAll)];
+  const current = (clientId: string) => {
+    const resources = assignments(store, clientId);
     const version = createHash('sha256').update(JSON.stringify(resources)).digest('base64url').slice(0, 16);
     return { resources, version };
   };
@@ -53,7 +114,8 @@ export function createMadsHandler(store: Store): { handler: http.RequestListener
     const serve = async (): Promise<void> => {
       if (url.pathname !== MADS_PATH) throw new HttpError(404, `no such endpoint: ${url.pathname}; Prometheus' kuma_sd_configs uses POST ${MADS_PATH}`);
       if (req.method !== 'POST') throw new HttpError(405, `use POST ${MADS_PATH}`);
-      const request = (await readJson(req)) as { version_info?: string; versionInfo?: string } | null;
+      const request = (await readJson(req)) as { version_info?: string; versionInfo?: string; node?: { id?: unknown } } | null;
+      const clientId = typeof request?.node?.id === 'string' ? request.node.id : '';
       let timeoutMs = DEFAULT_FETCH_TIMEOUT_MS;
       const param = url.searchParams.get('fetch-timeout');
       if (param !== null) {
@@ -64,7 +126,7 @@ export function createMadsHandler(store: Store): { handler: http.RequestListener
         }
       }
       const known = request?.version_info ?? request?.versionInfo ?? '';
-      let state = current();
+      let state = current(clientId);
       if (known !== '' && known === state.version && timeoutMs > 0) {
         const changed = await new Promise<boolean>((resolve) => {
           const wake = (): void => {
@@ -82,7 +144,7 @@ export function createMadsHandler(store: Store): { handler: http.RequestListener
             waiters.delete(wake);
           });
         });
-        state = current();
+        state = current(clientId);
         if (!changed || state.version === known) {
           res.writeHead(304).end();
           return;
@@ -95,8 +157,8 @@ export function createMadsHandler(store: Store): { handler: http.RequestListener
   return {
     handler,
     close: () => {
-      unsubscribe();
-      for (const wake of [...waiters]) wake();
+      for (const unsubscribe of unsubscribers) unsubscribe();
+      wakeAll();
     },
   };
 }

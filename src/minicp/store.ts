@@ -1,4 +1,4 @@
-// The mini-CP's state: meshes (with their labels), Dataplane resources and
+// The mini-CP's state: meshes (with their labels and metrics), Dataplane resources and
 // policies of any type, in memory and, with a file, on disk.
 //
 // Every change is a transaction (update()): it is checked, applied to a
@@ -20,6 +20,7 @@ import { DocumentError, STORE_FILE_LIMITS, childPath, isObject, readJsonDocument
 import { createLogger } from '../log/logger.js';
 import { UserError, formatFieldErrors, type FieldError } from '../util/errors.js';
 import { checkDataplane } from './resource.js';
+import { checkMeshMetrics, type MeshMetrics } from './mesh-metrics.js';
 
 /**
  * Who created a Dataplane: the API (kept until deleted), a proxy's own
@@ -83,8 +84,8 @@ export class StoreWriteError extends Error {
 /** What a transaction reads and changes; it sees its own changes. Synchronous, so nothing else interleaves. */
 export interface StoreTx {
   hasMesh(mesh: string): boolean;
-  /** Creates a mesh (or replaces its labels); true when it did not exist. */
-  addMesh(mesh: string, labels?: Record<string, string>): boolean;
+  /** Creates a mesh; with `labels`, replaces its labels and its `metrics` (none when not given). True when it did not exist. */
+  addMesh(mesh: string, labels?: Record<string, string>, metrics?: MeshMetrics): boolean;
   /** Removes a mesh and its policies (its Dataplanes stay until they are deleted, as proxies may still run). */
   deleteMesh(mesh: string): boolean;
   get(mesh: string, name: string): StoredDataplane | undefined;
@@ -100,6 +101,8 @@ export interface StoreTx {
 interface State {
   meshes: Set<string>;
   meshLabels: Map<string, Record<string, string>>;
+  /** Kuma's Mesh.metrics, as given (checked by checkMeshMetrics). */
+  meshMetrics: Map<string, MeshMetrics>;
   dataplanes: Map<string, StoredDataplane>;
   policies: Map<string, StoredPolicy>;
 }
@@ -107,6 +110,7 @@ interface State {
 const copyState = (state: State): State => ({
   meshes: new Set(state.meshes),
   meshLabels: new Map(state.meshLabels),
+  meshMetrics: new Map(state.meshMetrics),
   dataplanes: new Map(state.dataplanes),
   policies: new Map(state.policies),
 });
@@ -163,7 +167,7 @@ export class Store {
 
   /** Opens the store; with `file`, loads it when it exists (every entry is checked again). */
   static async open(file: string | undefined, initialMeshes: readonly string[] = ['default'], now: () => Date = () => new Date()): Promise<Store> {
-    const state: State = { meshes: new Set(initialMeshes), meshLabels: new Map(), dataplanes: new Map(), policies: new Map() };
+    const state: State = { meshes: new Set(initialMeshes), meshLabels: new Map(), meshMetrics: new Map(), dataplanes: new Map(), policies: new Map() };
     if (file) {
       let text: string | undefined;
       try {
@@ -198,6 +202,11 @@ export class Store {
     return this.state.meshLabels.get(mesh);
   }
 
+  /** The mesh's `metrics` section as given, or undefined when it has none. */
+  meshMetrics(mesh: string): MeshMetrics | undefined {
+    return this.state.meshMetrics.get(mesh);
+  }
+
   get(mesh: string, name: string): StoredDataplane | undefined {
     return this.state.dataplanes.get(dataplaneKey(mesh, name));
   }
@@ -222,8 +231,8 @@ export class Store {
       .sort((a, b) => policyKey(a.type, a.mesh, a.name).localeCompare(policyKey(b.type, b.mesh, b.name)));
   }
 
-  addMesh(mesh: string, labels?: Record<string, string>): Promise<boolean> {
-    return this.update((tx) => tx.addMesh(mesh, labels));
+  addMesh(mesh: string, labels?: Record<string, string>, metrics?: MeshMetrics): Promise<boolean> {
+    return this.update((tx) => tx.addMesh(mesh, labels, metrics));
   }
 
   deleteMesh(mesh: string): Promise<boolean> {
@@ -344,6 +353,7 @@ export class Store {
     return (
       `{\n  "version": 1,\n  "meshes": ${JSON.stringify([...state.meshes].sort())},\n` +
       `  "meshLabels": ${JSON.stringify(Object.fromEntries(state.meshLabels))},\n` +
+      `  "meshMetrics": ${JSON.stringify(Object.fromEntries(state.meshMetrics))},\n` +
       `  "dataplanes": [\n${lines(state.dataplanes.values())}\n  ],\n` +
       `  "policies": [\n${lines(state.policies.values())}\n  ]\n}\n`
     );
@@ -355,6 +365,7 @@ class Transaction implements StoreTx {
   readonly meshesAdded = new Set<string>();
   readonly meshesDeleted = new Set<string>();
   readonly labels = new Map<string, Record<string, string> | null>();
+  readonly metrics = new Map<string, MeshMetrics | null>();
   readonly dataplanes = new Map<string, StoredDataplane | null>();
   readonly policies = new Map<string, StoredPolicy | null>();
   readonly changes: StoreChange[] = [];
@@ -376,16 +387,24 @@ class Transaction implements StoreTx {
     return own === null ? undefined : (own ?? this.base.meshLabels.get(mesh));
   }
 
-  addMesh(mesh: string, labels?: Record<string, string>): boolean {
+  private meshMetrics(mesh: string): MeshMetrics | undefined {
+    const own = this.metrics.get(mesh);
+    return own === null ? undefined : (own ?? this.base.meshMetrics.get(mesh));
+  }
+
+  addMesh(mesh: string, labels?: Record<string, string>, metrics?: MeshMetrics): boolean {
     const errors: FieldError[] = [];
     validateMeshName(mesh, 'name', errors);
+    if (labels !== undefined) errors.push(...checkMeshMetrics(metrics));
     if (errors.length > 0) throw new StoreRejection('the mesh is not valid', errors);
     const existed = this.hasMesh(mesh);
-    if (existed && (labels === undefined || sameLabels(labels, this.meshLabels(mesh)))) return false;
+    const sameMetrics = JSON.stringify(metrics) === JSON.stringify(this.meshMetrics(mesh));
+    if (existed && (labels === undefined || (sameLabels(labels, this.meshLabels(mesh)) && sameMetrics))) return false;
     this.meshesDeleted.delete(mesh);
     this.meshesAdded.add(mesh);
     if (labels && Object.keys(labels).length > 0) this.labels.set(mesh, { ...labels });
     else if (labels) this.labels.set(mesh, null);
+    if (labels !== undefined) this.metrics.set(mesh, metrics ?? null);
     this.dirty = true;
     this.resourceChanges.push({ kind: 'mesh', type: 'Mesh', mesh, name: mesh });
     return !existed;
@@ -396,6 +415,7 @@ class Transaction implements StoreTx {
     this.meshesAdded.delete(mesh);
     this.meshesDeleted.add(mesh);
     this.labels.set(mesh, null);
+    this.metrics.set(mesh, null);
     const policies = new Map([...this.base.policies, ...this.policies]);
     for (const [key, policy] of policies) {
       if (policy?.mesh !== mesh) continue;
@@ -493,6 +513,7 @@ class Transaction implements StoreTx {
       }
     };
     apply(this.labels, draft.meshLabels);
+    apply(this.metrics, draft.meshMetrics);
     apply(this.dataplanes, draft.dataplanes);
     apply(this.policies, draft.policies);
   }
@@ -537,6 +558,15 @@ function loadFile(file: string, text: string, state: State): void {
     for (const [mesh, value] of Object.entries(labels as Record<string, unknown>)) {
       const map = stringMap(value, childPath('meshLabels', mesh));
       if (map && state.meshes.has(mesh)) state.meshLabels.set(mesh, map);
+    }
+  }
+  const metrics = doc.meshMetrics;
+  if (metrics !== undefined && metrics !== null) {
+    if (!isObject(metrics)) refuse('meshMetrics', 'must be an object');
+    for (const [mesh, value] of Object.entries(metrics as Record<string, unknown>)) {
+      const errors = checkMeshMetrics(value, childPath('meshMetrics', mesh));
+      if (errors.length > 0) refuse('', formatFieldErrors(errors));
+      if (value !== null && state.meshes.has(mesh)) state.meshMetrics.set(mesh, value as MeshMetrics);
     }
   }
   for (const [i, entry] of list('dataplanes').entries()) {

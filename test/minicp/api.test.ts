@@ -144,7 +144,9 @@ t.test('diagnostics: healthy, ready, metrics', async (t) => {
   t.match(metrics, /kuma_mini_cp_process_resident_memory_bytes/);
 });
 
-t.test('MADS lists every dataplane for Prometheus and long-polls for changes', async (t) => {
+t.test('MADS lists the dataplanes of a mesh with a metrics backend and long-polls for changes', async (t) => {
+  const metrics = { enabledBackend: 'prometheus-1', backends: [{ name: 'prometheus-1', type: 'prometheus' }] };
+  t.equal((await api(cp, 'PUT', '/meshes/default', { type: 'Mesh', name: 'default', metrics })).status, 200);
   const fetchMads = (versionInfo = '', timeout = '0s') =>
     fetch(`${cp.addresses.mads}/v3/discovery:monitoringassignments?fetch-timeout=${timeout}`, {
       method: 'POST',

@@ -138,6 +138,18 @@ t.test("a policy created on the global reaches zone-2's proxies", async (t) => {
   t.match(refused.json, { title: 'Method not allowed', detail: /On zone control plane you can only modify zone resources/ });
 });
 
+t.test("a mesh's metrics reach the zones as the global stores them", async (t) => {
+  const metrics = { enabledBackend: 'prom-1', backends: [{ name: 'prom-1', type: 'prometheus', conf: { port: 1234, path: '/stats' } }] };
+  t.equal((await apiCall(global.apiHttp, 'PUT', '/meshes/observed', { type: 'Mesh', name: 'observed', metrics })).status, 201);
+  const synced = await within(t, 'mesh observed with its metrics in zone-2', SYNC_DEADLINE_MS, async () => {
+    const got = await body<{ metrics?: unknown; labels?: Record<string, string> }>(zone2.apiHttp, '/meshes/observed');
+    return got.status === 200 && got.json.metrics !== undefined && got.json;
+  });
+  t.same(synced.metrics, metrics, "zone-2's API has the mesh's metrics as given");
+  t.equal(synced.labels?.['kuma.io/origin'], 'global');
+  t.equal((await apiCall(global.apiHttp, 'DELETE', '/meshes/observed')).status, 200);
+});
+
 t.test('killing zone-1 marks it offline on the global', async (t) => {
   zone1.proc.kill('SIGKILL');
   await zone1.proc.exited;
