@@ -56,4 +56,13 @@ t.test('a damaged store file is a clear error, not an empty store', async (t) =>
     }),
   );
   await t.rejects(Store.open(file), /dataplanes\[0\]\.dataplane: is not a valid Dataplane: networking.address/);
+  const metricsFile = JSON.stringify({
+    version: 1,
+    meshes: ['default'],
+    meshMetrics: { default: { enabledBackend: 'gone', backends: [{ name: 'prom', type: 'prometheus' }] } },
+    dataplanes: [],
+  });
+  await writeFile(file, metricsFile);
+  await t.rejects(Store.open(file), /meshMetrics\.default\.enabledBackend: 'gone' is not one of metrics\.backends \(prom\)/);
+  t.equal(await readFile(file, 'utf8'), metricsFile, 'a store file that cannot be read is never overwritten');
 });
