@@ -92,6 +92,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       maxHeapSizeBytes: config.host.maxMemoryBytes || host.detectMaxMemory(),
       ipv6Enabled: config.host.ipv6Enabled ?? host.hasLocalIPv6(),
     });
+    // The supervisor's and the components' modules load while the control plane answers.
+    const besideModules = loadBesideModules(config, dnsWanted(config, dataplane.resource));
+    besideModules.catch(() => undefined); // a failure surfaces where it is awaited
     const fetched = await fetchBootstrap(request, {
       cpAddress: config.controlPlane.url,
       ...(caCertPem ? { caCertPem } : {}),
@@ -129,7 +132,9 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       }),
       log: log.child('envoy'),
     });
-    const [{ Supervisor }, { adminClient }] = await Promise.all([import('../supervisor/supervisor.js'), import('../envoy/admin.js')]);
+    const modules = await besideModules;
+    const { Supervisor } = modules.supervisor;
+    const { adminClient } = modules.admin;
     const supervisor = new Supervisor({
       envoy: envoyProcess,
       admin: adminClient(envoyConfig.admin),
@@ -143,8 +148,8 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       stats,
       log: log.child('supervisor'),
     });
-    // The components beside Envoy start before it (a busy port stops the agent before Envoy is spawned), and stop after it.
-    const beside = await besideEnvoy({
+    // The components that can fail on a busy port or must exist before Envoy start before it, the rest right after its spawn.
+    const beside = besideEnvoy(modules, {
       config,
       admin: envoyConfig.admin,
       lifecycle: supervisor.lifecycle,
@@ -156,7 +161,7 @@ export async function runAgent(config: AgentConfig): Promise<number> {
       accessLogPipe: { path: accessLogPipe, made: accessLogPipeMade },
       log,
     });
-    return await supervisor.run(beside);
+    return await supervisor.run(beside.before, beside.after);
   } catch (err) {
     if (isAbortError(err) || (signals.received > 0 && !(err instanceof UserError))) {
       log.info('stopped before Envoy was started', { signal: true });
@@ -199,20 +204,47 @@ function metricsSources({ config, sidecar }: BesideEnvoy): MetricsSource[] {
   return [...config.metrics.aggregate, ...controlPlaneMetricsSources(sidecar).filter((s) => !config.metrics.aggregate.some((own) => own.name === s.name))];
 }
 
-/** The components that run beside Envoy, chosen from the configuration; each module is loaded only when its component is wanted. */
-async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
+/**
+ * The modules of the supervisor and of the components the configuration wants,
+ * started loading together; a component's module is loaded only when it is wanted.
+ */
+async function loadBesideModules(config: AgentConfig, dnsProxyWanted: boolean) {
+  const dns = dnsProxyWanted ? Promise.all([import('../dns/proxy.js'), import('../dns/upstream.js')]) : undefined;
+  const [supervisor, admin, ownSeries, accessLog, hijacker, dynconf, notify, readiness, lifecycleEndpoints, metricsServer, dnsModules] = await Promise.all([
+    import('../supervisor/supervisor.js'),
+    import('../envoy/admin.js'),
+    import('../exposition/own-series.js'),
+    import('../accesslog/streamer.js'),
+    import('../metrics/hijacker.js'),
+    import('../dynconf/fetcher.js'),
+    config.notifySocket ? import('../notify/sd-notify.js') : undefined,
+    config.readinessPort !== 0 ? import('../readiness/reporter.js') : undefined,
+    config.lifecyclePort !== 0 ? import('../readiness/lifecycle-endpoints.js') : undefined,
+    config.metrics.address ? import('../metrics/server.js') : undefined,
+    dns,
+  ]);
+  return { supervisor, admin, ownSeries, accessLog, hijacker, dynconf, notify, readiness, lifecycleEndpoints, metricsServer, dns: dnsModules };
+}
+
+type BesideModules = Awaited<ReturnType<typeof loadBesideModules>>;
+
+/**
+ * The components that run beside Envoy, chosen from the configuration. `before`
+ * start before Envoy is spawned: the access-log pipe's reader must exist before
+ * Envoy opens it, and the servers can fail on a busy port. `after` cannot fail
+ * at start and need nothing before Envoy runs: they start right after its spawn.
+ */
+function besideEnvoy(modules: BesideModules, ctx: BesideEnvoy): { before: Component[]; after: Component[] } {
   const { config, admin, lifecycle, controls, log } = ctx;
-  const components: Component[] = [];
-  const { OwnSeries } = await import('../exposition/own-series.js');
-  const series = new OwnSeries();
+  const before: Component[] = [];
+  const after: Component[] = [];
+  const series = new modules.ownSeries.OwnSeries();
   // Always, as Kuma: the pipe must be read before Envoy opens it (a FIFO without a reader blocks Envoy's main thread).
-  const { AccessLogStreamer } = await import('../accesslog/streamer.js');
-  components.push(new AccessLogStreamer({ path: ctx.accessLogPipe.path, made: ctx.accessLogPipe.made, series, log: log.child('access-log') }));
+  before.push(new modules.accessLog.AccessLogStreamer({ path: ctx.accessLogPipe.path, made: ctx.accessLogPipe.made, series, log: log.child('access-log') }));
   // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
-  const dns = await dnsProxy(ctx, series);
-  if (dns) components.push(dns);
-  const { MetricsHijacker } = await import('../metrics/hijacker.js');
-  const hijacker = new MetricsHijacker({
+  const dns = dnsProxy(modules, ctx, series);
+  if (dns) before.push(dns);
+  const hijacker = new modules.hijacker.MetricsHijacker({
     socketPath: metricsHijackerSocketName(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh),
     admin,
     defaultAddress: ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address || '127.0.0.1',
@@ -220,9 +252,10 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
     ownSeries: () => series.families(),
     log: log.child('metrics-hijacker'),
   });
-  components.push(hijacker);
-  const { ConfigFetcher, unixSocketGet } = await import('../dynconf/fetcher.js');
-  components.push(
+  before.push(hijacker);
+  // Its documents come from an Envoy listener: nothing to fetch before Envoy runs.
+  const { ConfigFetcher, unixSocketGet } = modules.dynconf;
+  after.push(
     new ConfigFetcher({
       get: unixSocketGet(dynamicConfigSocketName(ctx.workDir)),
       consumers: [...(dns ? [dns.consumer] : []), hijacker.consumer],
@@ -231,15 +264,15 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
       log: log.child('dynamic-config'),
     }),
   );
-  if (config.notifySocket) {
-    const { SdNotifier } = await import('../notify/sd-notify.js');
-    components.push(
+  if (config.notifySocket && modules.notify) {
+    const { SdNotifier } = modules.notify;
+    after.push(
       new SdNotifier({ socket: config.notifySocket, lifecycle, ...(config.watchdogMs ? { watchdogMs: config.watchdogMs } : {}), log: log.child('sd-notify') }),
     );
   }
-  if (config.readinessPort !== 0) {
-    const { ReadinessReporter, readinessAddress } = await import('../readiness/reporter.js');
-    components.push(
+  if (config.readinessPort !== 0 && modules.readiness) {
+    const { ReadinessReporter, readinessAddress } = modules.readiness;
+    before.push(
       new ReadinessReporter({
         port: config.readinessPort,
         host: readinessAddress(admin, config.inPod, ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address),
@@ -250,13 +283,13 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
       }),
     );
   }
-  if (config.lifecyclePort !== 0) {
-    const { LifecycleEndpoints } = await import('../readiness/lifecycle-endpoints.js');
-    components.push(new LifecycleEndpoints({ port: config.lifecyclePort, controls, log: log.child('lifecycle-endpoints') }));
+  if (config.lifecyclePort !== 0 && modules.lifecycleEndpoints) {
+    const { LifecycleEndpoints } = modules.lifecycleEndpoints;
+    before.push(new LifecycleEndpoints({ port: config.lifecyclePort, controls, log: log.child('lifecycle-endpoints') }));
   }
-  if (config.metrics.address) {
-    const { MetricsServer } = await import('../metrics/server.js');
-    components.push(
+  if (config.metrics.address && modules.metricsServer) {
+    const { MetricsServer } = modules.metricsServer;
+    before.push(
       new MetricsServer({
         ...config.metrics.address,
         admin,
@@ -268,7 +301,7 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
       }),
     );
   }
-  return components;
+  return { before, after };
 }
 
 /**
@@ -277,14 +310,18 @@ async function besideEnvoy(ctx: BesideEnvoy): Promise<Component[]> {
  * control plane send a map. (Kuma starts it whenever it is enabled, as a bare
  * forwarder on 0.0.0.0 without transparent proxying.)
  */
-async function dnsProxy(ctx: BesideEnvoy, series: OwnSeries): Promise<DnsProxy | undefined> {
+function dnsWanted(config: AgentConfig, resource: Dataplane | undefined): boolean {
+  return config.dns.enabled && Boolean(resource?.networking?.transparentProxying);
+}
+
+function dnsProxy(modules: BesideModules, ctx: BesideEnvoy, series: OwnSeries): DnsProxy | undefined {
   const { config, log } = ctx;
   if (!config.dns.enabled) return undefined;
-  if (!ctx.dataplane.resource?.networking?.transparentProxying) {
+  if (!modules.dns || !dnsWanted(config, ctx.dataplane.resource)) {
     log.info('DNS proxy not started: the Dataplane does not use transparent proxying (networking.transparentProxying)');
     return undefined;
   }
-  const [{ DnsProxy }, { resolveUpstream }] = await Promise.all([import('../dns/proxy.js'), import('../dns/upstream.js')]);
+  const [{ DnsProxy }, { resolveUpstream }] = modules.dns;
   return new DnsProxy({ addresses: ['127.0.0.1'], port: config.dns.port, upstream: resolveUpstream(config.dns.upstream), series, log: log.child('dns-proxy') });
 }
 

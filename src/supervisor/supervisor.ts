@@ -1,6 +1,8 @@
 // Supervision of Envoy and the components beside it, run by one component
 // manager: the components that listen on ports start first (a busy port stops
-// the agent before Envoy is spawned), then Envoy; they stop in reverse. The
+// the agent before Envoy is spawned), then Envoy, then those that cannot fail
+// at start and need nothing before Envoy (kept off the start path); they stop
+// in reverse. The
 // components watch the agent's phase (starting → live → draining → stopping).
 // When Envoy exits, the restart policy decides: exit with Envoy's status (the
 // default, as Kuma), or start it again after a growing delay until the
@@ -156,10 +158,11 @@ export class Supervisor {
   }
 
   /**
-   * Starts `beside` in order, then Envoy, and supervises them until Envoy is
-   * gone (and not restarted); resolves with the agent's exit status.
+   * Starts `beside` in order, then Envoy, then `after` (components that need
+   * nothing before Envoy runs), and supervises them until Envoy is gone (and
+   * not restarted); resolves with the agent's exit status.
    */
-  async run(beside: readonly Component[]): Promise<number> {
+  async run(beside: readonly Component[], after: readonly Component[] = []): Promise<number> {
     const { log, signals, envoy } = this.opts;
     const stopHandlingDrain = signals.onDrainRequest(() => {
       this.controls.drainInbound('SIGUSR2').catch((err: Error) => log.warn('could not drain inbound listeners', { error: err.message }));
@@ -173,6 +176,8 @@ export class Supervisor {
         await this.stopOthers();
         throw new UserError(`could not start Envoy: ${(err as Error).message}; check --binary-path (KUMA_DATAPLANE_RUNTIME_BINARY_PATH)`);
       }
+      // If one of these cannot start, startAll stops everything running (Envoy included) and rethrows.
+      await this.manager.startAll(after, this.componentStopMs);
       this.watchUntilLive();
 
       for (;;) {

@@ -136,9 +136,9 @@ function setup(t: Test, opts: { restart?: RestartSettings; drainTimeMs?: number;
 }
 
 /** Runs the supervisor; `outcome()` is undefined until it has ended. */
-function run(supervisor: Supervisor, beside: Component[] = []) {
+function run(supervisor: Supervisor, beside: Component[] = [], after: Component[] = []) {
   let result: { status?: number; error?: unknown } | undefined;
-  const done = supervisor.run(beside).then(
+  const done = supervisor.run(beside, after).then(
     (status) => (result = { status }),
     (error: unknown) => (result = { error }),
   );
@@ -168,6 +168,35 @@ t.test('components start before Envoy and stop after it; Envoy goes live once /r
   t.same(running.outcome(), { status: 0 });
   t.same(order, ['start readiness', 'start metrics', 'stop metrics', 'stop readiness']);
   t.equal(x.envoy.stops, 1);
+});
+
+t.test('components that need nothing before Envoy start right after its spawn, and stop with the others', async (t) => {
+  const x = setup(t);
+  const order: string[] = [];
+  const seen = (name: string): Component => {
+    const c = besideComponent(name, order);
+    return { ...c, start: (report) => (order.push(`Envoy started ${x.envoy.starts} time(s)`), c.start(report)) };
+  };
+  const running = run(x.supervisor, [seen('readiness')], [seen('fetcher'), seen('notify')]);
+  await settle();
+  t.same(order, ['Envoy started 0 time(s)', 'start readiness', 'Envoy started 1 time(s)', 'start fetcher', 'Envoy started 1 time(s)', 'start notify']);
+  x.signals.trigger('SIGTERM');
+  await x.clock.advance(1_000);
+  await running.done;
+  t.same(running.outcome(), { status: 0 });
+  t.same(order.slice(-3), ['stop notify', 'stop fetcher', 'stop readiness'], 'in reverse order of their start');
+  t.equal(x.envoy.stops, 1);
+});
+
+t.test('a component after Envoy that cannot start stops Envoy and those before it', async (t) => {
+  const x = setup(t);
+  const order: string[] = [];
+  const broken = new Error('cannot start');
+  const running = run(x.supervisor, [besideComponent('readiness', order)], [besideComponent('fetcher', order, { failStart: broken })]);
+  await running.done;
+  t.equal(running.outcome()?.error, broken);
+  t.equal(x.envoy.stops, 1, 'Envoy was stopped');
+  t.same(order, ['start readiness', 'stop readiness']);
 });
 
 t.test('a component that cannot start stops the agent before Envoy is spawned', async (t) => {
