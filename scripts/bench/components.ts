@@ -109,7 +109,12 @@ try {
     { binary: ENVOY_STANDIN, real: false, why: 'bench' },
     { name: 'bench-1', service: 'bench', appPort: hello.port, transparentProxying: true },
     ['--dns-proxy-port', String(dnsPort)],
-    { ENVOY_STANDIN_SYNTHETIC_STATS: String(ENVOY_SERIES), KUMA_DNS_UPSTREAM_ADDRESS: `127.0.0.1:${dnsUpstream.address().port}` },
+    {
+      ENVOY_STANDIN_SYNTHETIC_STATS: String(ENVOY_SERIES),
+      KUMA_DNS_UPSTREAM_ADDRESS: `127.0.0.1:${dnsUpstream.address().port}`,
+      // For profiling the agent (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); the stand-in inherits it too.
+      ...(process.env.BENCH_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS } : {}),
+    },
   );
   try {
     await proxy.proc.waitForLog((l) => l.msg === 'Envoy is live', 'Envoy live', 30_000);

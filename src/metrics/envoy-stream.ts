@@ -1,11 +1,15 @@
-// Envoy's stats, filtered and labelled for `/meshmetric`, line by line: a
-// family that needs no merging is written as it is read, so a scrape of
-// thousands of series creates a few strings per line instead of objects that
-// outlive V8's young generation (that is what made the agent's memory grow
-// with each scrape). Families that must be merged (a name another source
-// declares too, or two Envoy families with one OpenMetrics name, such as
-// `envoy_cluster_upstream_rq` and `envoy_cluster_upstream_rq_total`) are
-// returned as families for the shared merger.
+// Envoy's stats, filtered and labelled for `/meshmetric`, line by line and
+// byte by byte: Envoy's answer is scanned where it lies (one reused buffer)
+// and a line that is kept is copied into the response's chunks, so a scrape of
+// thousands of series allocates almost nothing on V8's heap. Strings per line
+// made V8 grow its young generation to 64 MB under repeated scrapes; that was
+// most of the agent's memory while serving them. Strings are made only per
+// family declaration and for the rare lines that need them (a timestamp, an
+// extra label the line already carries, the Basic profile's label check).
+// Families that must be merged (a name another source declares too, or two
+// Envoy families with one OpenMetrics name, such as `envoy_cluster_upstream_rq`
+// and `envoy_cluster_upstream_rq_total`) are returned as families for the
+// shared merger.
 import {
   familyName,
   formatLabels,
@@ -20,8 +24,22 @@ import {
 import type { ProfileSelector } from './profiles.js';
 
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
-const SUFFIXES: Record<string, readonly string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['_sum', '_count'] };
+const SUFFIXES: Record<string, readonly Buffer[]> = {
+  histogram: ['_bucket', '_sum', '_count'].map((s) => Buffer.from(s)),
+  summary: ['_sum', '_count'].map((s) => Buffer.from(s)),
+};
 const CHUNK = 32 * 1024;
+const SLAB = 128 * 1024;
+const NL = 10;
+const HASH = 35;
+const SPACE = 32;
+const TAB = 9;
+const CR = 13;
+const LBRACE = 123;
+const RBRACE = 125;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
 
 export interface EnvoyStreamOptions {
   format: Format;
@@ -31,121 +49,242 @@ export interface EnvoyStreamOptions {
   claimed: ReadonlySet<string>;
 }
 
-/** The lines of text pieces that may split lines anywhere. */
-function* lines(pieces: readonly Buffer[]): Generator<string> {
-  let rest = '';
-  for (const piece of pieces) {
-    const text = rest + piece.toString('utf8');
-    let start = 0;
-    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-      yield text.slice(start, end);
-      start = end + 1;
-    }
-    rest = text.slice(start);
-  }
-  if (rest) yield rest;
+/**
+ * Envoy's answer in one buffer, reused from scrape to scrape (the scan is
+ * synchronous, so scrapes never share it at once); a buffer much larger than
+ * the answer is let go, so one huge answer is not kept for ever.
+ */
+let scratch: Buffer | undefined;
+function joined(pieces: readonly Buffer[]): Buffer {
+  if (pieces.length === 1) return pieces[0]!;
+  let size = 0;
+  for (const p of pieces) size += p.length;
+  if (!scratch || scratch.length < size || scratch.length > 4 * size + 1024 * 1024) scratch = Buffer.allocUnsafeSlow(Math.max(size, 64 * 1024));
+  let at = 0;
+  for (const p of pieces) at += p.copy(scratch, at);
+  return scratch.subarray(0, size);
+}
+
+/** Whether buf[start, end) holds `a` followed by `b` (b optional). */
+function bytesAre(buf: Buffer, start: number, end: number, a: Buffer, b?: Buffer): boolean {
+  const n = a.length;
+  if (end - start !== n + (b ? b.length : 0)) return false;
+  for (let i = 0; i < n; i++) if (buf[start + i] !== a[i]) return false;
+  if (b) for (let i = 0; i < b.length; i++) if (buf[start + n + i] !== b[i]) return false;
+  return true;
 }
 
 const TYPE_LINE = /^#\s+TYPE\s+([a-zA-Z_:][a-zA-Z0-9_:]*)\s+(\w+)\s*$/;
 
+/**
+ * The response's chunks, filled by copying: each chunk is a slice of a larger
+ * slab, and the next chunk goes on in the same slab while it has room (a slab
+ * is never refilled: the socket may still hold its slices).
+ */
+class Output {
+  private slab = Buffer.allocUnsafeSlow(SLAB);
+  private from = 0;
+  private at = 0;
+  constructor(private readonly write: (chunk: Uint8Array) => void) {}
+  private room(n: number): void {
+    if (this.at + n <= this.slab.length) return;
+    this.flush();
+    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB, n));
+    this.from = this.at = 0;
+  }
+  bytes(src: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    this.at += src.copy(this.slab, this.at, start, end);
+  }
+  byte(c: number): void {
+    this.room(1);
+    this.slab[this.at++] = c;
+  }
+  text(s: string): void {
+    this.room(s.length * 3);
+    this.at += this.slab.write(s, this.at);
+  }
+  /** Sends what is filled once a chunk's worth is there (or always, at the end). */
+  flush(always = true): void {
+    if (this.at === this.from || (!always && this.at - this.from < CHUNK)) return;
+    this.write(this.slab.subarray(this.from, this.at));
+    this.from = this.at;
+  }
+}
+
+interface Current {
+  name: string;
+  bytes: Buffer;
+  type: MetricType;
+  /** The name as printed in the format, with `_total` for an OpenMetrics counter's samples. */
+  sampleName?: Buffer;
+  typeLine: string;
+  selected: boolean;
+  divert?: Family;
+  started: boolean;
+}
+
 /** Writes the families that need no merging; returns the others (extra labels not yet added). */
-export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions, write: (chunk: string) => void): Family[] {
+export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions, write: (chunk: Uint8Array) => void): Family[] {
   const om = opts.format === 'openmetrics';
+  const buf = joined(pieces);
+  const n = buf.length;
+
   // Pass 1: which printed names Envoy itself declares twice.
   const seen = new Set<string>();
   const twice = new Set<string>();
-  for (const line of lines(pieces)) {
-    if (line.charCodeAt(0) !== 35) continue;
-    const m = TYPE_LINE.exec(line);
-    if (!m) continue;
-    const name = familyName({ name: m[1]!, type: (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType }, opts.format);
-    if (seen.has(name)) twice.add(name);
-    seen.add(name);
+  for (let start = 0; start < n;) {
+    let end = buf.indexOf(NL, start);
+    if (end < 0) end = n;
+    if (buf[start] === HASH) {
+      const m = TYPE_LINE.exec(buf.toString('utf8', start, end));
+      if (m) {
+        const name = familyName({ name: m[1]!, type: (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType }, opts.format);
+        if (seen.has(name)) twice.add(name);
+        seen.add(name);
+      }
+    }
+    start = end + 1;
   }
 
-  const suffix = formatLabels(opts.extraLabels);
+  const suffixText = formatLabels(opts.extraLabels);
+  const suffix = Buffer.from(suffixText);
   const extraNames = opts.extraLabels.map(([k]) => k);
-  const withExtra = (labels: string): string => {
-    if (!suffix) return labels;
-    if (!labels) return suffix;
-    if (extraNames.some((k) => labels.includes(k) && labelValue(labels, k) !== undefined))
-      return formatLabels([...parseLabels(labels).filter(([k]) => !extraNames.includes(k)), ...opts.extraLabels]);
-    return `${labels},${suffix}`;
+  const extraNameBytes = extraNames.map((k) => Buffer.from(k));
+  const out = new Output(write);
+
+  const declare = (name: string, type: MetricType): Current => {
+    const printed = familyName({ name, type }, opts.format);
+    const family: Current = {
+      name,
+      bytes: Buffer.from(name),
+      type,
+      typeLine: `# TYPE ${printed} ${om && type === 'untyped' ? 'unknown' : type}\n`,
+      selected: opts.select.family(name),
+      started: false,
+    };
+    if (om && type === 'counter') family.sampleName = Buffer.from(`${printed}_total`);
+    if (family.selected && (opts.claimed.has(printed) || twice.has(printed))) {
+      family.divert = { name, type, samples: [] };
+      diverted.push(family.divert);
+    }
+    return family;
   };
 
   const diverted: Family[] = [];
-  let out = '';
-  let family: { name: string; type: MetricType; printed: string; selected: boolean; divert?: Family; started: boolean } | undefined;
-  const flush = (): void => {
-    if (out.length >= CHUNK) {
-      write(out);
-      out = '';
-    }
-  };
-  for (const line of lines(pieces)) {
-    if (!line) continue;
-    if (line.charCodeAt(0) === 35 /* # */) {
-      const m = TYPE_LINE.exec(line);
+  let family: Current | undefined;
+  for (let start = 0; start < n;) {
+    let end = buf.indexOf(NL, start);
+    if (end < 0) end = n;
+    const lineStart = start;
+    start = end + 1;
+    if (end === lineStart) continue;
+    if (buf[lineStart] === HASH) {
+      const m = TYPE_LINE.exec(buf.toString('utf8', lineStart, end));
       if (!m) continue; // Envoy prints no HELP; other comments carry nothing
-      const type = (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType;
-      const printed = familyName({ name: m[1]!, type }, opts.format);
-      const selected = opts.select.family(m[1]!);
-      family = { name: m[1]!, type, printed, selected, started: false };
-      if (selected && (opts.claimed.has(printed) || twice.has(printed))) {
-        family.divert = { name: m[1]!, type, samples: [] };
-        diverted.push(family.divert);
-      }
+      family = declare(m[1]!, (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType);
       continue;
     }
     // name{labels} value [timestamp]
-    let i = 0;
-    while (i < line.length && line.charCodeAt(i) !== 123 && line.charCodeAt(i) !== 32) i++;
-    const name = line.slice(0, i);
-    if (!family || (name !== family.name && !(SUFFIXES[family.type] ?? []).some((s) => name === family!.name + s))) {
+    let i = lineStart;
+    while (i < end && buf[i] !== LBRACE && buf[i] !== SPACE) i++;
+    const nameEnd = i;
+    if (!family || !belongs(buf, lineStart, nameEnd, family)) {
       // A sample outside the family just declared: Envoy prints none; treat it as its own untyped family.
-      family = { name, type: 'untyped', printed: name, selected: opts.select.family(name), started: false };
-      if (family.selected && (opts.claimed.has(name) || twice.has(name))) {
-        family.divert = { name, type: 'untyped', samples: [] };
-        diverted.push(family.divert);
-      }
+      family = declare(buf.toString('utf8', lineStart, nameEnd), 'untyped');
     }
     if (!family.selected) continue;
-    let labels = '';
-    if (line.charCodeAt(i) === 123) {
-      const start = i + 1;
+    let labelsStart = i;
+    let labelsEnd = i;
+    if (buf[i] === LBRACE) {
+      labelsStart = i + 1;
       let quoted = false;
-      for (i = start; i < line.length; i++) {
-        const c = line.charCodeAt(i);
+      for (i = labelsStart; i < end; i++) {
+        const c = buf[i];
         if (quoted) {
-          if (c === 92) i++;
-          else if (c === 34) quoted = false;
-        } else if (c === 34) quoted = true;
-        else if (c === 125) break;
+          if (c === BACKSLASH) i++;
+          else if (c === QUOTE) quoted = false;
+        } else if (c === QUOTE) quoted = true;
+        else if (c === RBRACE) break;
       }
-      labels = line.slice(start, i);
+      labelsEnd = Math.min(i, end);
       i++;
     }
-    if (opts.select.sample && !opts.select.sample(labels)) continue;
-    const rest = line.slice(i).trim();
-    const space = rest.indexOf(' ');
-    const value = space < 0 ? rest : rest.slice(0, space);
-    const ts = space < 0 ? undefined : Number(rest.slice(space + 1));
+    if (opts.select.sample && !opts.select.sample(buf.toString('utf8', labelsStart, labelsEnd))) continue;
+    // The value and an optional timestamp: the rest of the line, trimmed.
+    let restEnd = end;
+    while (restEnd > i && isSpace(buf[restEnd - 1]!)) restEnd--;
+    while (i < restEnd && isSpace(buf[i]!)) i++;
+    let valueEnd = i;
+    while (valueEnd < restEnd && buf[valueEnd] !== SPACE) valueEnd++;
+    const ts = valueEnd < restEnd ? Number(buf.toString('utf8', valueEnd + 1, restEnd)) : undefined;
     if (family.divert) {
-      const sample: Sample = { name, labels, value };
+      const sample: Sample = {
+        name: buf.toString('utf8', lineStart, nameEnd),
+        labels: buf.toString('utf8', labelsStart, labelsEnd),
+        value: buf.toString('utf8', i, valueEnd),
+      };
       if (ts !== undefined && Number.isFinite(ts)) sample.timestampMs = ts;
       family.divert.samples.push(sample);
       continue;
     }
     if (!family.started) {
-      out += `# TYPE ${family.printed} ${om && family.type === 'untyped' ? 'unknown' : family.type}\n`;
+      out.text(family.typeLine);
       family.started = true;
     }
-    const printedName = om && family.type === 'counter' ? `${family.printed}_total` : name;
-    const all = withExtra(labels);
-    const time = ts === undefined || !Number.isFinite(ts) ? '' : ` ${om ? ts / 1000 : ts}`;
-    out += all ? `${printedName}{${all}} ${value}${time}\n` : `${printedName} ${value}${time}\n`;
-    flush();
+    if (family.sampleName) out.bytes(family.sampleName, 0, family.sampleName.length);
+    else out.bytes(buf, lineStart, nameEnd);
+    if (labelsEnd > labelsStart || suffix.length > 0) {
+      out.byte(LBRACE);
+      if (suffix.length === 0) out.bytes(buf, labelsStart, labelsEnd);
+      else if (labelsEnd === labelsStart) out.bytes(suffix, 0, suffix.length);
+      else if (carriesExtra(buf, labelsStart, labelsEnd, extraNameBytes, extraNames))
+        out.text(formatLabels([...parseLabels(buf.toString('utf8', labelsStart, labelsEnd)).filter(([k]) => !extraNames.includes(k)), ...opts.extraLabels]));
+      else {
+        out.bytes(buf, labelsStart, labelsEnd);
+        out.byte(COMMA);
+        out.bytes(suffix, 0, suffix.length);
+      }
+      out.byte(RBRACE);
+    }
+    out.byte(SPACE);
+    out.bytes(buf, i, valueEnd);
+    if (ts !== undefined && Number.isFinite(ts)) out.text(` ${om ? ts / 1000 : ts}`);
+    out.byte(NL);
+    out.flush(false);
   }
-  if (out) write(out);
+  out.flush();
   return diverted;
+}
+
+function isSpace(c: number): boolean {
+  return c === SPACE || c === TAB || c === CR || c === NL;
+}
+
+/** Whether the labels at buf[start, end) already carry one of the extra labels (the byte search first: no string for most lines). */
+function carriesExtra(buf: Buffer, start: number, end: number, names: readonly Buffer[], texts: readonly string[]): boolean {
+  for (let j = 0; j < names.length; j++)
+    if (contains(buf, start, end, names[j]!) && labelValue(buf.toString('utf8', start, end), texts[j]!) !== undefined) return true;
+  return false;
+}
+
+const NO_SUFFIXES: readonly Buffer[] = [];
+
+/** Whether the sample name at buf[start, end) is the family's own or one of its type's suffixed names. */
+function belongs(buf: Buffer, start: number, end: number, family: Current): boolean {
+  if (bytesAre(buf, start, end, family.bytes)) return true;
+  for (const s of SUFFIXES[family.type] ?? NO_SUFFIXES) if (bytesAre(buf, start, end, family.bytes, s)) return true;
+  return false;
+}
+
+/** Whether buf[start, end) contains `what` (searching only there: indexOf would run on to the end of the answer). */
+function contains(buf: Buffer, start: number, end: number, what: Buffer): boolean {
+  const first = what[0];
+  for (let i = start; i + what.length <= end; i++) {
+    if (buf[i] !== first) continue;
+    let j = 1;
+    while (j < what.length && buf[i + j] === what[j]) j++;
+    if (j === what.length) return true;
+  }
+  return false;
 }
