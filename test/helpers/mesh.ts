@@ -50,9 +50,16 @@ export interface MiniCp {
 
 /** A call to a Kuma-shaped HTTP API; a string body is sent as given (for malformed-JSON cases). */
 export async function apiCall(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
-  const res = await fetch(base + path, {
-    method,
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  const send = (): Promise<Response> =>
+    fetch(base + path, {
+      method,
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+  // An idempotent call is sent once more when its kept-alive connection was closed under it (the
+  // server's keep-alive timeout racing the client's reuse on a loaded host), as HTTP clients do.
+  const res = await send().catch((err: unknown) => {
+    if (method === 'POST' || !isClosedConnection(err)) throw err;
+    return send();
   });
   const text = await res.text();
   let json: unknown;
@@ -62,6 +69,11 @@ export async function apiCall(base: string, method: string, path: string, body?:
     json = undefined;
   }
   return { status: res.status, json, text };
+}
+
+function isClosedConnection(err: unknown): boolean {
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  return cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET';
 }
 
 /**
