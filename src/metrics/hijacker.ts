@@ -36,7 +36,7 @@ import { mergeEnvoyClusters } from './legacy-merge.js';
 import { DEFAULT_MESHMETRIC, envoyStatsPath, parseMeshMetricConfig, type MeshMetricConfig } from './meshmetric-config.js';
 import { streamEnvoy } from './envoy-stream.js';
 import { profileSelector, type ProfileSelector } from './profiles.js';
-import { fetchEnvoyPieces, hostPort, scrapeEnvoy, scrapeHttp } from './scrape.js';
+import { fetchEnvoyPieces, fetchHttpPieces, hostPort, parseHeld, scrapeEnvoy, scrapeHttp, type HeldExposition } from './scrape.js';
 
 export const MESHMETRIC_PATH = '/meshmetric';
 
@@ -123,9 +123,12 @@ export class MetricsHijacker {
       // Written in pieces as it is made: a large body is never one string.
       const write = (chunk: string | Uint8Array): void => void res.write(chunk);
       if (url.pathname.startsWith(MESHMETRIC_PATH)) {
-        const { envoy, others } = await this.meshMetric(timeoutMs, format);
+        const held = await this.meshMetric(timeoutMs, format);
         res.writeHead(200, { 'content-type': type });
+        // Everything is parsed, filtered and written from here on in one synchronous go (see parseHeld).
         const { extraLabels, select } = this.current;
+        const others = [...held.apps.map((app) => (app ? parseHeld(app) : [])), this.opts.ownSeries()].map((families) => withLabels(families, extraLabels));
+        const envoy = held.envoy?.pieces;
         const claimed = new Set(others.flat().map((f) => familyName(f, format)));
         const diverted = envoy ? streamEnvoy(envoy, { format, select, extraLabels, claimed }, write) : [];
         this.renderMerged([withLabels(diverted, extraLabels), ...others], format, write);
@@ -146,17 +149,16 @@ export class MetricsHijacker {
     renderChunks(families, format, write);
   }
 
-  /** Envoy's answer (undefined when it failed), and the families of the applications and kuma-dp, with the extra labels. */
-  async meshMetric(timeoutMs: number, format: Format = 'text'): Promise<{ envoy: Buffer[] | undefined; others: Family[][] }> {
-    const { config, extraLabels } = this.current;
+  /** The answers of Envoy and the applications, unparsed (undefined for one that failed). */
+  async meshMetric(timeoutMs: number, format: Format = 'text'): Promise<{ envoy: HeldExposition | undefined; apps: Array<HeldExposition | undefined> }> {
+    const { config } = this.current;
     const envoy = this.target('envoy', () => fetchEnvoyPieces(this.opts.admin, envoyStatsPath(this.configured ? config : undefined), timeoutMs));
     const apps = config.applications.map((app) => {
       const url = `http://${hostPort(app.address || this.opts.defaultAddress, app.port)}${app.path}`;
-      return this.target(app.name ?? url, () => scrapeHttp(url, timeoutMs, format));
+      return this.target(app.name ?? url, () => fetchHttpPieces(url, timeoutMs, format));
     });
-    const [pieces, ...others] = await Promise.all([envoy, ...apps]);
-    others.push(this.opts.ownSeries());
-    return { envoy: pieces, others: others.map((families) => withLabels(families ?? [], extraLabels)) };
+    const [held, ...answers] = await Promise.all([envoy, ...apps]);
+    return { envoy: held, apps: answers };
   }
 
   private async legacy(url: URL, req: IncomingMessage, timeoutMs: number, format: Format): Promise<Family[][]> {
