@@ -1,6 +1,7 @@
 // `kuma-dp run`: the agent's one-way pipeline
 //   flags + env → config → Dataplane → bootstrap request → bootstrap
-//   → Envoy config → validation → components (Envoy last) → supervision.
+//   → Envoy config → validation → components (those that can fail at start
+//   before Envoy, the rest right after its spawn) → supervision.
 // This is the agent's composition root: every component is built here and
 // handed to the supervisor; nothing below reaches back up.
 import type { AgentConfig, MetricsSource } from '../config/agent-config.js';
