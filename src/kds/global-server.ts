@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { createLogger } from '../log/logger.js';
-import { formatFieldErrors, UserError, type FieldError } from '../util/errors.js';
+import { formatFieldErrors, UserError } from '../util/errors.js';
 import {
   globalKdsServiceDefinition,
   KDS_TYPE_URL,
@@ -15,7 +15,7 @@ import {
   type XdsConfigRequest,
   type XdsConfigResponse,
 } from './proto.js';
-import { fromMessage, PeerState, type GlobalStore, type KdsResource } from './resources.js';
+import { PeerState, resourcesOf, type GlobalStore } from './resources.js';
 import { CONTROL_PLANE_LIMITS, readJsonDocument } from '../util/document.js';
 
 const log = createLogger('kds.global');
@@ -276,13 +276,7 @@ export class KdsGlobalServer {
     call.on('data', (response: DeltaResponse) => {
       log.debug('zone update received', { zone: name, resources: response.resources?.length ?? 0, nonce: response.nonce });
       applying = applying.then(async () => {
-        const errors: FieldError[] = [];
-        const resources: KdsResource[] = [];
-        for (const [i, entry] of (response.resources ?? []).entries()) {
-          const parsed = fromMessage(entry.resource, `resources[${i}]`);
-          errors.push(...parsed.errors);
-          if (parsed.resource) resources.push(parsed.resource);
-        }
+        const { resources, errors } = resourcesOf(response);
         try {
           errors.push(...(await this.options.store.applyFrom(name, resources, response.removed_resources ?? [])));
         } catch (err) {

@@ -42,6 +42,18 @@ export const toMessage = (r: KdsResource, version: string): KumaResourceMessage 
   spec_json: JSON.stringify(r.spec),
 });
 
+/** Every resource of a delta response, with the field errors of those that are refused (each named by its index). */
+export function resourcesOf(response: DeltaResponse): { resources: KdsResource[]; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const resources: KdsResource[] = [];
+  for (const [i, entry] of (response.resources ?? []).entries()) {
+    const parsed = fromMessage(entry.resource, `resources[${i}]`);
+    errors.push(...parsed.errors);
+    if (parsed.resource) resources.push(parsed.resource);
+  }
+  return { resources, errors };
+}
+
 /** A received resource, or what is wrong with it (the receiver NACKs with these). */
 export function fromMessage(message: KumaResourceMessage | undefined, where: string): { resource?: KdsResource; errors: FieldError[] } {
   const errors: FieldError[] = [];

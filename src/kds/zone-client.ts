@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../log/logger.js';
-import { formatFieldErrors, UserError, type FieldError } from '../util/errors.js';
+import { formatFieldErrors, UserError } from '../util/errors.js';
 import { ZONE_METADATA } from './global-server.js';
 import {
   globalKdsServiceDefinition,
@@ -17,7 +17,7 @@ import {
   type XdsConfigRequest,
   type XdsConfigResponse,
 } from './proto.js';
-import { fromMessage, PeerState, type KdsResource, type ZoneStore } from './resources.js';
+import { PeerState, resourcesOf, type ZoneStore } from './resources.js';
 
 const log = createLogger('kds.zone');
 
@@ -130,13 +130,7 @@ export class KdsZoneClient {
       received = true;
       this.connected.globalToZone = true;
       applying = applying.then(async () => {
-        const errors: FieldError[] = [];
-        const resources: KdsResource[] = [];
-        for (const [i, entry] of (response.resources ?? []).entries()) {
-          const parsed = fromMessage(entry.resource, `resources[${i}]`);
-          errors.push(...parsed.errors);
-          if (parsed.resource) resources.push(parsed.resource);
-        }
+        const { resources, errors } = resourcesOf(response);
         try {
           errors.push(...(await this.options.store.applyFromGlobal(resources, response.removed_resources ?? [])));
         } catch (err) {
