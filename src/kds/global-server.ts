@@ -247,13 +247,7 @@ export class KdsGlobalServer {
       }
       this.acknowledged(zone, request);
     });
-    call.on('end', () => {
-      end();
-      call.end();
-    });
-    call.on('error', end);
-    call.on('cancelled', end);
-    call.on('close', end);
+    whenGone(call, end);
   }
 
   /** The global asks (with what it holds of the zone), the zone answers with deltas of its Dataplanes and insights. */
@@ -294,13 +288,7 @@ export class KdsGlobalServer {
         });
       });
     });
-    call.on('end', () => {
-      detach();
-      call.end();
-    });
-    call.on('error', detach);
-    call.on('cancelled', detach);
-    call.on('close', detach);
+    whenGone(call, detach);
   }
 
   private configStream(call: grpc.ServerDuplexStream<XdsConfigResponse, XdsConfigRequest>): void {
@@ -330,13 +318,7 @@ export class KdsGlobalServer {
         }
       }
     });
-    call.on('end', () => {
-      end();
-      call.end();
-    });
-    call.on('error', end);
-    call.on('cancelled', end);
-    call.on('close', end);
+    whenGone(call, end);
   }
 
   private acknowledged(zone: string, request: DeltaRequest): void {
@@ -351,4 +333,15 @@ export class KdsGlobalServer {
     record.lastUpdateTime = new Date().toISOString();
     this.options.onChange?.();
   }
+}
+
+/** Runs `gone` once the stream is over, however it ends (it may run more than once); a stream the zone ended is ended here too. */
+function whenGone(call: grpc.ServerDuplexStream<unknown, unknown>, gone: () => void): void {
+  call.on('end', () => {
+    gone();
+    call.end();
+  });
+  call.on('error', gone);
+  call.on('cancelled', gone);
+  call.on('close', gone);
 }

@@ -76,6 +76,22 @@ function isClosedConnection(err: unknown): boolean {
   return cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET';
 }
 
+/** kuma-mini-cp's port flags, each 0 so that the kernel picks a free port (the ready log line says which). */
+export const PORT_ZERO_FLAGS = [
+  '--dp-server-port',
+  '0',
+  '--api-server-http-port',
+  '0',
+  '--api-server-https-port',
+  '0',
+  '--diagnostics-port',
+  '0',
+  '--mads-port',
+  '0',
+  '--kds-port',
+  '0',
+];
+
 /**
  * bin/kuma-mini-cp on free ports. With `workDir` the caller owns that
  * directory (a restart on it keeps the CA and keys) and stop() leaves it.
@@ -91,22 +107,7 @@ export async function startMiniCp(args: string[] = [], options: { workDir?: stri
       '--work-dir',
       workDir,
       // Port 0 everywhere unless the caller sets ports (flags would win over its KUMA_* variables).
-      ...(options.freePortFlags === false
-        ? []
-        : [
-            '--dp-server-port',
-            '0',
-            '--api-server-http-port',
-            '0',
-            '--api-server-https-port',
-            '0',
-            '--diagnostics-port',
-            '0',
-            '--mads-port',
-            '0',
-            '--kds-port',
-            '0',
-          ]),
+      ...(options.freePortFlags === false ? [] : PORT_ZERO_FLAGS),
       '--push-debounce',
       '20ms',
       ...args,

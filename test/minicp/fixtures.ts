@@ -3,23 +3,10 @@ import { setLogSink } from '../../src/log/logger.js';
 import { startMiniCp, type MiniCp, type MiniCpOptions } from '../../src/minicp/index.js';
 import { loadEnvoyTypes } from '../../src/envoy-codec/envoy-types.js';
 import { typeNameOf, type AnyMessage } from '../../src/xds/ads-proto.js';
-import { apiCall } from '../helpers/mesh.js';
+import { apiCall, PORT_ZERO_FLAGS } from '../helpers/mesh.js';
 
 export const FREE_PORTS = { dpServer: 0, apiHttp: 0, apiHttps: 0, diagnostics: 0, mads: 0, kds: 0 };
-export const FREE_PORT_FLAGS = [
-  '--dp-server-port',
-  '0',
-  '--api-server-http-port',
-  '0',
-  '--api-server-https-port',
-  '0',
-  '--diagnostics-port',
-  '0',
-  '--mads-port',
-  '0',
-  '--bind-address',
-  '127.0.0.1',
-];
+export const FREE_PORT_FLAGS = [...PORT_ZERO_FLAGS, '--bind-address', '127.0.0.1'];
 
 export function dataplane(
   name: string,
