@@ -1,6 +1,8 @@
 // Runs `kuma-dp run` as a process against an in-test control plane, with the
 // Envoy stand-in (real admin API: /ready states, /stats, /drain_listeners)
 // or a scripted Envoy, each on its own ports.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -10,7 +12,7 @@ import { adminSocketName } from '../../src/util/socket-name.js';
 import { parseYaml, stringifyYaml } from '../../src/util/yaml.js';
 import { DATAPLANE_YAML, scratch, type Scratch } from '../cli/agent-harness.js';
 
-import { KUMA_DP, start, type Running } from '../helpers/cli.js';
+import { KUMA_DP, ROOT, start, type Running } from '../helpers/cli.js';
 import { bootstrapYaml, jsonBootstrapResponse, startFakeCp, type FakeCp, type ScriptedResponse } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
@@ -198,4 +200,27 @@ export async function readiness(x: Setup): Promise<string> {
 
 export async function waitForReadiness(x: Setup, expected: string, timeoutMs = 15_000): Promise<void> {
   await waitFor(`readiness ${expected}`, async () => (await readiness(x).catch(() => '')) === expected, { timeoutMs });
+}
+
+/**
+ * A systemd notify socket in `dir`, served by a python3 receiver (Node has no Unix datagram sockets);
+ * `messages()` lists what arrived, in order, without the BARRIER=1 that systemd-notify adds.
+ */
+export async function startNotifyReceiver(t: Test, dir: string): Promise<{ socket: string; messages: () => string[] }> {
+  const socket = join(dir, 'notify.sock');
+  const out = join(dir, 'notify.jsonl');
+  const receiver = spawn('python3', [join(ROOT, 'test/lifecycle/fixtures/notify-receiver.py'), socket, out], { stdio: 'ignore' });
+  t.teardown(() => receiver.kill('SIGKILL'));
+  const messages = (): string[] =>
+    existsSync(out)
+      ? readFileSync(out, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .flatMap((l) => {
+            const m = (JSON.parse(l) as { message?: string }).message;
+            return m !== undefined && m !== 'BARRIER=1' ? [m] : [];
+          })
+      : [];
+  await waitFor('receiver listening', () => existsSync(out));
+  return { socket, messages };
 }

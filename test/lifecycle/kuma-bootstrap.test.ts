@@ -4,17 +4,16 @@
 // incremental ADS with LDS/CDS, HDS, the access-log sink cluster on a pipe.
 // Through the real CLI with the Envoy stand-in (a test double): READY, systemd
 // READY=1, SIGUSR2 and SIGTERM drains, all over the admin socket.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringifyYaml } from '../../src/util/yaml.js';
 import { TYPE_URL } from '../../src/xds/ads-proto.js';
 import { FakeAds } from '../helpers/fake-cp.js';
-import { ROOT } from '../helpers/cli.js';
 import { jsonBootstrapResponse } from '../helpers/fake-cp.js';
 import { waitFor } from '../helpers/wait.js';
-import { readiness, setup, startAgent, waitForReadiness, type Setup } from './harness.js';
+import { readiness, setup, startAgent, startNotifyReceiver, waitForReadiness, type Setup } from './harness.js';
 
 const python = spawnSync('python3', ['--version']).status === 0;
 const systemdNotify = spawnSync('systemd-notify', ['--version']).status === 0;
@@ -90,18 +89,7 @@ t.test(
     const x = await setup(t, { admin: 'pipe' });
     const ads = new FakeAds();
     await ads.start(t);
-    const notifySocket = join(x.s.dir, 'notify.sock');
-    const out = join(x.s.dir, 'notify.jsonl');
-    const receiver = spawn('python3', [join(ROOT, 'test/lifecycle/fixtures/notify-receiver.py'), notifySocket, out], { stdio: 'ignore' });
-    t.teardown(() => receiver.kill('SIGKILL'));
-    const messages = (): string[] =>
-      existsSync(out)
-        ? readFileSync(out, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .flatMap((l) => (JSON.parse(l) as { message?: string }).message ?? [])
-        : [];
-    await waitFor('receiver listening', () => existsSync(out));
+    const { socket: notifySocket, messages } = await startNotifyReceiver(t, x.s.dir);
 
     x.cp.respond(jsonBootstrapResponse(kumaGoldenBootstrap(x, ads.port)));
     const agent = startAgent(t, x, ['--drain-time', '3s', '--drain-min-time', '0s'], { NOTIFY_SOCKET: notifySocket });

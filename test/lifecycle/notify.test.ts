@@ -1,12 +1,9 @@
 // sd_notify through the real CLI: the messages arrive, in order, on a test
 // datagram socket (a python3 receiver: Node has no Unix datagram sockets).
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
-import { ROOT } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
-import { setup, startAgent, staticBootstrap, waitForReadiness } from './harness.js';
+import { setup, startAgent, startNotifyReceiver, staticBootstrap, waitForReadiness } from './harness.js';
 
 const python = spawnSync('python3', ['--version']).status === 0;
 const systemdNotify = spawnSync('systemd-notify', ['--version']).status === 0;
@@ -16,21 +13,7 @@ t.test(
   { skip: !python ? 'python3 is needed as the test datagram receiver' : !systemdNotify ? 'systemd-notify is not installed' : false },
   async (t) => {
     const x = await setup(t);
-    const socket = join(x.s.dir, 'notify.sock');
-    const out = join(x.s.dir, 'notify.jsonl');
-    const receiver = spawn('python3', [join(ROOT, 'test/lifecycle/fixtures/notify-receiver.py'), socket, out], { stdio: 'ignore' });
-    t.teardown(() => receiver.kill('SIGKILL'));
-    const messages = (): string[] =>
-      existsSync(out)
-        ? readFileSync(out, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .flatMap((l) => {
-              const m = (JSON.parse(l) as { message?: string }).message;
-              return m !== undefined && m !== 'BARRIER=1' ? [m] : [];
-            })
-        : [];
-    await waitFor('receiver listening', () => existsSync(out));
+    const { socket, messages } = await startNotifyReceiver(t, x.s.dir);
 
     x.cp.respond(staticBootstrap(x));
     const agent = startAgent(t, x, ['--drain-time', '10s', '--drain-min-time', '0s'], { NOTIFY_SOCKET: socket, WATCHDOG_USEC: '600000' });
