@@ -77,38 +77,79 @@ function bytesAre(buf: Buffer, start: number, end: number, a: Buffer, b?: Buffer
 const TYPE_LINE = /^#\s+TYPE\s+([a-zA-Z_:][a-zA-Z0-9_:]*)\s+(\w+)\s*$/;
 
 /**
+ * Slabs whose chunks the socket has all written, kept for the next scrapes.
+ * Node frees a Buffer's memory only when V8 collects the Buffer, and a scrape
+ * that makes little JavaScript garbage triggers few collections: fresh slabs
+ * for every scrape piled up as dead memory (about 0.6 MB a scrape, ~10 MB of
+ * RSS under a scrape a second) before a collection freed them.
+ */
+const spare: Buffer[] = [];
+const SPARE_SLABS = 16;
+
+/** A slab and how many of its chunks the socket still holds. */
+interface Slab {
+  buf: Buffer;
+  pending: number;
+  /** No more chunks will be cut from it. */
+  full: boolean;
+}
+
+/**
  * The response's chunks, filled by copying: each chunk is a slice of a larger
- * slab, and the next chunk goes on in the same slab while it has room (a slab
- * is never refilled: the socket may still hold its slices).
+ * slab, and the next chunk goes on in the same slab while it has room. A slab
+ * is filled once; it goes back to the spares when the socket has written
+ * every chunk cut from it (`write`'s callback), never before.
  */
 class Output {
-  private slab = Buffer.allocUnsafeSlow(SLAB);
+  private slab: Slab = Output.take(SLAB);
   private from = 0;
   private at = 0;
-  constructor(private readonly write: (chunk: Uint8Array) => void) {}
+  constructor(private readonly write: (chunk: Uint8Array, written: () => void) => void) {}
+  private static take(n: number): Slab {
+    const buf = n <= SLAB ? spare.pop() : undefined;
+    return { buf: buf ?? Buffer.allocUnsafeSlow(Math.max(SLAB, n)), pending: 0, full: false };
+  }
+  private static settle(slab: Slab): void {
+    if (slab.full && slab.pending === 0 && slab.buf.length === SLAB && spare.length < SPARE_SLABS) spare.push(slab.buf);
+  }
   private room(n: number): void {
-    if (this.at + n <= this.slab.length) return;
+    if (this.at + n <= this.slab.buf.length) return;
     this.flush();
-    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB, n));
+    this.retire();
+    this.slab = Output.take(n);
     this.from = this.at = 0;
+  }
+  private retire(): void {
+    this.slab.full = true;
+    Output.settle(this.slab);
   }
   bytes(src: Buffer, start: number, end: number): void {
     this.room(end - start);
-    this.at += src.copy(this.slab, this.at, start, end);
+    this.at += src.copy(this.slab.buf, this.at, start, end);
   }
   byte(c: number): void {
     this.room(1);
-    this.slab[this.at++] = c;
+    this.slab.buf[this.at++] = c;
   }
   text(s: string): void {
     this.room(s.length * 3);
-    this.at += this.slab.write(s, this.at);
+    this.at += this.slab.buf.write(s, this.at);
   }
   /** Sends what is filled once a chunk's worth is there (or always, at the end). */
   flush(always = true): void {
     if (this.at === this.from || (!always && this.at - this.from < CHUNK)) return;
-    this.write(this.slab.subarray(this.from, this.at));
+    const slab = this.slab;
+    slab.pending++;
+    this.write(slab.buf.subarray(this.from, this.at), () => {
+      slab.pending--;
+      Output.settle(slab);
+    });
     this.from = this.at;
+  }
+  /** The last chunk is sent: the current slab takes no more. */
+  end(): void {
+    this.flush();
+    this.retire();
   }
 }
 
@@ -124,8 +165,12 @@ interface Current {
   started: boolean;
 }
 
-/** Writes the families that need no merging; returns the others (extra labels not yet added). */
-export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions, write: (chunk: Uint8Array) => void): Family[] {
+/**
+ * Writes the families that need no merging; returns the others (extra labels
+ * not yet added). `write` calls `written` once the socket has written the
+ * chunk (or dropped it): its memory is reused after that.
+ */
+export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions, write: (chunk: Uint8Array, written: () => void) => void): Family[] {
   const om = opts.format === 'openmetrics';
   const buf = joined(pieces);
   const n = buf.length;
@@ -253,7 +298,7 @@ export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions,
     out.byte(NL);
     out.flush(false);
   }
-  out.flush();
+  out.end();
   return diverted;
 }
 

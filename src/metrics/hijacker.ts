@@ -121,7 +121,7 @@ export class MetricsHijacker {
     try {
       const type = format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
       // Written in pieces as it is made: a large body is never one string.
-      const write = (chunk: string | Uint8Array): void => void res.write(chunk);
+      const write = (chunk: string | Uint8Array, written?: () => void): void => void res.write(chunk, written);
       if (url.pathname.startsWith(MESHMETRIC_PATH)) {
         const held = await this.meshMetric(timeoutMs, format);
         res.writeHead(200, { 'content-type': type });

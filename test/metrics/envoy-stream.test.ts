@@ -35,3 +35,33 @@ t.test('extra labels: added to every series, replacing a label of the same name'
   );
   t.end();
 });
+
+t.test("the response's memory is reused only once the socket has written every chunk cut from it", (t) => {
+  let body = '# TYPE envoy_cluster_upstream_rq_total counter\n';
+  for (let i = 0; i < 6000; i++) body += `envoy_cluster_upstream_rq_total{envoy_cluster_name="c${i}"} ${i}\n`;
+  const input = Buffer.from(body);
+  const select = profileSelector({ appendProfiles: [{ name: 'All' }] });
+  const scrape = (): { chunks: Uint8Array[]; written: Array<() => void> } => {
+    const chunks: Uint8Array[] = [];
+    const written: Array<() => void> = [];
+    streamEnvoy([input], { format: 'text', select, extraLabels: [], claimed: new Set() }, (chunk, done) => (chunks.push(chunk), written.push(done)));
+    return { chunks, written };
+  };
+  const text = (chunks: Uint8Array[]): string => Buffer.concat(chunks).toString('utf8');
+  const memory = (chunks: Uint8Array[]): Set<ArrayBufferLike> => new Set(chunks.map((c) => c.buffer));
+
+  const first = scrape();
+  t.ok(first.chunks.length > 4, 'the answer spans several chunks');
+  const second = scrape(); // the socket has written nothing of the first yet
+  t.equal(text(first.chunks), body, 'the first response is intact while a second is made');
+  t.equal([...memory(second.chunks)].filter((b) => memory(first.chunks).has(b)).length, 0, 'the second uses none of the first one’s memory');
+
+  for (const done of [...first.written, ...second.written]) done();
+  const third = scrape();
+  t.equal(text(third.chunks), body);
+  t.ok(
+    [...memory(third.chunks)].some((b) => memory(first.chunks).has(b) || memory(second.chunks).has(b)),
+    'written memory is reused',
+  );
+  t.end();
+});
