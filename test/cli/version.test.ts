@@ -56,9 +56,32 @@ t.test('kuma-dp without a command explains what to do', async (t) => {
 t.test('an installation whose start-up bundle was never built says how to build it', async (t) => {
   // bin/kuma-dp runs dist/kuma-dp.cjs; a copy of bin/ with no dist/ beside it stands for a checkout after a bare `git clone`.
   const root = t.testdir({ bin: {} });
-  for (const file of ['kuma-dp', 'package.json']) copyFileSync(join(ROOT, 'bin', file), join(root, 'bin', file));
+  for (const file of ['kuma-dp', 'node-version.cjs', 'package.json']) copyFileSync(join(ROOT, 'bin', file), join(root, 'bin', file));
   chmodSync(join(root, 'bin', 'kuma-dp'), 0o755);
   const res = await run(join(root, 'bin', 'kuma-dp'), ['version']);
   t.equal(res.code, 2);
   t.match(res.stderr, `kuma-dp is not built (${join(root, 'dist', 'kuma-dp.cjs')} is missing): run 'npm run build'`);
 });
+
+// The machines' system Node (/usr/bin/node) is 20 here; elsewhere there may be no older Node to run them with.
+const olderNode = ['/usr/bin/node', '/usr/local/bin/node'].find((node) => {
+  try {
+    const [major, minor] = execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim().split('.').map(Number);
+    return major! < 22 || (major === 22 && minor! < 12);
+  } catch {
+    return false;
+  }
+});
+
+t.test(
+  'on a Node older than 22.12 both executables say which Node they need, not a TypeError',
+  { skip: olderNode ? false : 'no Node older than 22.12 on this machine' },
+  async (t) => {
+    for (const program of ['kuma-dp', 'kuma-mini-cp']) {
+      const res = await run(olderNode!, [join(ROOT, 'bin', program), 'version']);
+      t.equal(res.code, 2, program);
+      t.match(res.stderr, new RegExp(`^Error: ${program} needs Node.js 22.12 or later \\(24 LTS recommended\\); ${olderNode} is v\\d+\\.`), program);
+      t.notMatch(res.stderr, /TypeError/);
+    }
+  },
+);
