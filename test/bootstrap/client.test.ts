@@ -195,7 +195,7 @@ t.test('a process stopped while retrying exits promptly (the HTTP client leaves 
   const { code } = await child.exited;
   const took = Date.now() - began;
   t.equal(code, 0, 'stopped by the abort');
-  t.ok(took < 1_000, `gone ${took} ms after SIGTERM`);
+  t.ok(took < 10_000, `gone ${took} ms after SIGTERM (the retry backoff is 60 s)`);
 });
 
 t.test('TLS', async (t) => {

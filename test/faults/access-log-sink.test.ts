@@ -34,7 +34,18 @@ t.test('a slow and a dead TCP collector cost the agent bounded memory and the he
   mkdirSync(workDir);
   const pipe = join(workDir, 'kuma-al-web-1-default.sock');
   const vars = ['-v', 'inboundPort=20001', '-v', 'servicePort=20002', '-v', 'outboundPort=20003'];
-  const agent = startAgent(s, ['--cp-address', cp.url, '-d', s.file('dp.yaml', DATAPLANE_YAML), ...vars, '--work-dir', workDir, '--skip-config-validation']);
+  const agent = startAgent(s, [
+    '--cp-address',
+    cp.url,
+    '-d',
+    s.file('dp.yaml', DATAPLANE_YAML),
+    ...vars,
+    '--work-dir',
+    workDir,
+    '--drain-time',
+    '1s',
+    '--skip-config-validation',
+  ]);
   t.teardown(() => agent.kill('SIGKILL'));
   await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
   await waitFor('access-log pipe ready', () => agent.logs().find((l) => l.msg === 'access-log pipe ready'));

@@ -12,7 +12,15 @@ import { FREE_PORT_FLAGS, api, inProcessCp } from '../minicp/fixtures.js';
 import { BUILT_IN_NAMES, WRONG_STORES, aliasBomb, builtInField, deeplyNested, nullInbound, validDataplane } from './inputs.js';
 
 // The issue's bounds: 100 ms and 64 MB for one bad input (each is ~1 ms and well under 1 MB here).
+// The time is CPU time of this process (the mini-CP and its client are both in it): the work an
+// input costs, which parallel test files do not inflate as they do wall time.
 const MAX_MS = 100;
+
+/** CPU milliseconds this process has used so far. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
 const MAX_EXTRA_BYTES = 64 * 1024 * 1024;
 
 const dir = mkdtempSync(join(tmpdir(), 'faults-repro-'));
@@ -28,10 +36,10 @@ const storeBefore = readFileSync(storeFile, 'utf8');
 async function measured(method: string, path: string, body?: string) {
   global.gc?.();
   const heap = process.memoryUsage().heapUsed;
-  const started = performance.now();
+  const started = cpuMs();
   const res = await fetch(`${cp.addresses.apiHttp}${path}`, { method, body, headers: { 'content-type': 'application/json' } });
   const text = await res.text();
-  return { status: res.status, text, ms: performance.now() - started, extra: process.memoryUsage().heapUsed - heap };
+  return { status: res.status, text, ms: cpuMs() - started, extra: process.memoryUsage().heapUsed - heap };
 }
 
 async function storeUnchanged(t: Test): Promise<void> {
@@ -47,18 +55,18 @@ async function storeUnchanged(t: Test): Promise<void> {
 }
 
 function quick(t: Test, r: { ms: number; extra: number }): void {
-  t.ok(r.ms < MAX_MS, `answered in ${r.ms.toFixed(1)} ms (< ${MAX_MS})`);
+  t.ok(r.ms < MAX_MS, `answered in ${r.ms.toFixed(1)} ms of CPU (< ${MAX_MS})`);
   t.ok(r.extra < MAX_EXTRA_BYTES, `took ${(r.extra / 1e6).toFixed(1)} MB (< 64)`);
 }
 
 async function agentLoad(text: string): Promise<{ error: unknown; ms: number; extra: number }> {
   const heap = process.memoryUsage().heapUsed;
-  const started = performance.now();
+  const started = cpuMs();
   const error = await loadDataplane({ inline: text, vars: [], proxyType: 'dataplane' }).then(
     () => undefined,
     (err: unknown) => err,
   );
-  return { error, ms: performance.now() - started, extra: process.memoryUsage().heapUsed - heap };
+  return { error, ms: cpuMs() - started, extra: process.memoryUsage().heapUsed - heap };
 }
 
 t.test('1. a null list item: 422 from the API, a UserError from the agent, both naming networking.inbound[0]', async (t) => {
@@ -172,10 +180,10 @@ t.test('6. a YAML alias bomb: refused at once by the agent (exit 1) and by POST 
   const body = JSON.stringify({ mesh: 'default', name: 'web-1', dataplaneResource: aliasBomb() });
   global.gc?.();
   const heap = process.memoryUsage().heapUsed;
-  const began = performance.now();
+  const began = cpuMs();
   const res = await fetch(`${cp.addresses.dpServer}/bootstrap`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
   const text = await res.text();
-  const r = { ms: performance.now() - began, extra: process.memoryUsage().heapUsed - heap };
+  const r = { ms: cpuMs() - began, extra: process.memoryUsage().heapUsed - heap };
   t.equal(res.status, 422, 'POST /bootstrap: 422');
   t.match(text, /dataplaneResource.*aliases \(\*name\) are not accepted/);
   quick(t, r);

@@ -20,7 +20,14 @@ export function installationCopy(parent: string, opts: { distSrc?: boolean; buil
   const root = mkdtempSync(join(parent, 'install-'));
   mkdirSync(join(root, 'bin'));
   mkdirSync(join(root, 'dist'));
-  const files = ['bin/kuma-dp', 'bin/node-version.cjs', 'bin/package.json', 'dist/kuma-dp.cjs', 'package.json', ...(opts.buildInfo === false ? [] : ['dist/build-info.json'])];
+  const files = [
+    'bin/kuma-dp',
+    'bin/node-version.cjs',
+    'bin/package.json',
+    'dist/kuma-dp.cjs',
+    'package.json',
+    ...(opts.buildInfo === false ? [] : ['dist/build-info.json']),
+  ];
   for (const file of files) copyFileSync(join(ROOT, file), join(root, file));
   for (const dir of ['envoy-templates', ...(opts.distSrc ? ['dist/src'] : [])]) cpSync(join(ROOT, dir), join(root, dir), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
