@@ -3,14 +3,19 @@
 // `envoy --version`, POSTs to <cp>/bootstrap, writes the decoded bootstrap to
 // a file and spawns Envoy under setpriv, as the agent does; no flags, no
 // Dataplane, no YAML, no validation, no logging. Its start-up time is the
-// floor the agent's own figure is compared with.
-//   node floor-client.cjs <http|undici> <cp-url> <envoy-binary> <work-dir>
+// floor the agent's own figure is compared with. With --components it then
+// also holds, as bare as they come, what kuma-dp runs beside Envoy by default:
+// an HTTP server on KUMA_READINESS_PORT, an HTTP server on a Unix socket (the
+// metrics socket), the access-log FIFO open for reading, and a GET on a Unix
+// socket every second (the dynamic-configuration poll); its RSS then is the
+// floor for the agent's while it supervises.
+//   node floor-client.cjs <http|undici> <cp-url> <envoy-binary> <work-dir> [--components]
 'use strict';
 const { execFile, spawn } = require('node:child_process');
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
-const [client, cpUrl, envoy, workDir] = process.argv.slice(2);
+const [client, cpUrl, envoy, workDir, components] = process.argv.slice(2);
 const body = JSON.stringify({ mesh: 'default', name: 'bench', proxyType: 'dataplane' });
 
 function postWithNodeHttp(done) {
@@ -44,5 +49,21 @@ execFile(envoy, ['--version'], (err) => {
     const envoyProcess = spawn('setpriv', ['--pdeathsig', 'KILL', '--', envoy, '--config-path', configPath], { stdio: 'inherit' });
     process.on('SIGTERM', () => envoyProcess.kill('SIGTERM'));
     envoyProcess.on('exit', () => process.exit(0));
+    if (components === '--components') startComponents();
   });
 });
+
+function startComponents() {
+  const http = require('node:http');
+  const { Socket } = require('node:net');
+  const { openSync, constants } = require('node:fs');
+  http.createServer((req, res) => res.end('READY')).listen(Number(process.env.KUMA_READINESS_PORT ?? 0), '127.0.0.1');
+  http.createServer((req, res) => res.end()).listen(join(workDir, `floor-mh-${process.pid}.sock`));
+  const fifo = join(workDir, `floor-al-${process.pid}.sock`);
+  execFile('mkfifo', ['-m', '0600', fifo], (err) => {
+    if (err) throw err;
+    new Socket({ fd: openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK), readable: true, writable: false }).resume();
+  });
+  const dynconf = join(workDir, 'kuma-mesh-metric-config.sock');
+  setInterval(() => http.get({ socketPath: dynconf, path: '/meshmetric' }, (res) => res.resume()).on('error', () => {}), 1000);
+}

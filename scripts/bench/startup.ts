@@ -15,12 +15,14 @@
 // another kuma-dp (e.g. Kuma's own) instead.
 //
 // Floors, measured the same way: `node -e 0`; a Node script doing one HTTP
-// GET (what `kuma-dp wait` must do); scripts/bench/floor-client.cjs, which does only the
+// GET; scripts/bench/floor-wait.cjs, what `kuma-dp wait` must do (its flags,
+// Kuma's two log lines, one GET); scripts/bench/floor-client.cjs, which does only the
 // I/O `kuma-dp run` cannot avoid (envoy --version, POST /bootstrap, write the
 // file, spawn Envoy), with node:http and with undici's public Client (the
 // comparison behind src/bootstrap/client.ts), both bundled and with Node's
 // compile cache as kuma-dp has; and the RSS of an idle Node and of the floor
-// client supervising.
+// client supervising, alone and holding bare versions of the servers kuma-dp
+// runs beside Envoy (--components).
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -237,7 +239,7 @@ try {
   const floorDir = join(dir, 'floor-work');
   mkdirSync(floorDir);
   const bundled = await bundledFloorClient();
-  const floor = (client: string) => [process.execPath, bundled, client, cp.url, envoyDouble, floorDir];
+  const floor = (client: string, ...extra: string[]) => [process.execPath, bundled, client, cp.url, envoyDouble, floorDir, ...extra];
   // A script file, as bin/kuma-dp is (Node resolves and reads a main script; `node -e` skips that).
   const httpGet = join(dir, 'floor-get.cjs');
   writeFileSync(
@@ -255,6 +257,11 @@ try {
     { key: 'wait', label: 'kuma-dp wait, ready proxy (exec → exit)', run: () => execToExit([KUMA_DP, 'wait', '--url', readyUrl], userEnv) },
     { key: 'version', label: 'kuma-dp version (exec → exit)', run: () => execToExit([KUMA_DP, 'version'], userEnv) },
     { key: 'floor-get', label: 'floor: node doing one HTTP GET (exec → exit)', run: () => execToExit([process.execPath, httpGet, readyUrl], floorEnv) },
+    {
+      key: 'floor-wait',
+      label: "floor: wait's flags, Kuma's two log lines, one GET (exec → exit)",
+      run: () => execToExit([process.execPath, join(ROOT, 'scripts/bench/floor-wait.cjs'), '--url', readyUrl], floorEnv),
+    },
     { key: 'floor-http', label: "floor: run's unavoidable I/O, node:http (exec → Envoy spawned)", run: () => spawnToEnvoy(floor('http'), floorEnv) },
     { key: 'floor-undici', label: "floor: the same with undici 8's Client (exec → Envoy spawned)", run: () => spawnToEnvoy(floor('undici'), floorEnv) },
   ];
@@ -279,12 +286,14 @@ try {
   await spawnToEnvoy(agentCommand([]), userEnv, (s) => (idle.run = s));
   await spawnToEnvoy(agentCommand(['--skip-config-validation']), userEnv, (s) => (idle['run-skip'] = s));
   await spawnToEnvoy(floor('http'), floorEnv, (s) => (idle.floor = s));
+  await spawnToEnvoy(floor('http', '--components'), floorEnv, (s) => (idle['floor-components'] = s));
   const nodeRss = await nodeIdleRss();
   console.log('\n  while supervising an idle Envoy (sampled over 5 s after 2 s):');
   for (const [key, label] of [
     ['run', 'kuma-dp run (config validated)'],
     ['run-skip', 'kuma-dp run --skip-config-validation'],
     ['floor', 'floor: the node:http floor client'],
+    ['floor-components', 'floor: the same, holding bare servers as kuma-dp does'],
   ] as const) {
     console.log(`    ${label.padEnd(62)} RSS ${idle[key]!.rssMb.toFixed(1)} MB, ${idle[key]!.wakeupsPerSec.toFixed(1)} context switches/s`);
   }
@@ -301,12 +310,12 @@ try {
   };
   const rssTarget = (what: string, rss: number) =>
     console.log(
-      `  ${what.padEnd(50)} ${rss.toFixed(1)} MB ${verdict(rss <= 55)}   target ≤ 55 MB   floors: idle Node ${nodeRss.toFixed(1)} MB, floor client ${idle.floor!.rssMb.toFixed(1)} MB`,
+      `  ${what.padEnd(50)} ${rss.toFixed(1)} MB ${verdict(rss <= 55)}   target ≤ 55 MB   floors: idle Node ${nodeRss.toFixed(1)} MB, floor client ${idle.floor!.rssMb.toFixed(1)} MB, with servers ${idle['floor-components']!.rssMb.toFixed(1)} MB`,
     );
   console.log('\nTargets (ratios to node -e 0 in this run; a floor is the same work done by the smallest program that can do it):');
   timeTarget('exec → Envoy spawned (config validated)', 'run', 1.7, 'floor-http');
   timeTarget('exec → Envoy spawned (--skip-config-validation)', 'run-skip', 1.7, 'floor-http');
-  timeTarget('kuma-dp wait against a ready proxy', 'wait', 1.4, 'floor-get');
+  timeTarget('kuma-dp wait against a ready proxy', 'wait', 1.4, 'floor-wait');
   timeTarget('kuma-dp version', 'version', 1.4);
   rssTarget('RSS while supervising (config validated)', idle.run!.rssMb);
   rssTarget('RSS while supervising (--skip-config-validation)', idle['run-skip']!.rssMb);
