@@ -1,6 +1,6 @@
 // Envoy's stats, filtered and labelled for `/meshmetric`, line by line and
-// byte by byte: Envoy's answer is scanned where it lies (one reused buffer)
-// and a line that is kept is copied into the response's chunks, so a scrape of
+// byte by byte: Envoy's answer is scanned in the pieces it came in, where
+// they lie, and a line that is kept is copied into the response's chunks, so a scrape of
 // thousands of series allocates almost nothing on V8's heap. Strings per line
 // made V8 grow its young generation to 64 MB under repeated scrapes; that was
 // most of the agent's memory while serving them. Strings are made only per
@@ -50,19 +50,44 @@ export interface EnvoyStreamOptions {
 }
 
 /**
- * Envoy's answer in one buffer, reused from scrape to scrape (the scan is
- * synchronous, so scrapes never share it at once); a buffer much larger than
- * the answer is let go, so one huge answer is not kept for ever.
+ * A line cut by a piece boundary, put together here (reused from line to line
+ * and scrape to scrape: a line is used synchronously and copied out, never
+ * kept); one much larger than usual is let go, so one huge line is not kept.
  */
-let scratch: Buffer | undefined;
-function joined(pieces: readonly Buffer[]): Buffer {
-  if (pieces.length === 1) return pieces[0]!;
-  let size = 0;
-  for (const p of pieces) size += p.length;
-  if (!scratch || scratch.length < size || scratch.length > 4 * size + 1024 * 1024) scratch = Buffer.allocUnsafeSlow(Math.max(size, 64 * 1024));
-  let at = 0;
-  for (const p of pieces) at += p.copy(scratch, at);
-  return scratch.subarray(0, size);
+let carry = Buffer.allocUnsafeSlow(4096);
+
+/**
+ * Calls `line(buf, start, end)` for each line of the answer (without its
+ * newline), where it lies in its piece; only a line that straddles pieces is
+ * copied (into `carry`). The answer is never joined into one buffer.
+ */
+function forEachLine(pieces: readonly Buffer[], line: (buf: Buffer, start: number, end: number) => void): void {
+  let held = 0; // bytes of an unfinished line in carry
+  for (const piece of pieces) {
+    let start = 0;
+    for (let nl = piece.indexOf(NL); nl >= 0; nl = piece.indexOf(NL, start)) {
+      if (held > 0) {
+        hold(piece, start, nl, held);
+        line(carry, 0, held + nl - start);
+        held = 0;
+      } else line(piece, start, nl);
+      start = nl + 1;
+    }
+    if (start < piece.length) held = hold(piece, start, piece.length, held);
+  }
+  if (held > 0) line(carry, 0, held);
+  if (carry.length > 1024 * 1024) carry = Buffer.allocUnsafeSlow(4096);
+}
+
+/** Appends piece[start, end) to the `held` bytes in carry (growing it); returns the new count. */
+function hold(piece: Buffer, start: number, end: number, held: number): number {
+  const need = held + end - start;
+  if (need > carry.length) {
+    const bigger = Buffer.allocUnsafeSlow(Math.max(need, 2 * carry.length));
+    carry.copy(bigger, 0, 0, held);
+    carry = bigger;
+  }
+  return held + piece.copy(carry, held, start, end);
 }
 
 /** Whether buf[start, end) holds `a` followed by `b` (b optional). */
@@ -172,25 +197,18 @@ interface Current {
  */
 export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions, write: (chunk: Uint8Array, written: () => void) => void): Family[] {
   const om = opts.format === 'openmetrics';
-  const buf = joined(pieces);
-  const n = buf.length;
 
   // Pass 1: which printed names Envoy itself declares twice.
   const seen = new Set<string>();
   const twice = new Set<string>();
-  for (let start = 0; start < n;) {
-    let end = buf.indexOf(NL, start);
-    if (end < 0) end = n;
-    if (buf[start] === HASH) {
-      const m = TYPE_LINE.exec(buf.toString('utf8', start, end));
-      if (m) {
-        const name = familyName({ name: m[1]!, type: (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType }, opts.format);
-        if (seen.has(name)) twice.add(name);
-        seen.add(name);
-      }
-    }
-    start = end + 1;
-  }
+  forEachLine(pieces, (buf, start, end) => {
+    if (buf[start] !== HASH) return;
+    const m = TYPE_LINE.exec(buf.toString('utf8', start, end));
+    if (!m) return;
+    const name = familyName({ name: m[1]!, type: (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType }, opts.format);
+    if (seen.has(name)) twice.add(name);
+    seen.add(name);
+  });
 
   const suffixText = formatLabels(opts.extraLabels);
   const suffix = Buffer.from(suffixText);
@@ -218,17 +236,13 @@ export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions,
 
   const diverted: Family[] = [];
   let family: Current | undefined;
-  for (let start = 0; start < n;) {
-    let end = buf.indexOf(NL, start);
-    if (end < 0) end = n;
-    const lineStart = start;
-    start = end + 1;
-    if (end === lineStart) continue;
+  forEachLine(pieces, (buf, lineStart, end) => {
+    if (end === lineStart) return;
     if (buf[lineStart] === HASH) {
       const m = TYPE_LINE.exec(buf.toString('utf8', lineStart, end));
-      if (!m) continue; // Envoy prints no HELP; other comments carry nothing
+      if (!m) return; // Envoy prints no HELP; other comments carry nothing
       family = declare(m[1]!, (TYPES.has(m[2]!) ? m[2] : 'untyped') as MetricType);
-      continue;
+      return;
     }
     // name{labels} value [timestamp]
     let i = lineStart;
@@ -238,7 +252,7 @@ export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions,
       // A sample outside the family just declared: Envoy prints none; treat it as its own untyped family.
       family = declare(buf.toString('utf8', lineStart, nameEnd), 'untyped');
     }
-    if (!family.selected) continue;
+    if (!family.selected) return;
     let labelsStart = i;
     let labelsEnd = i;
     if (buf[i] === LBRACE) {
@@ -255,7 +269,7 @@ export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions,
       labelsEnd = Math.min(i, end);
       i++;
     }
-    if (opts.select.sample && !opts.select.sample(buf.toString('utf8', labelsStart, labelsEnd))) continue;
+    if (opts.select.sample && !opts.select.sample(buf.toString('utf8', labelsStart, labelsEnd))) return;
     // The value and an optional timestamp: the rest of the line, trimmed.
     let restEnd = end;
     while (restEnd > i && isSpace(buf[restEnd - 1]!)) restEnd--;
@@ -271,7 +285,7 @@ export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions,
       };
       if (ts !== undefined && Number.isFinite(ts)) sample.timestampMs = ts;
       family.divert.samples.push(sample);
-      continue;
+      return;
     }
     if (!family.started) {
       out.text(family.typeLine);
@@ -297,7 +311,7 @@ export function streamEnvoy(pieces: readonly Buffer[], opts: EnvoyStreamOptions,
     if (ts !== undefined && Number.isFinite(ts)) out.text(` ${om ? ts / 1000 : ts}`);
     out.byte(NL);
     out.flush(false);
-  }
+  });
   out.end();
   return diverted;
 }
