@@ -8,12 +8,19 @@
 //
 // Libraries used only after Envoy is started, or only by other commands, stay
 // outside the bundle and load from node_modules when needed.
+//
+// A second bundle of the same entry, dist/kuma-dp-lite.cjs, leaves out what
+// only run, doctor and validate load (~330 of 345 KiB): bin/kuma-dp runs
+// `wait` (a container's HEALTHCHECK, every 10 s) and `version` from it, with
+// the same flag tables and parser, and every other command from the full one.
 import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE_FILE = `${ROOT}dist/kuma-dp.cjs`;
+export const LITE_BUNDLE_FILE = `${ROOT}dist/kuma-dp-lite.cjs`;
 const ENTRY = `${ROOT}dist/src/cli/kuma-dp.js`;
 
 const EXTERNAL = ['yargs', 'yargs/*', 'prom-client', 'dns-packet', 'protobufjs', 'protobufjs/*', '@grpc/*', 'jose', '@peculiar/*'];
@@ -42,7 +49,27 @@ const relativeToModule = {
   },
 };
 
-export async function buildBundle() {
+// What cli/kuma-dp.ts loads lazily for run, doctor and validate only. In the
+// lite bundle each is a module that throws: bin/kuma-dp never runs those
+// commands from it (the test of bin/kuma-dp's choice keeps it that way).
+const NOT_IN_LITE = new Set(['./run.js', '../config/agent-config.js', '../doctor/checks.js', '../validate/command.js']);
+const leaveOutAgent = {
+  name: 'lite-commands-only',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) =>
+      args.kind === 'dynamic-import' && args.importer.endsWith(`${sep}cli${sep}kuma-dp.js`) && NOT_IN_LITE.has(args.path)
+        ? { path: args.path, namespace: 'not-in-lite' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'not-in-lite' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`kuma-dp: ${args.path} is not in dist/kuma-dp-lite.cjs, which bin/kuma-dp runs only for wait and version`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+/** One bundle of the entry, written through a rename (a test run may rebuild it while another process reads it). */
+async function bundle(file, plugins) {
   const result = await esbuild.build({
     entryPoints: [ENTRY],
     bundle: true,
@@ -56,20 +83,25 @@ export async function buildBundle() {
     legalComments: 'none',
     define: { 'import.meta.url': '__kumaDpBundleUrl' },
     banner: { js: "'use strict';const __kumaDpBundleUrl=require('node:url').pathToFileURL(__filename).href;" },
-    plugins: [relativeToModule],
+    plugins: [relativeToModule, ...plugins],
     write: false,
     logLevel: 'error',
   });
-  rmSync(`${ROOT}dist/compile-cache`, { recursive: true, force: true }); // compiled code of the previous bundle (scripts/build-code-cache.mjs)
-  // Written through a rename: a test run may rebuild it while another process reads it.
-  const temp = `${BUNDLE_FILE}.${process.pid}.tmp`;
+  const temp = `${file}.${process.pid}.tmp`;
   writeFileSync(temp, result.outputFiles[0].contents);
-  renameSync(temp, BUNDLE_FILE);
-  return statSync(BUNDLE_FILE).size;
+  renameSync(temp, file);
+  return statSync(file).size;
+}
+
+export async function buildBundle() {
+  rmSync(`${ROOT}dist/compile-cache`, { recursive: true, force: true }); // compiled code of the previous bundles (scripts/build-code-cache.mjs)
+  const [full, lite] = await Promise.all([bundle(BUNDLE_FILE, []), bundle(LITE_BUNDLE_FILE, [leaveOutAgent])]);
+  return { full, lite };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const started = performance.now();
-  const size = await buildBundle();
-  console.log(`build-bundle: ${BUNDLE_FILE} (${Math.round(size / 1024)} KiB) in ${Math.round(performance.now() - started)} ms`);
+  const { full, lite } = await buildBundle();
+  const kib = (n) => `${Math.round(n / 1024)} KiB`;
+  console.log(`build-bundle: ${BUNDLE_FILE} (${kib(full)}), ${LITE_BUNDLE_FILE} (${kib(lite)}) in ${Math.round(performance.now() - started)} ms`);
 }

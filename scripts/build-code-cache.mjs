@@ -53,12 +53,23 @@ function filesUnder(dir) {
   return { files: files.length, size: files.reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0) };
 }
 
+/** Runs bin/kuma-dp; resolves with its exit code and the end of its stderr. */
+function kumaDp(args, env) {
+  let stderr = '';
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [`${ROOT}bin/kuma-dp`, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('exit', (code) => resolve({ code, stderr: stderr.trim().split('\n').slice(-3).join(' | ') }));
+  });
+}
+
 /**
- * Node's compile cache for the start path: V8's compiled code for the bundle
+ * Node's compile cache for the start path: V8's compiled code for the bundles
  * and the libraries a start loads, so a start skips compiling them. Node
  * writes it for what a run compiled, so this runs `kuma-dp run` once, as on a
  * pod: against a control plane on loopback that answers /bootstrap, with an
- * Envoy double (a shell script) that exits at once. Resolves with
+ * Envoy double (a shell script) that exits at once; then `kuma-dp wait` once,
+ * for the lite bundle that wait and version run from. Resolves with
  * { files, size }, or { reason } when that run failed: kuma-dp works without
  * a cache, only starts slower.
  */
@@ -98,13 +109,13 @@ export async function buildCodeCache() {
       ),
     );
     env.KUMA_READINESS_PORT = '0';
-    let stderr = '';
-    const code = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [`${ROOT}bin/kuma-dp`, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('exit', resolve);
-    });
-    if (code !== 0) return { reason: `kuma-dp run exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` };
+    const run = await kumaDp(args, env);
+    if (run.code !== 0) return { reason: `kuma-dp run exited ${run.code}: ${run.stderr}` };
+    // `wait` runs from the lite bundle (bin/kuma-dp): its own entry, filled by a wait against a ready proxy.
+    const ready = createServer((req, res) => res.end('LIVE\n'));
+    await new Promise((resolve) => ready.listen(0, '127.0.0.1', resolve));
+    const wait = await kumaDp(['wait', '--url', `http://127.0.0.1:${ready.address().port}/ready`], env).finally(() => ready.close());
+    if (wait.code !== 0) return { reason: `kuma-dp wait exited ${wait.code}: ${wait.stderr}` };
     // Node writes the files for its own user only; kuma-dp may run as another one (the image's `node` user), which only needs to read them.
     chmodSync(COMPILE_CACHE_DIR, 0o755);
     for (const e of readdirSync(COMPILE_CACHE_DIR, { recursive: true, withFileTypes: true }))

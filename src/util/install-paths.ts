@@ -14,8 +14,8 @@ function findPackageRoot(from: string): string {
   }
 }
 
-/** The installed package's root directory. */
-export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+/** The installed package's root directory, found on first use (kuma-dp wait never needs it). */
+let packageRoot: string | undefined;
 
 /** A path inside the installed package, e.g. installPath('envoy-templates'). */
-export const installPath = (...parts: string[]): string => join(PACKAGE_ROOT, ...parts);
+export const installPath = (...parts: string[]): string => join((packageRoot ??= findPackageRoot(dirname(fileURLToPath(import.meta.url)))), ...parts);

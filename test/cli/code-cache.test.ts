@@ -9,14 +9,33 @@ import t from 'tap';
 import { installationCopy, KUMA_DP, ROOT, run } from '../helpers/cli.js';
 
 const BUNDLE = join(ROOT, 'dist', 'kuma-dp.cjs');
+const LITE = join(ROOT, 'dist', 'kuma-dp-lite.cjs');
 const accepted = (stderr: string, bundle: string) => stderr.includes(`V8 code cache for CommonJS ${bundle} was accepted`);
 
 t.test('the build fills the compile cache and a start uses it', async (t) => {
   const dir = join(ROOT, 'dist', 'compile-cache');
   t.ok(readdirSync(dir, { recursive: true }).length > 0, `${dir} has entries`);
-  const res = await run(KUMA_DP, ['version'], { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
-  t.equal(res.code, 0, res.stderr);
-  t.ok(accepted(res.stderr, BUNDLE), 'V8 accepts the cached code of the bundle');
+  const full = await run(KUMA_DP, ['--help'], { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
+  t.equal(full.code, 0, full.stderr);
+  t.ok(accepted(full.stderr, BUNDLE), 'V8 accepts the cached code of the bundle');
+  const lite = await run(KUMA_DP, ['version'], { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
+  t.equal(lite.code, 0, lite.stderr);
+  t.ok(accepted(lite.stderr, LITE), 'and of the lite bundle, which version runs from');
+});
+
+t.test('wait and version run from the lite bundle, every other command from the full one', async (t) => {
+  const loaded = async (args: string[]) => {
+    const res = await run(KUMA_DP, args, { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
+    return res.stderr.includes(LITE) ? 'lite' : res.stderr.includes(BUNDLE) ? 'full' : `neither: ${res.stderr}`;
+  };
+  t.equal(await loaded(['version']), 'lite');
+  t.equal(await loaded(['wait', '--help']), 'lite');
+  for (const args of [['--help'], ['run', '--help'], ['doctor', '--help'], ['validate', '--help'], ['--log-level', 'debug', 'version']])
+    t.equal(await loaded(args), 'full', args.join(' '));
+  // The lite bundle has the command table but not the agent: run from it directly, run says so.
+  const res = await run(process.execPath, [LITE, 'run', '--name', 'a', '--mesh', 'b']);
+  t.not(res.code, 0);
+  t.match(res.stderr, /is not in dist\/kuma-dp-lite\.cjs, which bin\/kuma-dp runs only for wait and version/);
 });
 
 t.test('a corrupt compile cache costs only a compile: kuma-dp starts, and replaces it', async (t) => {
@@ -30,7 +49,7 @@ t.test('a corrupt compile cache costs only a compile: kuma-dp starts, and replac
   t.equal(corrupt.code, 0, corrupt.stderr);
   t.match(corrupt.stdout, /^kuma-dp: \d+\.\d+\.\d+\n$/);
   const next = await run(join(root, 'bin', 'kuma-dp'), ['version'], { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
-  t.ok(accepted(next.stderr, join(root, 'dist', 'kuma-dp.cjs')), 'the start after it uses a fresh cache');
+  t.ok(accepted(next.stderr, join(root, 'dist', 'kuma-dp-lite.cjs')), 'the start after it uses a fresh cache');
 });
 
 t.test('an installation where the cache directory cannot be made starts, with a cache in the temp dir', async (t) => {

@@ -25,6 +25,7 @@ export function installationCopy(parent: string, opts: { distSrc?: boolean; buil
     'bin/node-version.cjs',
     'bin/package.json',
     'dist/kuma-dp.cjs',
+    'dist/kuma-dp-lite.cjs',
     'package.json',
     ...(opts.buildInfo === false ? [] : ['dist/build-info.json']),
   ];
