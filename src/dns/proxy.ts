@@ -3,7 +3,7 @@
 // the name has no address of the asked family) and forwards everything else,
 // byte for byte, to the system's resolver over UDP. Served on UDP and TCP.
 // The map is swapped whole, so a reload never drops a query.
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { Counter, Gauge, Histogram, OwnSeries } from '../exposition/own-series.js';
@@ -54,6 +54,7 @@ export class DnsProxy {
   private configured = false;
   private readonly created: number;
   private packet!: DnsPacket;
+  private createSocket!: typeof import('node:dgram').createSocket;
   private readonly udp: UdpSocket[] = [];
   private readonly tcp: Server[] = [];
   private readonly tcpConnections = new Set<Socket>();
@@ -116,7 +117,8 @@ export class DnsProxy {
 
   async start(failed: FailureReport = () => undefined): Promise<void> {
     this.failed = failed;
-    this.packet = await import('dns-packet');
+    // Loaded here, not at start-up: most proxies run without the DNS proxy.
+    [this.packet, { createSocket: this.createSocket }] = await Promise.all([import('dns-packet'), import('node:dgram')]);
     let port = this.opts.port;
     for (const address of this.opts.addresses) {
       port = await this.listenUdp(address, port);
@@ -147,7 +149,7 @@ export class DnsProxy {
   }
 
   private listenUdp(address: string, port: number): Promise<number> {
-    const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', ipv6Only: address.includes(':') });
+    const socket = this.createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', ipv6Only: address.includes(':') });
     return new Promise((resolve, reject) => {
       socket.once('error', (err) => reject(this.bindError(address, port, 'UDP', err)));
       socket.bind(port, address, () => {
@@ -266,7 +268,7 @@ export class DnsProxy {
   private forward(msg: Buffer, id: number): Promise<Buffer> {
     const { host, port } = this.opts.upstream;
     const timeoutMs = this.opts.upstreamTimeoutMs ?? 2000;
-    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const socket = this.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
       socket.on('error', (err) => (clearTimeout(timer), reject(err)));
