@@ -4,35 +4,19 @@
 import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { bootstrapYaml, jsonBootstrapResponse, startFakeCp } from '../helpers/fake-cp.js';
+import { bootstrapYaml, jsonBootstrapResponse } from '../helpers/fake-cp.js';
 import { waitFor } from '../helpers/wait.js';
-import { DATAPLANE_YAML, scratch, startAgent } from './agent-harness.js';
+import { agentSetup, startAgent } from './agent-harness.js';
 
 process.env.KUMA_READINESS_PORT = '0';
 
 async function setup(t: Test) {
-  const s = await scratch();
-  const cp = await startFakeCp();
-  t.teardown(async () => {
-    await cp.close();
-    s.cleanup();
-  });
+  const { s, cp, dpFile, vars } = await agentSetup(t);
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
   const workDir = join(s.dir, 'work');
   mkdirSync(workDir);
-  const args = [
-    '--cp-address',
-    cp.url,
-    '-d',
-    s.file('dp.yaml', DATAPLANE_YAML),
-    '-v',
-    'inboundPort=20001',
-    '-v',
-    'servicePort=20002',
-    '-v',
-    'outboundPort=20003',
-  ];
-  return { s, workDir, pipe: join(workDir, 'kuma-al-web-1-default.sock'), args: [...args, '--work-dir', workDir, '--skip-config-validation'] };
+  const args = ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--skip-config-validation'];
+  return { s, workDir, pipe: join(workDir, 'kuma-al-web-1-default.sock'), args };
 }
 
 t.test('the pipe replaces the regular file an earlier Envoy left, before Envoy starts, and is removed on exit', async (t) => {

@@ -3,7 +3,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Test } from 'tap';
 import { KUMA_DP, ROOT, start, type Running } from '../helpers/cli.js';
+import { startFakeCp } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 
 export const ENVOY_DOUBLE_DIR = join(ROOT, 'test/fixtures/bin');
@@ -24,6 +26,9 @@ networking:
       tags:
         kuma.io/service: backend
 `;
+
+/** `-v` values for DATAPLANE_YAML's ports. */
+export const DATAPLANE_VARS = ['-v', 'inboundPort=20001', '-v', 'servicePort=20002', '-v', 'outboundPort=20003'];
 
 export interface Scratch {
   dir: string;
@@ -70,4 +75,15 @@ export function startAgent(s: Scratch, args: string[], env: NodeJS.ProcessEnv = 
       ...env,
     },
   });
+}
+
+/** A scratch directory and the fake control plane, both gone when the test ends, and DATAPLANE_YAML in dp.yaml with the `-v` values for it. */
+export async function agentSetup(t: Test) {
+  const s = await scratch();
+  const cp = await startFakeCp();
+  t.teardown(async () => {
+    await cp.close();
+    s.cleanup();
+  });
+  return { s, cp, dpFile: s.file('dp.yaml', DATAPLANE_YAML), vars: DATAPLANE_VARS };
 }

@@ -2,13 +2,13 @@
 // loopback socket, and an Envoy double that records what it was given.
 import { statSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { BootstrapRequest } from '../../src/bootstrap/request.js';
 import { parseYaml } from '../../src/util/yaml.js';
 import { bootstrapYaml, jsonBootstrapResponse, startFakeCp } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { alive, waitFor } from '../helpers/wait.js';
-import { DATAPLANE_YAML, ENVOY_DOUBLE, scratch, startAgent } from './agent-harness.js';
+import { agentSetup as setup, DATAPLANE_YAML, ENVOY_DOUBLE, scratch, startAgent } from './agent-harness.js';
 
 /** The parts of the written bootstrap.yaml these tests read. */
 interface SocketAddress {
@@ -25,17 +25,6 @@ interface StaticBootstrap {
 process.env.KUMA_READINESS_PORT = '0';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJOYW1lIjoid2ViLTEiLCJNZXNoIjoiZGVmYXVsdCJ9.c2lnbmF0dXJlLXNlY3JldC12YWx1ZQ';
-
-async function setup(t: Test) {
-  const s = await scratch();
-  const cp = await startFakeCp();
-  t.teardown(async () => {
-    await cp.close();
-    s.cleanup();
-  });
-  const dpFile = s.file('dp.yaml', DATAPLANE_YAML);
-  return { s, cp, dpFile, vars: ['-v', 'inboundPort=20001', '-v', 'servicePort=20002', '-v', 'outboundPort=20003'] };
-}
 
 t.test("sends Kuma's BootstrapRequest, writes bootstrap.yaml 0600, starts Envoy with Kuma's exact command line", async (t) => {
   const { s, cp, dpFile, vars } = await setup(t);

@@ -7,11 +7,11 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { bootstrapYaml, jsonBootstrapResponse, startFakeCp } from '../helpers/fake-cp.js';
+import { bootstrapYaml, jsonBootstrapResponse } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { startTcpSink } from '../accesslog/tcp-sink.js';
-import { DATAPLANE_YAML, scratch, startAgent } from '../cli/agent-harness.js';
+import { agentSetup, startAgent } from '../cli/agent-harness.js';
 
 process.env.KUMA_READINESS_PORT = '0';
 
@@ -23,29 +23,12 @@ function rssBytes(pid: number): number {
 }
 
 t.test('a slow and a dead TCP collector cost the agent bounded memory and the healthy collector nothing', async (t) => {
-  const s = await scratch();
-  const cp = await startFakeCp();
-  t.teardown(async () => {
-    await cp.close();
-    s.cleanup();
-  });
+  const { s, cp, dpFile, vars } = await agentSetup(t);
   cp.respond(jsonBootstrapResponse(bootstrapYaml(s.adminPort, { lds: true })));
   const workDir = join(s.dir, 'work');
   mkdirSync(workDir);
   const pipe = join(workDir, 'kuma-al-web-1-default.sock');
-  const vars = ['-v', 'inboundPort=20001', '-v', 'servicePort=20002', '-v', 'outboundPort=20003'];
-  const agent = startAgent(s, [
-    '--cp-address',
-    cp.url,
-    '-d',
-    s.file('dp.yaml', DATAPLANE_YAML),
-    ...vars,
-    '--work-dir',
-    workDir,
-    '--drain-time',
-    '1s',
-    '--skip-config-validation',
-  ]);
+  const agent = startAgent(s, ['--cp-address', cp.url, '-d', dpFile, ...vars, '--work-dir', workDir, '--drain-time', '1s', '--skip-config-validation']);
   t.teardown(() => agent.kill('SIGKILL'));
   await waitFor('Envoy double started', () => s.events().find((e) => e.event === 'start'));
   await waitFor('access-log pipe ready', () => agent.logs().find((l) => l.msg === 'access-log pipe ready'));

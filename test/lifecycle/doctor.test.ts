@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createCa, issueCert } from '../../src/tls/certs.js';
-import { DATAPLANE_YAML, ENVOY_DOUBLE, scratch } from '../cli/agent-harness.js';
+import { DATAPLANE_VARS, DATAPLANE_YAML, ENVOY_DOUBLE, scratch } from '../cli/agent-harness.js';
 import { KUMA_DP, run } from '../helpers/cli.js';
 import { startFakeCp } from '../helpers/fake-cp.js';
 import { freePort } from '../helpers/ports.js';
@@ -31,7 +31,6 @@ async function world(t: Test) {
   const adminPort = await freePort();
   const readinessPort = await freePort();
   const dp = DATAPLANE_YAML.replace('  address: 127.0.0.1\n', `  address: 127.0.0.1\n  admin:\n    port: ${adminPort}\n`);
-  const vars = ['-v', 'inboundPort=20001', '-v', 'servicePort=20002', '-v', 'outboundPort=20003'];
   return {
     s,
     cp,
@@ -40,7 +39,7 @@ async function world(t: Test) {
     readinessPort,
     caFile: s.file('ca.crt', ca.certPem),
     dpFile: s.file('dp.yaml', dp),
-    vars,
+    vars: DATAPLANE_VARS,
     goodToken: s.file('token', jwt({ exp: Math.floor(Date.now() / 1000) + 3600 })),
   };
 }
