@@ -9,8 +9,9 @@
 // The scrapes go to kuma-dp's metrics socket (what Envoy's Prometheus listener
 // forwards to) and, for comparison, through the stand-in's listener; the DNS
 // queries go to kuma-dp's DNS proxy over UDP, one at a time. Floors for
-// scale: the same scrape of the Envoy stand-in's own /stats alone, and a
-// UDP echo round trip on loopback.
+// scale: the same scrape of the Envoy stand-in's own /stats alone, a UDP echo
+// round trip on loopback, and for the RSS scripts/bench/floor-scrape.cjs,
+// which only streams Envoy's stats through, scraped on the same schedule.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createSocket } from 'node:dgram';
