@@ -10,7 +10,7 @@
 // outside the bundle and load from node_modules when needed.
 //
 // A second bundle of the same entry, dist/kuma-dp-lite.cjs, leaves out what
-// only run, doctor and validate load (~330 of 345 KiB): bin/kuma-dp runs
+// only run, doctor and validate load (about 318 of 344 KiB): bin/kuma-dp runs
 // `wait` (a container's HEALTHCHECK, every 10 s) and `version` from it, with
 // the same flag tables and parser, and every other command from the full one.
 import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
