@@ -16,13 +16,14 @@
 //
 // Floors, measured the same way: `node -e 0`; a Node script doing one HTTP
 // GET; scripts/bench/floor-wait.cjs, what `kuma-dp wait` must do (its flags,
-// Kuma's two log lines, one GET); scripts/bench/floor-client.cjs, which does only the
-// I/O `kuma-dp run` cannot avoid (envoy --version, POST /bootstrap, write the
-// file, spawn Envoy), with node:http and with undici's public Client (the
-// comparison behind src/bootstrap/client.ts), both bundled and with Node's
-// compile cache as kuma-dp has; and the RSS of an idle Node and of the floor
-// client supervising, alone and holding bare versions of the servers kuma-dp
-// runs beside Envoy (--components).
+// Kuma's two log lines, one GET); scripts/bench/floor-client.cjs, bundled and
+// with Node's compile cache as kuma-dp has: `bare`, only the I/O `kuma-dp run`
+// cannot avoid (envoy --version, POST /bootstrap, write the file, spawn
+// Envoy), with node:http and with undici's public Client (the comparison
+// behind src/bootstrap/client.ts), and `contract`, which adds what the
+// agent's contract puts before the spawn (the bootstrap read as YAML, the
+// servers and the access-log FIFO ready before Envoy); and the RSS of an idle
+// Node and of both floor clients supervising.
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -263,6 +264,11 @@ try {
       run: () => execToExit([process.execPath, join(ROOT, 'scripts/bench/floor-wait.cjs'), '--url', readyUrl], floorEnv),
     },
     { key: 'floor-http', label: "floor: run's unavoidable I/O, node:http (exec → Envoy spawned)", run: () => spawnToEnvoy(floor('http'), floorEnv) },
+    {
+      key: 'floor-contract',
+      label: 'floor: + YAML bootstrap, servers and FIFO before Envoy (→ spawned)',
+      run: () => spawnToEnvoy(floor('http', 'contract'), floorEnv),
+    },
     { key: 'floor-undici', label: "floor: the same with undici 8's Client (exec → Envoy spawned)", run: () => spawnToEnvoy(floor('undici'), floorEnv) },
   ];
   const samples = await interleaved(measures);
@@ -286,35 +292,37 @@ try {
   await spawnToEnvoy(agentCommand([]), userEnv, (s) => (idle.run = s));
   await spawnToEnvoy(agentCommand(['--skip-config-validation']), userEnv, (s) => (idle['run-skip'] = s));
   await spawnToEnvoy(floor('http'), floorEnv, (s) => (idle.floor = s));
-  await spawnToEnvoy(floor('http', '--components'), floorEnv, (s) => (idle['floor-components'] = s));
+  await spawnToEnvoy(floor('http', 'contract'), floorEnv, (s) => (idle['floor-contract'] = s));
   const nodeRss = await nodeIdleRss();
   console.log('\n  while supervising an idle Envoy (sampled over 5 s after 2 s):');
   for (const [key, label] of [
     ['run', 'kuma-dp run (config validated)'],
     ['run-skip', 'kuma-dp run --skip-config-validation'],
-    ['floor', 'floor: the node:http floor client'],
-    ['floor-components', 'floor: the same, holding bare servers as kuma-dp does'],
+    ['floor', 'floor: the bare floor client (node:http)'],
+    ['floor-contract', 'floor: the contract floor client (YAML, servers, FIFO)'],
   ] as const) {
     console.log(`    ${label.padEnd(62)} RSS ${idle[key]!.rssMb.toFixed(1)} MB, ${idle[key]!.wakeupsPerSec.toFixed(1)} context switches/s`);
   }
   console.log(`    ${'floor: an idle node -e "setInterval(...)"'.padEnd(62)} RSS ${nodeRss.toFixed(1)} MB`);
 
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-  const timeTarget = (what: string, key: string, limit: number, floorKey?: string) => {
+  const timeTarget = (what: string, key: string, limit: number, ...floorKeys: string[]) => {
     const w = median(wall(key)) / node;
     const c = cpu(key) / nodeCpu;
-    const floorText = floorKey ? `   floor ${(median(wall(floorKey)) / node).toFixed(2)} × wall, ${(cpu(floorKey) / nodeCpu).toFixed(2)} × CPU` : '';
+    const floorText = floorKeys
+      .map((f) => `   floor${floorKeys.length > 1 ? ` (${f.replace('floor-', '')})` : ''} ${(median(wall(f)) / node).toFixed(2)} × wall, ${(cpu(f) / nodeCpu).toFixed(2)} × CPU`)
+      .join('');
     console.log(
       `  ${what.padEnd(50)} wall ${w.toFixed(2)} × ${verdict(w <= limit).padEnd(6)}  CPU ${c.toFixed(2)} × ${verdict(c <= limit).padEnd(6)}  target ≤ ${limit} ×${floorText}`,
     );
   };
   const rssTarget = (what: string, rss: number) =>
     console.log(
-      `  ${what.padEnd(50)} ${rss.toFixed(1)} MB ${verdict(rss <= 55)}   target ≤ 55 MB   floors: idle Node ${nodeRss.toFixed(1)} MB, floor client ${idle.floor!.rssMb.toFixed(1)} MB, with servers ${idle['floor-components']!.rssMb.toFixed(1)} MB`,
+      `  ${what.padEnd(50)} ${rss.toFixed(1)} MB ${verdict(rss <= 55)}   target ≤ 55 MB   floors: idle Node ${nodeRss.toFixed(1)} MB, bare client ${idle.floor!.rssMb.toFixed(1)} MB, contract client ${idle['floor-contract']!.rssMb.toFixed(1)} MB`,
     );
   console.log('\nTargets (ratios to node -e 0 in this run; a floor is the same work done by the smallest program that can do it):');
-  timeTarget('exec → Envoy spawned (config validated)', 'run', 1.7, 'floor-http');
-  timeTarget('exec → Envoy spawned (--skip-config-validation)', 'run-skip', 1.7, 'floor-http');
+  timeTarget('exec → Envoy spawned (config validated)', 'run', 1.7, 'floor-http', 'floor-contract');
+  timeTarget('exec → Envoy spawned (--skip-config-validation)', 'run-skip', 1.7, 'floor-http', 'floor-contract');
   timeTarget('kuma-dp wait against a ready proxy', 'wait', 1.4, 'floor-wait');
   timeTarget('kuma-dp version', 'version', 1.4);
   rssTarget('RSS while supervising (config validated)', idle.run!.rssMb);
