@@ -195,10 +195,13 @@ async function nodeIdleRss(): Promise<number> {
   return rss;
 }
 
-/** floor-client.cjs bundled as dist/kuma-dp.cjs is (one file with its libraries). */
-async function bundledFloorClient(): Promise<string> {
+/**
+ * floor-client.cjs bundled as dist/kuma-dp.cjs is (one file with its libraries). With node:http it is
+ * bundled without undici, which it never loads: a megabyte of source it would only read and hold.
+ */
+async function bundledFloorClient(client: 'http' | 'undici'): Promise<string> {
   const esbuild = await import('esbuild');
-  const outfile = join(dir, 'floor-client-bundled.cjs');
+  const outfile = join(dir, `floor-client-${client}.cjs`);
   await esbuild.build({
     entryPoints: [join(ROOT, 'scripts/bench/floor-client.cjs')],
     bundle: true,
@@ -207,6 +210,7 @@ async function bundledFloorClient(): Promise<string> {
     target: 'node22',
     minifyWhitespace: true,
     minifySyntax: true,
+    external: client === 'http' ? ['undici'] : [],
     outfile,
     logLevel: 'error',
   });
@@ -239,8 +243,8 @@ async function interleaved(measures: readonly Measure[]): Promise<Map<string, Sa
 try {
   const floorDir = join(dir, 'floor-work');
   mkdirSync(floorDir);
-  const bundled = await bundledFloorClient();
-  const floor = (client: string, ...extra: string[]) => [process.execPath, bundled, client, cp.url, envoyDouble, floorDir, ...extra];
+  const bundled = { http: await bundledFloorClient('http'), undici: await bundledFloorClient('undici') };
+  const floor = (client: 'http' | 'undici', ...extra: string[]) => [process.execPath, bundled[client], client, cp.url, envoyDouble, floorDir, ...extra];
   // A script file, as bin/kuma-dp is (Node resolves and reads a main script; `node -e` skips that).
   const httpGet = join(dir, 'floor-get.cjs');
   writeFileSync(

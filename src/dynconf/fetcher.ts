@@ -9,6 +9,7 @@
 import { request } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import type { OwnSeries, Counter, Histogram } from '../exposition/own-series.js';
+import { NO_SERVER_NAME_GUESS } from '../util/loopback.js';
 
 export interface DynconfConsumer {
   readonly path: string;
@@ -51,7 +52,7 @@ export function unixSocketGet(socketPath: string, timeoutMs = 5000): DynconfGet 
     new Promise((resolve, reject) => {
       const headers: Record<string, string> = { host: 'localhost' };
       if (etag) headers['if-none-match'] = etag;
-      const req = request({ socketPath, path, headers, timeout: timeoutMs, agent: false }, (res) => {
+      const req = request({ socketPath, path, headers, timeout: timeoutMs, agent: false, ...NO_SERVER_NAME_GUESS }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {

@@ -3,6 +3,7 @@
 // Hand-written rather than pino: pino's import alone costs more start-up time
 // than this whole agent's logging needs, and we log a few lines a minute.
 
+import { isoTime } from '../util/iso-time.js';
 import { redact, redactText } from '../util/redact.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -37,7 +38,7 @@ export interface Logger {
 export function createLogger(name: string): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (order[level] < threshold) return;
-    const record = { ts: new Date().toISOString(), level, logger: name, msg: redactText(msg), ...(fields ? (redact(fields) as object) : {}) };
+    const record = { ts: isoTime(), level, logger: name, msg: redactText(msg), ...(fields ? (redact(fields) as object) : {}) };
     sink(JSON.stringify(record));
   };
   return {

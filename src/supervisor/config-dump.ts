@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { AdminClient } from '../envoy/admin.js';
 import type { Clock, Timer } from '../lifecycle/clock.js';
 import type { Logger } from '../log/logger.js';
+import { isoTime } from '../util/iso-time.js';
 
 export const CONFIG_DUMP_FILE = 'config_dump.json';
 export const REFRESH_MS = 60_000;
@@ -59,7 +60,7 @@ export class ConfigDumps {
   keepForCrash(): string | undefined {
     this.stopRefreshing();
     if (!existsSync(this.latest)) return undefined;
-    const file = join(this.dir.path, `config_dump.crash-${new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-')}.json`);
+    const file = join(this.dir.path, `config_dump.crash-${isoTime(this.clock.now()).replace(/[:.]/g, '-')}.json`);
     copyFileSync(this.latest, file);
     this.dir.keep('it holds the config dump of a crashed Envoy');
     return file;

@@ -3,7 +3,7 @@
 // (--unix-socket, Kuma >= 2.14's admin), until it answers 200, as Kuma's
 // `kuma-dp wait` does, so that an application container can start after its proxy.
 import { request } from 'node:http';
-import { isLoopback } from '../util/loopback.js';
+import { isLoopback, NO_SERVER_NAME_GUESS } from '../util/loopback.js';
 import type { Logger } from '../log/logger.js';
 import { formatDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';
@@ -37,7 +37,7 @@ export function readinessUrl(text: string): URL {
 
 function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', timeout: timeoutMs, ...(unixSocket ? { socketPath: unixSocket } : {}) }, (res) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs, ...NO_SERVER_NAME_GUESS, ...(unixSocket ? { socketPath: unixSocket } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 200)));
