@@ -9,7 +9,7 @@ import {
   type BootstrapRequest,
   type BootstrapRequestInput,
 } from '../../src/bootstrap/request.js';
-import { detectMaxMemory } from '../../src/bootstrap/host.js';
+import { detectMaxMemory, hasLocalIPv6 } from '../../src/bootstrap/host.js';
 
 // The inputs of Kuma's remote_bootstrap_test.go cases, and the request bodies
 // its golden files (app/kuma-dp/pkg/dataplane/envoy/testdata) record for them.
@@ -165,4 +165,17 @@ t.test('cgroup memory limit', async (t) => {
   t.equal(detectMaxMemory([await file('max', 'max\n')]), 0, '"max" means no limit');
   t.equal(detectMaxMemory([path.join(dir, 'missing'), await file('v1', '9223372036854771712\n')]), 0, 'v1 unlimited');
   t.equal(detectMaxMemory([path.join(dir, 'missing'), await file('v1b', '1048576')]), 1048576, 'falls through to the next path');
+});
+
+t.test('local IPv6, as Kuma asks it: any address but ::1 (from /proc/net/if_inet6 on Linux)', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'kuma-dp-ipv6-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => writeFile(path.join(dir, name), text).then(() => path.join(dir, name));
+  const lo = '00000000000000000000000000000001 01 80 10 80       lo\n';
+  t.equal(hasLocalIPv6(await file('lo', lo)), false, 'only ::1');
+  t.equal(hasLocalIPv6(await file('empty', '')), false, 'no address');
+  t.equal(hasLocalIPv6(await file('eth0', `fd000000000000000000000000000002 04 40 00 82     eth0\n${lo}`)), true, 'a unique local address');
+  t.equal(hasLocalIPv6(await file('link', `${lo}fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n`)), true, 'a link-local one counts, as in Kuma');
+  t.equal(hasLocalIPv6(await file('six', `00000000000000000000000000000006 01 80 10 80       lo\n${lo}`)), true, "::6 on lo (Kuma's transparent proxy) counts");
+  if (process.platform === 'linux') t.equal(hasLocalIPv6(path.join(dir, 'missing')), false, 'no file: IPv6 is off in the kernel');
 });
