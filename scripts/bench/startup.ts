@@ -314,7 +314,10 @@ try {
     const w = median(wall(key)) / node;
     const c = cpu(key) / nodeCpu;
     const floorText = floorKeys
-      .map((f) => `   floor${floorKeys.length > 1 ? ` (${f.replace('floor-', '')})` : ''} ${(median(wall(f)) / node).toFixed(2)} × wall, ${(cpu(f) / nodeCpu).toFixed(2)} × CPU`)
+      .map(
+        (f) =>
+          `   floor${floorKeys.length > 1 ? ` (${f.replace('floor-', '')})` : ''} ${(median(wall(f)) / node).toFixed(2)} × wall, ${(cpu(f) / nodeCpu).toFixed(2)} × CPU`,
+      )
       .join('');
     console.log(
       `  ${what.padEnd(50)} wall ${w.toFixed(2)} × ${verdict(w <= limit).padEnd(6)}  CPU ${c.toFixed(2)} × ${verdict(c <= limit).padEnd(6)}  target ≤ ${limit} ×${floorText}`,

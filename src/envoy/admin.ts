@@ -24,7 +24,9 @@ export function adminClient(admin: AdminAddress): AdminClient {
 
 /** node:http options that reach the admin API at `admin`. */
 export function adminRequestOptions(admin: AdminAddress): RequestOptions {
-  return admin.kind === 'pipe' ? { socketPath: admin.path, headers: { host: 'localhost' }, ...NO_SERVER_NAME_GUESS } : { host: admin.address, port: admin.port };
+  return admin.kind === 'pipe'
+    ? { socketPath: admin.path, headers: { host: 'localhost' }, ...NO_SERVER_NAME_GUESS }
+    : { host: admin.address, port: admin.port };
 }
 
 export function adminRequest(admin: AdminAddress, method: 'GET' | 'POST', path: string, timeoutMs = 2000): Promise<AdminResponse> {
