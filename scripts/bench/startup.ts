@@ -15,7 +15,8 @@
 // another kuma-dp (e.g. Kuma's own) instead.
 //
 // Floors, measured the same way: `node -e 0`; a Node script doing one HTTP
-// GET; scripts/bench/floor-wait.cjs, what `kuma-dp wait` must do (its flags,
+// GET; scripts/bench/floor-wait.cjs, what `kuma-dp wait` must do (the Node
+// version check and compile cache every kuma-dp executable has, its flags,
 // Kuma's two log lines, one GET); scripts/bench/floor-client.cjs, bundled and
 // with Node's compile cache as kuma-dp has: `bare`, only the I/O `kuma-dp run`
 // cannot avoid (envoy --version, POST /bootstrap, write the file, spawn
