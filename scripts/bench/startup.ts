@@ -271,7 +271,7 @@ try {
     { key: 'floor-http', label: "floor: run's unavoidable I/O, node:http (exec → Envoy spawned)", run: () => spawnToEnvoy(floor('http'), floorEnv) },
     {
       key: 'floor-contract',
-      label: 'floor: + YAML bootstrap, servers and FIFO before Envoy (→ spawned)',
+      label: 'floor: + YAML, servers and FIFO before Envoy (exec → spawned)',
       run: () => spawnToEnvoy(floor('http', 'contract'), floorEnv),
     },
     { key: 'floor-undici', label: "floor: the same with undici 8's Client (exec → Envoy spawned)", run: () => spawnToEnvoy(floor('undici'), floorEnv) },
