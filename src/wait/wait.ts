@@ -35,9 +35,42 @@ export function readinessUrl(text: string): URL {
   return url;
 }
 
-function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
+/** Where a check connects: Envoy's admin socket, or one address of the URL's host. */
+type Endpoint = { socketPath: string } | { host: string; port: number };
+
+/**
+ * The endpoints for the URL, tried in turn while they refuse: its address, or
+ * for `localhost` the loopback addresses (RFC 6761, 6.3), 127.0.0.1 first as
+ * Envoy's admin listens by default. Naming them keeps Node's resolver out: for
+ * a host name Node loads its DNS module, ~6 ms of a check that a container's
+ * HEALTHCHECK runs every 10 s (readinessUrl lets no other name through).
+ */
+function endpoints(url: URL, unixSocket: string | undefined): Endpoint[] {
+  if (unixSocket) return [{ socketPath: unixSocket }];
+  const port = Number(url.port || 80);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost'
+    ? [
+        { host: '127.0.0.1', port },
+        { host: '::1', port },
+      ]
+    : [{ host, port }];
+}
+
+/** Errors that say nothing listens at that address: the next loopback address may. */
+const NOT_THERE = new Set(['ECONNREFUSED', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EAFNOSUPPORT']);
+
+function checkOnce(url: URL, endpoint: Endpoint, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', timeout: timeoutMs, ...NO_SERVER_NAME_GUESS, ...(unixSocket ? { socketPath: unixSocket } : {}) }, (res) => {
+    const options = {
+      ...endpoint,
+      method: 'GET',
+      path: `${url.pathname}${url.search}`,
+      headers: { host: url.host },
+      timeout: timeoutMs,
+      ...NO_SERVER_NAME_GUESS,
+    };
+    const req = request(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 200)));
@@ -48,6 +81,17 @@ function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Pro
     req.on('error', reject);
     req.end();
   });
+}
+
+async function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const list = endpoints(url, unixSocket);
+  for (let i = 0; ; i++) {
+    try {
+      return await checkOnce(url, list[i]!, timeoutMs);
+    } catch (err) {
+      if (i === list.length - 1 || !NOT_THERE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+  }
 }
 
 /** Resolves once the URL answers 200; throws a UserError at the timeout. */

@@ -1,7 +1,7 @@
 // `kuma-dp wait` as a user runs it: polls a readiness URL until 200.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -104,4 +104,42 @@ t.test("--unix-socket polls Envoy's admin /ready over the socket (Host: localhos
   t.equal(seen.length, 3, 'two 503s, then 200');
   t.same(seen[0], { url: '/ready', host: 'localhost' });
   t.ok(res.logs.some((l) => l.msg === 'the data plane proxy is not ready' && l.last === '503 INITIALIZING'));
+});
+
+t.test('localhost means the loopback addresses, 127.0.0.1 and then ::1 (RFC 6761), as the default URL uses it', async (t) => {
+  const v4 = await readyAfter(t, 0);
+  const viaName = await run(KUMA_DP, ['wait', '--url', v4.url.replace('127.0.0.1', 'localhost'), '--timeout', '10s']);
+  t.equal(viaName.code, 0, viaName.stderr);
+  t.equal(v4.hits(), 1, 'reached on 127.0.0.1');
+
+  const refused = await run(KUMA_DP, ['wait', '--url', 'http://localhost:1/ready', '--check-frequency', '100ms', '--timeout', '300ms']);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /last: ECONNREFUSED/, 'refused on both addresses');
+
+  // A proxy listening on ::1 only (an IPv6-only host's admin) is found once 127.0.0.1 refuses.
+  let hits = 0;
+  const v6 = createServer((req, res) => {
+    hits += 1;
+    res.end('LIVE\n');
+  });
+  const bound = await new Promise<boolean>((resolve) => {
+    v6.once('error', () => resolve(false));
+    v6.listen(0, '::1', () => resolve(true));
+  });
+  if (bound) t.teardown(() => v6.close());
+  const port = bound ? (v6.address() as AddressInfo).port : 0;
+  const v4Taken =
+    bound &&
+    (await new Promise<boolean>((resolve) => {
+      const probe = connect(port, '127.0.0.1', () => {
+        probe.destroy();
+        resolve(true);
+      }).on('error', () => resolve(false));
+    }));
+  const skip = !bound ? 'this host has no IPv6 loopback address' : v4Taken ? `another process listens on 127.0.0.1:${port}` : false;
+  await t.test('a proxy on ::1 only is reached once 127.0.0.1 refuses', { skip }, async (t) => {
+    const viaV6 = await run(KUMA_DP, ['wait', '--url', `http://localhost:${port}/ready`, '--timeout', '10s']);
+    t.equal(viaV6.code, 0, viaV6.stderr);
+    t.equal(hits, 1, 'reached on ::1');
+  });
 });
