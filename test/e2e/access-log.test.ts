@@ -9,15 +9,11 @@ import { lstatSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { accessLogSocketName } from '../../src/util/socket-name.js';
 import { startTcpSink, type TcpSink } from '../accesslog/tcp-sink.js';
-import { chooseEnvoy, ENVOY_STANDIN, httpGet, startHelloApp, startMiniCp, startProxy, type EnvoyChoice } from '../helpers/mesh.js';
+import { e2eEnvoys, httpGet, startHelloApp, startMiniCp, startProxy } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
-const found = chooseEnvoy();
-const envoys: Array<{ label: string; envoy: EnvoyChoice; skip: string | false }> = [
-  { label: 'Envoy stand-in (test double)', envoy: { binary: ENVOY_STANDIN, real: false, why: 'stand-in' }, skip: false },
-  { label: 'real Envoy', envoy: found, skip: found.real ? false : `${found.why}; set ENVOY_BINARY to run this against a real Envoy` },
-];
+const envoys = e2eEnvoys();
 
 const REQUESTS = 10;
 

@@ -10,15 +10,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import t, { type Test } from 'tap';
-import { chooseEnvoy, ENVOY_STANDIN, httpGet, startHelloApp, startMiniCp, startProxy, type EnvoyChoice, type MiniCp } from '../helpers/mesh.js';
+import { e2eEnvoys, httpGet, startHelloApp, startMiniCp, startProxy } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
-const found = chooseEnvoy();
-const envoys: Array<{ label: string; envoy: EnvoyChoice; skip: string | false }> = [
-  { label: 'Envoy stand-in (test double)', envoy: { binary: ENVOY_STANDIN, real: false, why: 'stand-in' }, skip: false },
-  { label: 'real Envoy', envoy: found, skip: found.real ? false : `${found.why}; set ENVOY_BINARY to run these against a real Envoy` },
-];
+const envoys = e2eEnvoys();
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 // Polled fast so that a test sees a policy change quickly; Kuma's default is 1s.
 const FAST_DYNCONF = { KUMA_DATAPLANE_RUNTIME_DYNAMIC_CONFIGURATION_REFRESH_INTERVAL: '200ms' };
@@ -61,15 +57,10 @@ async function scrape(port: number): Promise<string | undefined> {
   }
 }
 
-async function startCp(t: Test): Promise<MiniCp> {
-  const cp = await startMiniCp();
-  t.teardown(() => cp.stop());
-  return cp;
-}
-
 for (const { label, envoy, skip } of envoys) {
   t.test(`${label}: a MeshMetric scrape through the proxy`, { skip }, async (t) => {
-    const cp = await startCp(t);
+    const cp = await startMiniCp();
+    t.teardown(() => cp.stop());
     const app = await startHelloApp('web');
     t.teardown(() => app.close());
     const metrics = await metricsApp(t, 'orders');
@@ -117,7 +108,8 @@ for (const { label, envoy, skip } of envoys) {
   });
 
   t.test(`${label}: the DNS proxy answers mesh names from the control plane's map`, { skip }, async (t) => {
-    const cp = await startCp(t);
+    const cp = await startMiniCp();
+    t.teardown(() => cp.stop());
     const upstream = createSocket('udp4');
     upstream.on('message', (msg, rinfo) => {
       const q = dnsPacket.decode(msg);

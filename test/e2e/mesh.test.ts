@@ -2,16 +2,12 @@
 // traffic on loopback. Runs with the project's Envoy stand-in (a test
 // double), and again with a real Envoy when ENVOY_BINARY is set or envoy is on PATH.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import t, { type Test } from 'tap';
-import { adminGet, chooseEnvoy, ENVOY_STANDIN, httpGet, startHelloApp, startMiniCp, startProxy, type EnvoyChoice, type MiniCp } from '../helpers/mesh.js';
+import t from 'tap';
+import { adminGet, e2eEnvoys, httpGet, startHelloApp, startMiniCp, startProxy } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
-const found = chooseEnvoy();
-const envoys: Array<{ label: string; envoy: EnvoyChoice; skip: string | false }> = [
-  { label: 'Envoy stand-in (test double)', envoy: { binary: ENVOY_STANDIN, real: false, why: 'stand-in' }, skip: false },
-  { label: 'real Envoy', envoy: found, skip: found.real ? false : `${found.why}; set ENVOY_BINARY to run these against a real Envoy` },
-];
+const envoys = e2eEnvoys();
 
 /** A TCP service that greets each connection with its name and echoes what it gets. */
 async function startTcpApp(name: string): Promise<{ port: number; server: Server; close(): Promise<void> }> {
@@ -60,15 +56,10 @@ async function bodyThrough(port: number, host = '127.0.0.1'): Promise<string | u
   }
 }
 
-async function mesh(t: Test): Promise<MiniCp> {
-  const cp = await startMiniCp();
-  t.teardown(() => cp.stop());
-  return cp;
-}
-
 for (const { label, envoy, skip } of envoys) {
   t.test(`traffic through the mesh over HTTP and TCP; removal and a new backend (${label})`, { skip }, async (t) => {
-    const cp = await mesh(t);
+    const cp = await startMiniCp();
+    t.teardown(() => cp.stop());
     const app1 = await startHelloApp('backend-1');
     const tcpApp = await startTcpApp('db-1');
     t.teardown(() => app1.close());
@@ -126,7 +117,8 @@ for (const { label, envoy, skip } of envoys) {
   });
 
   t.test(`/ready is LIVE only once config has arrived; SIGTERM under traffic drains and exits 0 (${label})`, { skip }, async (t) => {
-    const cp = await mesh(t);
+    const cp = await startMiniCp();
+    t.teardown(() => cp.stop());
     const app = await startTcpApp('backend');
     t.teardown(() => app.close());
     const out = await freePort();

@@ -21,6 +21,18 @@ export interface EnvoyChoice {
   why: string;
 }
 
+/**
+ * The Envoys each end-to-end test runs against: the stand-in (a test double)
+ * always, and a real Envoy when one is installed (skipped, with the reason, otherwise).
+ */
+export function e2eEnvoys(env: NodeJS.ProcessEnv = process.env): Array<{ label: string; envoy: EnvoyChoice; skip: string | false }> {
+  const found = chooseEnvoy(env);
+  return [
+    { label: 'Envoy stand-in (test double)', envoy: { binary: ENVOY_STANDIN, real: false, why: 'stand-in' }, skip: false },
+    { label: 'real Envoy', envoy: found, skip: found.real ? false : `${found.why}; set ENVOY_BINARY to run the end-to-end tests against a real Envoy` },
+  ];
+}
+
 /** A real Envoy when ENVOY_BINARY is set or `envoy` is on PATH; otherwise the stand-in. */
 export function chooseEnvoy(env: NodeJS.ProcessEnv = process.env): EnvoyChoice {
   if (env.ENVOY_BINARY) {
