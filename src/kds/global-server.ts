@@ -17,6 +17,7 @@ import {
 } from './proto.js';
 import { PeerState, resourcesOf, type GlobalStore } from './resources.js';
 import { CONTROL_PLANE_LIMITS, readJsonDocument } from '../util/document.js';
+import { whenStreamGone } from '../util/grpc-stream.js';
 
 const log = createLogger('kds.global');
 
@@ -247,7 +248,7 @@ export class KdsGlobalServer {
       }
       this.acknowledged(zone, request);
     });
-    whenGone(call, end);
+    whenStreamGone(call, end);
   }
 
   /** The global asks (with what it holds of the zone), the zone answers with deltas of its Dataplanes and insights. */
@@ -288,7 +289,7 @@ export class KdsGlobalServer {
         });
       });
     });
-    whenGone(call, detach);
+    whenStreamGone(call, detach);
   }
 
   private configStream(call: grpc.ServerDuplexStream<XdsConfigResponse, XdsConfigRequest>): void {
@@ -318,7 +319,7 @@ export class KdsGlobalServer {
         }
       }
     });
-    whenGone(call, end);
+    whenStreamGone(call, end);
   }
 
   private acknowledged(zone: string, request: DeltaRequest): void {
@@ -333,15 +334,4 @@ export class KdsGlobalServer {
     record.lastUpdateTime = new Date().toISOString();
     this.options.onChange?.();
   }
-}
-
-/** Runs `gone` once the stream is over, however it ends (it may run more than once); a stream the zone ended is ended here too. */
-function whenGone(call: grpc.ServerDuplexStream<unknown, unknown>, gone: () => void): void {
-  call.on('end', () => {
-    gone();
-    call.end();
-  });
-  call.on('error', gone);
-  call.on('cancelled', gone);
-  call.on('close', gone);
 }

@@ -6,6 +6,7 @@
 // pushes when the cache says a proxy's snapshot changed.
 import type * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../log/logger.js';
+import { whenStreamGone } from '../util/grpc-stream.js';
 import { loadAdsDefinition, TYPE_URL, typeNameOf, type DeltaDiscoveryRequest, type DiscoveryRequest } from './ads-proto.js';
 import { versionOf, type Resource, type SnapshotCache } from './snapshot-cache.js';
 import { decodeDeltaDiscoveryRequestFast, decodeDiscoveryRequestFast, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
@@ -228,13 +229,7 @@ export class AdsServer {
           call.emit('error', { code: refused.code, details: refused.message });
         });
     });
-    call.on('end', () => {
-      finish();
-      call.end();
-    });
-    call.on('cancelled', finish);
-    call.on('error', finish);
-    call.on('close', finish);
+    whenStreamGone(call, finish);
   }
 
   private async handle(call: AdsCall, stream: Stream, request: DiscoveryRequest | DeltaDiscoveryRequest, status: typeof grpc.status): Promise<void> {
