@@ -20,6 +20,9 @@ export interface WaitOptions {
 
 export const DEFAULT_WAIT_URL = 'http://localhost:9901/ready';
 
+/** The URL's host as a socket takes it: an IPv6 address without its brackets. */
+const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '');
+
 /** The URL, checked: plain HTTP to a loopback host. */
 export function readinessUrl(text: string): URL {
   let url: URL;
@@ -29,7 +32,7 @@ export function readinessUrl(text: string): URL {
     throw new UserError(`--url: '${text}' is not a URL; expected e.g. ${DEFAULT_WAIT_URL}`);
   }
   if (url.protocol !== 'http:') throw new UserError(`--url: '${text}' must be http:// (the admin and readiness ports are plain HTTP on loopback)`);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = hostOf(url);
   if (host !== 'localhost' && !isLoopback(host))
     throw new UserError(`--url: '${text}' is not a loopback address; kuma-dp wait checks the proxy on this host (localhost, 127.0.0.1 or [::1])`);
   return url;
@@ -48,7 +51,7 @@ type Endpoint = { socketPath: string } | { host: string; port: number };
 function endpoints(url: URL, unixSocket: string | undefined): Endpoint[] {
   if (unixSocket) return [{ socketPath: unixSocket }];
   const port = Number(url.port || 80);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = hostOf(url);
   return host === 'localhost'
     ? [
         { host: '127.0.0.1', port },
