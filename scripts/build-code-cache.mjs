@@ -64,9 +64,11 @@ function kumaDp(args, env) {
 }
 
 /**
- * Node's compile cache for the start path: V8's compiled code for the bundles
- * and the libraries a start loads, so a start skips compiling them. Node
- * writes it for what a run compiled, so this runs `kuma-dp run` once, as on a
+ * Node's compile cache for the start path: V8's code for the bundles and the
+ * libraries a start loads, as V8 compiled each file before running it (its
+ * top level; functions compiled lazily, on their first call, are not kept:
+ * measured, an entry is the same size whether or not they ran). Node writes
+ * entries for the files a run loads, so this runs `kuma-dp run` once, as on a
  * pod: against a control plane on loopback that answers /bootstrap, with an
  * Envoy double (a shell script) that exits at once; then `kuma-dp wait` once,
  * for the lite bundle that wait and version run from. Resolves with
