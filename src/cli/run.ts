@@ -240,6 +240,8 @@ function besideEnvoy(modules: BesideModules, ctx: BesideEnvoy): { before: Compon
   const before: Component[] = [];
   const after: Component[] = [];
   const series = new modules.ownSeries.OwnSeries();
+  // The proxy's address: the control plane's word for it, else the Dataplane's.
+  const proxyAddress = ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address;
   // Always, as Kuma: the pipe must be read before Envoy opens it (a FIFO without a reader blocks Envoy's main thread).
   before.push(new modules.accessLog.AccessLogStreamer({ path: ctx.accessLogPipe.path, made: ctx.accessLogPipe.made, series, log: log.child('access-log') }));
   // As Kuma's kuma-dp: the DNS proxy, the metrics socket and the dynamic-configuration fetcher that feeds both.
@@ -248,7 +250,7 @@ function besideEnvoy(modules: BesideModules, ctx: BesideEnvoy): { before: Compon
   const hijacker = new modules.hijacker.MetricsHijacker({
     socketPath: metricsHijackerSocketName(ctx.workDir, ctx.dataplane.name, ctx.dataplane.mesh),
     admin,
-    defaultAddress: ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address || '127.0.0.1',
+    defaultAddress: proxyAddress || '127.0.0.1',
     legacySources: metricsSources(ctx),
     ownSeries: () => series.families(),
     log: log.child('metrics-hijacker'),
@@ -276,7 +278,7 @@ function besideEnvoy(modules: BesideModules, ctx: BesideEnvoy): { before: Compon
     before.push(
       new ReadinessReporter({
         port: config.readinessPort,
-        host: readinessAddress(admin, config.inPod, ctx.sidecar?.networking?.address || ctx.dataplane.resource?.networking?.address),
+        host: readinessAddress(admin, config.inPod, proxyAddress),
         admin,
         lifecycle,
         ...(dns ? { dnsReady: () => dns.ready } : {}),
