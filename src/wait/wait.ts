@@ -2,11 +2,11 @@
 // the agent's readiness port), or Envoy's admin /ready over its Unix socket
 // (--unix-socket, Kuma >= 2.14's admin), until it answers 200, as Kuma's
 // `kuma-dp wait` does, so that an application container can start after its proxy.
-import { request } from 'node:http';
-import { isLoopback, NO_SERVER_NAME_GUESS } from '../util/loopback.js';
+import { isLoopback } from '../util/loopback.js';
 import type { Logger } from '../log/logger.js';
 import { formatDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';
+import { httpGet, type Endpoint, type GetResult } from './http-get.js';
 
 export interface WaitOptions {
   url: string;
@@ -38,9 +38,6 @@ export function readinessUrl(text: string): URL {
   return url;
 }
 
-/** Where a check connects: Envoy's admin socket, or one address of the URL's host. */
-type Endpoint = { socketPath: string } | { host: string; port: number };
-
 /**
  * The endpoints for the URL, tried in turn while they refuse: its address, or
  * for `localhost` the loopback addresses (RFC 6761, 6.3), 127.0.0.1 first as
@@ -49,7 +46,7 @@ type Endpoint = { socketPath: string } | { host: string; port: number };
  * HEALTHCHECK runs every 10 s (readinessUrl lets no other name through).
  */
 function endpoints(url: URL, unixSocket: string | undefined): Endpoint[] {
-  if (unixSocket) return [{ socketPath: unixSocket }];
+  if (unixSocket) return [{ path: unixSocket }];
   const port = Number(url.port || 80);
   const host = hostOf(url);
   return host === 'localhost'
@@ -63,34 +60,11 @@ function endpoints(url: URL, unixSocket: string | undefined): Endpoint[] {
 /** Errors that say nothing listens at that address: the next loopback address may. */
 const NOT_THERE = new Set(['ECONNREFUSED', 'EADDRNOTAVAIL', 'ENETUNREACH', 'EAFNOSUPPORT']);
 
-function checkOnce(url: URL, endpoint: Endpoint, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const options = {
-      ...endpoint,
-      method: 'GET',
-      path: `${url.pathname}${url.search}`,
-      headers: { host: url.host },
-      timeout: timeoutMs,
-      ...NO_SERVER_NAME_GUESS,
-    };
-    const req = request(options, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 200)));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${formatDuration(timeoutMs)}`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
+async function check(url: URL, unixSocket: string | undefined, timeoutMs: number): Promise<GetResult> {
   const list = endpoints(url, unixSocket);
   for (let i = 0; ; i++) {
     try {
-      return await checkOnce(url, list[i]!, timeoutMs);
+      return await httpGet(list[i]!, url.host, `${url.pathname}${url.search}`, timeoutMs);
     } catch (err) {
       if (i === list.length - 1 || !NOT_THERE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
     }

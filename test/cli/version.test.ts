@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { installationCopy, KUMA_DP, ROOT, run } from '../helpers/cli.js';
 
@@ -56,11 +56,19 @@ t.test('kuma-dp without a command explains what to do', async (t) => {
 t.test('an installation whose start-up bundle was never built says how to build it', async (t) => {
   // bin/kuma-dp runs dist/kuma-dp.cjs; a copy of bin/ with no dist/ beside it stands for a checkout after a bare `git clone`.
   const root = t.testdir({ bin: {} });
-  for (const file of ['kuma-dp', 'node-version.cjs', 'package.json']) copyFileSync(join(ROOT, 'bin', file), join(root, 'bin', file));
+  for (const file of ['kuma-dp', 'package.json']) copyFileSync(join(ROOT, 'bin', file), join(root, 'bin', file));
   chmodSync(join(root, 'bin', 'kuma-dp'), 0o755);
   const res = await run(join(root, 'bin', 'kuma-dp'), ['version']);
   t.equal(res.code, 2);
   t.match(res.stderr, `kuma-dp is not built (${join(root, 'dist', 'kuma-dp.cjs')} is missing): run 'npm run build'`);
+});
+
+t.test('an installation built without the lite bundle runs wait and version from the full one', async (t) => {
+  const install = installationCopy(t.testdir());
+  rmSync(join(install, 'dist', 'kuma-dp-lite.cjs'));
+  const res = await run(join(install, 'bin', 'kuma-dp'), ['version']);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stdout, /^kuma-dp: /);
 });
 
 // The machines' system Node (/usr/bin/node) is 20 here; elsewhere there may be no older Node to run them with.

@@ -3,6 +3,7 @@
 // double), and again with a real Envoy when ENVOY_BINARY is set or envoy is on PATH.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import t from 'tap';
+import { KUMA_DP, run } from '../helpers/cli.js';
 import { adminGet, e2eEnvoys, httpGet, startHelloApp, startMiniCp, startProxy } from '../helpers/mesh.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
@@ -148,6 +149,11 @@ for (const { label, envoy, skip } of envoys) {
       { timeoutMs: 30_000 },
     );
     t.equal(readySeen[readySeen.length - 1], 200);
+    // What an application container's HEALTHCHECK or start-up hook runs beside this proxy.
+    if (web.admin.kind !== 'pipe') throw new Error("startProxy puts Envoy's admin API on a Unix socket");
+    const wait = await run(KUMA_DP, ['wait', '--unix-socket', web.admin.path, '--timeout', '10s']);
+    t.equal(wait.code, 0, `kuma-dp wait --unix-socket on the admin socket: ${wait.stderr}`);
+    t.ok(wait.logs.some((l) => l.msg === 'the data plane proxy is ready'));
 
     const greeting = await waitFor('TCP through the mesh', async () => tcpGreeting(out).catch(() => undefined), { timeoutMs: 30_000 });
     t.equal(greeting, 'hello tcp from backend');

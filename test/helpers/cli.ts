@@ -22,7 +22,6 @@ export function installationCopy(parent: string, opts: { distSrc?: boolean; buil
   mkdirSync(join(root, 'dist'));
   const files = [
     'bin/kuma-dp',
-    'bin/node-version.cjs',
     'bin/package.json',
     'dist/kuma-dp.cjs',
     'dist/kuma-dp-lite.cjs',

@@ -256,12 +256,12 @@ export async function startProxy(cp: MiniCp, envoy: EnvoyChoice, spec: Dataplane
   };
 }
 
-/** GET through a proxy's outbound (or any URL); resolves with the body or throws. */
 /** GET on a proxy's Envoy admin API, wherever it listens. */
 export function adminGet(proxy: Proxy, path: string, timeoutMs = 2000): Promise<AdminResponse> {
   return adminRequest(proxy.admin, 'GET', path, timeoutMs);
 }
 
+/** GET through a proxy's outbound (or any URL); resolves with the status and body, or throws. */
 export async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   return { status: res.status, body: await res.text() };
