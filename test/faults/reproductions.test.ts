@@ -32,14 +32,32 @@ t.equal((await api(cp, 'PUT', '/meshes/default/dataplanes/keep', validDataplane(
 await cp.store.flushed();
 const storeBefore = readFileSync(storeFile, 'utf8');
 
-/** Sends a raw body; returns the answer with how long and how much memory it took. */
-async function measured(method: string, path: string, body?: string) {
-  global.gc?.();
-  const heap = process.memoryUsage().heapUsed;
-  const started = cpuMs();
-  const res = await fetch(`${cp.addresses.apiHttp}${path}`, { method, body, headers: { 'content-type': 'application/json' } });
-  const text = await res.text();
-  return { status: res.status, text, ms: cpuMs() - started, extra: process.memoryUsage().heapUsed - heap };
+/**
+ * Up to three attempts while one takes MAX_MS or more, the cheapest kept: one attempt's CPU time can
+ * include a major GC of all that earlier tests left in this process, which is not the input's cost.
+ * Only for what repeats harmlessly (a refused input, a pure parse): a slow path is slow every time.
+ */
+async function cheapest<R extends { ms: number }>(attempt: () => Promise<R>, repeatable: (r: R) => boolean = () => true): Promise<R> {
+  let best = await attempt();
+  for (let tries = 1; tries < 3 && best.ms >= MAX_MS && repeatable(best); tries++) {
+    const next = await attempt();
+    if (next.ms < best.ms) best = next;
+  }
+  return best;
+}
+
+/** Sends a raw body; returns the answer with how long and how much memory it took (a refused one: its cheapest attempt). */
+function measured(method: string, path: string, body?: string) {
+  return cheapest(
+    async () => {
+      const heap = process.memoryUsage().heapUsed;
+      const started = cpuMs();
+      const res = await fetch(`${cp.addresses.apiHttp}${path}`, { method, body, headers: { 'content-type': 'application/json' } });
+      const text = await res.text();
+      return { status: res.status, text, ms: cpuMs() - started, extra: process.memoryUsage().heapUsed - heap };
+    },
+    (r) => r.status >= 400,
+  );
 }
 
 async function storeUnchanged(t: Test): Promise<void> {
@@ -59,14 +77,16 @@ function quick(t: Test, r: { ms: number; extra: number }): void {
   t.ok(r.extra < MAX_EXTRA_BYTES, `took ${(r.extra / 1e6).toFixed(1)} MB (< 64)`);
 }
 
-async function agentLoad(text: string): Promise<{ error: unknown; ms: number; extra: number }> {
-  const heap = process.memoryUsage().heapUsed;
-  const started = cpuMs();
-  const error = await loadDataplane({ inline: text, vars: [], proxyType: 'dataplane' }).then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  return { error, ms: cpuMs() - started, extra: process.memoryUsage().heapUsed - heap };
+function agentLoad(text: string): Promise<{ error: unknown; ms: number; extra: number }> {
+  return cheapest(async () => {
+    const heap = process.memoryUsage().heapUsed;
+    const started = cpuMs();
+    const error = await loadDataplane({ inline: text, vars: [], proxyType: 'dataplane' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    return { error, ms: cpuMs() - started, extra: process.memoryUsage().heapUsed - heap };
+  });
 }
 
 t.test('1. a null list item: 422 from the API, a UserError from the agent, both naming networking.inbound[0]', async (t) => {
