@@ -22,9 +22,6 @@ const HEAD_LIMIT = 16 * 1024;
 const READ_LIMIT = 64 * 1024;
 export const BODY_KEPT = 200;
 
-/** Where `\r\n` is in bytes from `from` on, or -1. */
-const crlf = (bytes: Buffer, from: number): number => bytes.indexOf('\r\n', from, 'latin1');
-
 /**
  * What the bytes of a response read so far say: undefined while more are
  * needed, else the final response's status and the start of its body.
@@ -82,7 +79,7 @@ function readChunked(bytes: Buffer, from: number, ended: boolean): Buffer | unde
   let kept = 0;
   let at = from;
   for (;;) {
-    const lineEnd = crlf(bytes, at);
+    const lineEnd = bytes.indexOf('\r\n', at, 'latin1');
     if (lineEnd < 0) break;
     const size = bytes.toString('latin1', at, lineEnd).split(';')[0]!.trim();
     if (!/^[0-9a-fA-F]{1,8}$/.test(size)) throw new Error(`bad chunk size '${size.slice(0, 20)}'`);
@@ -101,10 +98,10 @@ function readChunked(bytes: Buffer, from: number, ended: boolean): Buffer | unde
 
 /**
  * GET `path` from the endpoint with the Host header `host`: resolves with the
- * response, rejects with the socket's error (its code kept: ECONNREFUSED says
- * nothing listens there), an Error that says what it could not read in the response, or when no complete answer came
- * within timeoutMs (a deadline for the whole request, as Go's http.Client
- * Timeout in Kuma's wait).
+ * response; rejects with the socket's error (its code kept: ECONNREFUSED says
+ * nothing listens there), with an Error saying what in the response could not
+ * be read, or when no complete answer came within timeoutMs (a deadline for
+ * the whole request, as Go's http.Client Timeout in Kuma's wait).
  */
 export function httpGet(to: Endpoint, host: string, path: string, timeoutMs: number): Promise<GetResult> {
   return new Promise((resolve, reject) => {
