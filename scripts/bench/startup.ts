@@ -4,15 +4,14 @@
 //   exec of `kuma-dp run` → Envoy spawned        ≤ 1.7 × `node -e 0`
 //   `kuma-dp wait` against a ready proxy, exit    ≤ 1.4 × `node -e 0`
 //   `kuma-dp version`, exit                       ≤ 1.4 × `node -e 0`
-//   RSS while supervising an idle Envoy           ≤ 55 MB
+//   RSS while supervising an idle Envoy           ≤ 55 MB (read here 7 s in;
+//                                                 npm run bench:supervising follows it for minutes)
 //
 //   npm run bench:startup [-- runs]
 //
-// The control plane is on loopback (scripts/build-code-cache.mjs's), the
-// Envoy is a shell-script double that records when it was exec'd, and its
-// admin API (a ready proxy: /ready answers LIVE) is served by this process,
-// so the figures are kuma-dp's own cost. BENCH_KUMA_DP=<executable> measures
-// another kuma-dp (e.g. Kuma's own) instead.
+// The fixture (scripts/bench/fixture.ts): a control plane on loopback, an
+// Envoy that is a shell-script double recording when it was exec'd, and its
+// admin API served by this process, so the figures are kuma-dp's own cost.
 //
 // Floors, measured the same way: `node -e 0`; a Node script doing one HTTP
 // GET; scripts/bench/floor-wait.cjs, what `kuma-dp wait` must do (the Node
@@ -26,96 +25,14 @@
 // servers and the access-log FIFO ready before Envoy); and the RSS of an idle
 // Node and of both floor clients supervising.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { KUMA_DP, ROOT, procStatus, startFixture, startSupervising, statusMb, userEnv } from './fixture.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const KUMA_DP = process.env.BENCH_KUMA_DP ?? join(ROOT, 'bin/kuma-dp');
 const runs = Number(process.argv[2] ?? 15);
-const dir = mkdtempSync(join(tmpdir(), 'kuma-dp-bench-'));
-
-const envoyDouble = join(dir, 'envoy');
-writeFileSync(
-  envoyDouble,
-  `#!/bin/sh
-if [ "$1" = "--version" ]; then
-  printf '\\nenvoy  version: 0123456789abcdef0123456789abcdef01234567/1.39.0/Clean/RELEASE/BoringSSL\\n'
-  exit 0
-fi
-date +%s%N > "$BENCH_SPAWNED_FILE"
-# A killed double leaves no sleep behind: the trap ends it, and a short one ends by itself after a SIGKILL.
-trap 'kill $! 2>/dev/null; exit 0' TERM INT
-while :; do sleep 1 & wait $!; done
-`,
-);
-chmodSync(envoyDouble, 0o755);
-
-// Envoy's admin API as a ready, idle Envoy answers it (/ready is LIVE, an empty config dump, 200 to the rest):
-// the double is a shell script, so this process serves it, for the agent's supervision and for `kuma-dp wait`.
-const admin = createServer((req, res) => {
-  req.resume();
-  res.end(req.url?.startsWith('/ready') ? 'LIVE\n' : req.url?.startsWith('/config_dump') ? '{"configs":[]}' : '');
-});
-await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve));
-const adminPort = (admin.address() as AddressInfo).port;
-const readyUrl = `http://127.0.0.1:${adminPort}/ready`;
-
-// The same loopback control plane the build's code-cache run uses, with the admin address above in its bootstrap.
-const { startLoopbackControlPlane } = (await import(pathToFileURL(join(ROOT, 'scripts/build-code-cache.mjs')).href)) as {
-  startLoopbackControlPlane: (name: string, options: { adminPort: number }) => Promise<{ url: string; close: () => void }>;
-};
-const cp = await startLoopbackControlPlane('bench', { adminPort });
-
-// The floors run with Node's compile cache, as kuma-dp does (bin/kuma-dp), in a directory of their own.
-const floorEnv = { ...process.env, NODE_COMPILE_CACHE: join(dir, 'floor-compile-cache') };
-// kuma-dp and node -e 0 run as a user would run them: without this process's NODE_OPTIONS.
-const userEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS'));
-
-function procStatus(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const [k, v] = line.split(':');
-    if (k && v) out[k.trim()] = v.trim();
-  }
-  return out;
-}
-
-async function waitForFile(path: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path) || readFileSync(path, 'utf8').trim() === '') {
-    if (Date.now() > deadline) throw new Error(`the Envoy double was not spawned within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-const agentCommand = (extraArgs: readonly string[]): string[] => [
-  KUMA_DP,
-  'run',
-  '--cp-address',
-  cp.url,
-  '--name',
-  'bench',
-  '--mesh',
-  'default',
-  '--binary-path',
-  envoyDouble,
-  '--drain-time',
-  '0s',
-  ...extraArgs,
-];
-
-/** A port free now, for the agent's readiness reporter (on by default in Kuma; a fixed 9902 could be taken on a shared host). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+const fixture = await startFixture();
+const { dir, readyUrl, floorEnv, agentCommand, floorCommand: floor } = fixture;
 
 /** CPU time used so far by this process's waited-for children (clock ticks of 10 ms: meaningful summed over many runs). */
 function childrenCpuMs(): number {
@@ -150,20 +67,12 @@ interface Idle {
 
 /** Exec → Envoy spawned; with `idle`, also the RSS and wake-ups of the agent while it supervises. */
 async function spawnToEnvoy(command: readonly string[], env: NodeJS.ProcessEnv, idle?: (sample: Idle) => void): Promise<Sample> {
-  const spawnedFile = join(dir, `spawned-${Math.random().toString(36).slice(2)}`);
-  const readinessPort = String(await freePort());
   const wall0 = BigInt(Date.now()) * 1_000_000n;
-  const child = spawn(command[0]!, command.slice(1), {
-    stdio: 'ignore',
-    env: { ...env, BENCH_SPAWNED_FILE: spawnedFile, KUMA_READINESS_PORT: readinessPort },
-  });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  await waitForFile(spawnedFile, 30_000);
-  const cpuMs = processCpuMs(child.pid!);
-  const ms = Number(BigInt(readFileSync(spawnedFile, 'utf8').trim()) - wall0) / 1e6;
-  if (idle) idle(await idleSample(child.pid!));
-  child.kill('SIGTERM');
-  await exited;
+  const running = await startSupervising(fixture, command, env);
+  const cpuMs = processCpuMs(running.child.pid!);
+  const ms = Number(running.spawnedAtNs - wall0) / 1e6;
+  if (idle) idle(await idleSample(running.child.pid!));
+  await running.stop();
   return { ms, cpuMs };
 }
 
@@ -174,7 +83,7 @@ async function idleSample(pid: number): Promise<Idle> {
   await new Promise((resolve) => setTimeout(resolve, windowMs));
   const after = procStatus(pid);
   const switches = (s: Record<string, string>) => Number(s.voluntary_ctxt_switches) + Number(s.nonvoluntary_ctxt_switches);
-  return { rssMb: Number(after.VmRSS!.replace(/\D/g, '')) / 1024, wakeupsPerSec: (switches(after) - switches(before)) / (windowMs / 1000) };
+  return { rssMb: statusMb(after, 'VmRSS'), wakeupsPerSec: (switches(after) - switches(before)) / (windowMs / 1000) };
 }
 
 /** Exec → exit; fails on a non-zero exit (a benchmark of a failing command measures nothing). */
@@ -191,31 +100,9 @@ async function execToExit(command: readonly string[], env: NodeJS.ProcessEnv): P
 async function nodeIdleRss(): Promise<number> {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: userEnv });
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const rss = Number(procStatus(child.pid!).VmRSS!.replace(/\D/g, '')) / 1024;
+  const rss = statusMb(procStatus(child.pid!), 'VmRSS');
   child.kill();
   return rss;
-}
-
-/**
- * floor-client.cjs bundled as dist/kuma-dp.cjs is (one file with its libraries). With node:http it is
- * bundled without undici, which it never loads: a megabyte of source it would only read and hold.
- */
-async function bundledFloorClient(client: 'http' | 'undici'): Promise<string> {
-  const esbuild = await import('esbuild');
-  const outfile = join(dir, `floor-client-${client}.cjs`);
-  await esbuild.build({
-    entryPoints: [join(ROOT, 'scripts/bench/floor-client.cjs')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node22',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    external: client === 'http' ? ['undici'] : [],
-    outfile,
-    logLevel: 'error',
-  });
-  return outfile;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -242,10 +129,6 @@ async function interleaved(measures: readonly Measure[]): Promise<Map<string, Sa
 }
 
 try {
-  const floorDir = join(dir, 'floor-work');
-  mkdirSync(floorDir);
-  const bundled = { http: await bundledFloorClient('http'), undici: await bundledFloorClient('undici') };
-  const floor = (client: 'http' | 'undici', ...extra: string[]) => [process.execPath, bundled[client], client, cp.url, envoyDouble, floorDir, ...extra];
   // A script file, as bin/kuma-dp is (Node resolves and reads a main script; `node -e` skips that).
   const httpGet = join(dir, 'floor-get.cjs');
   writeFileSync(
@@ -299,7 +182,7 @@ try {
   await spawnToEnvoy(floor('http'), floorEnv, (s) => (idle.floor = s));
   await spawnToEnvoy(floor('http', 'contract'), floorEnv, (s) => (idle['floor-contract'] = s));
   const nodeRss = await nodeIdleRss();
-  console.log('\n  while supervising an idle Envoy (sampled over 5 s after 2 s):');
+  console.log('\n  7 s into supervising an idle Envoy (wake-ups counted over the last 5 s; npm run bench:supervising follows RSS for minutes):');
   for (const [key, label] of [
     ['run', 'kuma-dp run (config validated)'],
     ['run-skip', 'kuma-dp run --skip-config-validation'],
@@ -321,23 +204,21 @@ try {
       )
       .join('');
     console.log(
-      `  ${what.padEnd(50)} wall ${w.toFixed(2)} × ${verdict(w <= limit).padEnd(6)}  CPU ${c.toFixed(2)} × ${verdict(c <= limit).padEnd(6)}  target ≤ ${limit} ×${floorText}`,
+      `  ${what.padEnd(52)} wall ${w.toFixed(2)} × ${verdict(w <= limit).padEnd(6)}  CPU ${c.toFixed(2)} × ${verdict(c <= limit).padEnd(6)}  target ≤ ${limit} ×${floorText}`,
     );
   };
   const rssTarget = (what: string, rss: number) =>
     console.log(
-      `  ${what.padEnd(50)} ${rss.toFixed(1)} MB ${verdict(rss <= 55)}   target ≤ 55 MB   floors: idle Node ${nodeRss.toFixed(1)} MB, bare client ${idle.floor!.rssMb.toFixed(1)} MB, contract client ${idle['floor-contract']!.rssMb.toFixed(1)} MB`,
+      `  ${what.padEnd(52)} ${rss.toFixed(1)} MB ${verdict(rss <= 55)}   target ≤ 55 MB   floors: idle Node ${nodeRss.toFixed(1)} MB, bare client ${idle.floor!.rssMb.toFixed(1)} MB, contract client ${idle['floor-contract']!.rssMb.toFixed(1)} MB`,
     );
   console.log('\nTargets (ratios to node -e 0 in this run; a floor is the same work done by the smallest program that can do it):');
   timeTarget('exec → Envoy spawned (config validated)', 'run', 1.7, 'floor-http', 'floor-contract');
   timeTarget('exec → Envoy spawned (--skip-config-validation)', 'run-skip', 1.7, 'floor-http', 'floor-contract');
   timeTarget('kuma-dp wait against a ready proxy', 'wait', 1.4, 'floor-wait');
   timeTarget('kuma-dp version', 'version', 1.4);
-  rssTarget('RSS while supervising (config validated)', idle.run!.rssMb);
-  rssTarget('RSS while supervising (--skip-config-validation)', idle['run-skip']!.rssMb);
+  rssTarget('RSS 7 s into supervising (config validated)', idle.run!.rssMb);
+  rssTarget('RSS 7 s into supervising (--skip-config-validation)', idle['run-skip']!.rssMb);
   console.log(`\n  ${ratio(median(wall('floor-undici')))} (wall) for the floor client with undici 8 instead of node:http.`);
 } finally {
-  cp.close();
-  admin.close();
-  rmSync(dir, { recursive: true, force: true });
+  fixture.close();
 }
