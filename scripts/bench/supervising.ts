@@ -5,11 +5,12 @@
 //
 // npm run bench:startup reads the RSS 7 s into supervising; a sidecar
 // supervises for days. A Node process's RSS keeps growing for minutes after
-// it has nothing new to do: V8 promotes the garbage of each second's work to
-// its old generation and collects it only when that reaches a limit sized
-// from the host's memory, and it compiles the code run every second with its
-// optimizing tiers, whose compilers are then paged in. So this runs, side by
-// side on the same fixture as bench:startup (scripts/bench/fixture.ts):
+// start-up while it repeats the same work every second: V8 promotes that
+// work's garbage to its old generation and collects it only when that reaches
+// a limit, and it compiles the code run every second with its optimizing
+// tiers (Maglev, then Turbofan after minutes), whose compilers are then paged
+// in. So this runs, side by side, on the fixture of bench:startup
+// (scripts/bench/fixture.ts):
 //   - `kuma-dp run`, config validated;
 //   - the contract floor client (scripts/bench/floor-client.cjs `contract`):
 //     the servers and the FIFO kuma-dp holds while Envoy runs, and the one
