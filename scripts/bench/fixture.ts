@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from '../../test/helpers/ports.js';
+import { waitFor } from '../../test/helpers/wait.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const KUMA_DP = process.env.BENCH_KUMA_DP ?? join(ROOT, 'bin/kuma-dp');
@@ -131,23 +133,6 @@ export function procStatus(pid: number): Record<string, string> {
 /** A /proc/<pid>/status size field (`VmRSS`, `RssAnon`, `RssFile`) in MB. */
 export const statusMb = (status: Record<string, string>, field: string): number => Number(status[field]!.replace(/\D/g, '')) / 1024;
 
-/** A port free now, for the agent's readiness reporter (on by default in Kuma; a fixed 9902 could be taken on a shared host). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForFile(path: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path) || readFileSync(path, 'utf8').trim() === '') {
-    if (Date.now() > deadline) throw new Error(`the Envoy double was not spawned within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 export interface Supervising {
   child: ChildProcess;
   /** When the Envoy double was exec'd, ns since the epoch. */
@@ -159,16 +144,26 @@ export interface Supervising {
 /** Starts an agent (or floor) command and resolves once it has spawned the Envoy double. */
 export async function startSupervising(fixture: Fixture, command: readonly string[], env: NodeJS.ProcessEnv): Promise<Supervising> {
   const spawnedFile = join(fixture.dir, `spawned-${Math.random().toString(36).slice(2)}`);
+  // The agent's readiness reporter is on by default, as in Kuma; a fixed 9902 could be taken on a shared host.
   const readinessPort = String(await freePort());
   const child = spawn(command[0]!, command.slice(1), {
     stdio: 'ignore',
     env: { ...env, BENCH_SPAWNED_FILE: spawnedFile, KUMA_READINESS_PORT: readinessPort },
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await waitForFile(spawnedFile, 30_000);
+  // Polled every 2 ms: the caller reads the process's CPU time once this resolves. Only a whole line
+  // counts: a read can land while the double's `date` is still writing it.
+  const spawnedAt = await waitFor(
+    'the Envoy double to be spawned',
+    () => {
+      const line = existsSync(spawnedFile) ? readFileSync(spawnedFile, 'utf8') : '';
+      return line.endsWith('\n') && line.trim();
+    },
+    { timeoutMs: 30_000, intervalMs: 2 },
+  );
   return {
     child,
-    spawnedAtNs: BigInt(readFileSync(spawnedFile, 'utf8').trim()),
+    spawnedAtNs: BigInt(spawnedAt),
     stop: () => {
       child.kill('SIGTERM');
       return exited;
